@@ -1,0 +1,52 @@
+# wfp-deployer: the two set-up commands are `make demo` and `make test`.
+# Build output lives outside the clone so a warm machine rebuilds little.
+
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/wfp-deployer/target
+CARGO ?= cargo
+BIN := $(CARGO_TARGET_DIR)/debug/wfp-deployer
+
+.PHONY: all build services services-stop test test-unit demo bench fmt lint check clean-run
+
+all: build
+
+build:
+	$(CARGO) build --bin wfp-deployer
+
+## services: start RabbitMQ and the S3 servers (moto, s3s-fs) when not running
+services:
+	scripts/services.sh start
+
+services-stop:
+	scripts/services.sh stop
+
+## test: every test, against the real broker, both S3 servers and the simulator
+test: services
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --all-targets --no-fail-fast; \
+	else \
+	  $(CARGO) test --all-targets --no-fail-fast; \
+	fi
+	$(CARGO) test --doc --quiet
+
+## test-unit: the tests that need no running services
+test-unit:
+	$(CARGO) nextest run --lib
+
+## demo: deploy a sample site end to end on the local stack, then stop what it started
+demo: services build
+	scripts/demo.sh "$(BIN)"
+
+## bench: throughput and memory of the hashing and upload path
+bench: services
+	$(CARGO) build --release --bin wfp-deployer
+	scripts/bench.sh "$(CARGO_TARGET_DIR)/release/wfp-deployer"
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+check: lint test

@@ -1,0 +1,128 @@
+//! The command line: one subcommand per way of running the binary.
+//!
+//! `anyhow` lives here and in `main.rs` only: this is the edge where errors
+//! become messages for a person.
+
+mod publish;
+mod upload;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+
+/// Deploys Cloudflare Workers-for-Platforms user workers with static assets,
+/// from jobs on RabbitMQ and site bundles in S3.
+#[derive(Debug, Parser)]
+#[command(name = "wfp-deployer", version, about, long_about = None)]
+pub struct Cli {
+    /// Directory holding `default.toml`.
+    #[arg(long, global = true, env = "WFP_CONFIG_DIR", default_value = "config")]
+    pub config_dir: PathBuf,
+    /// A settings file layered over `default.toml` (TOML).
+    #[arg(long, global = true, env = "WFP_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Consume deploy jobs and run them until SIGINT/SIGTERM.
+    Worker,
+    /// Run the Cloudflare API simulator (for tests, demos and local development).
+    CloudflareSim(crate::sim::SimArgs),
+    /// Publish a job file to the jobs exchange, optionally waiting for its outcome.
+    Publish(publish::PublishArgs),
+    /// Upload a local directory to S3 as a bundle (bucket created if missing).
+    UploadBundle(upload::UploadArgs),
+    /// Print the effective settings (secrets redacted) and exit.
+    CheckConfig,
+}
+
+impl Cli {
+    /// Loads the layered settings this invocation points at.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        Settings::load(&self.config_dir, self.config.as_deref()).context("loading settings")
+    }
+}
+
+/// Runs the chosen command until it finishes or a shutdown signal arrives.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Worker => {
+            let settings = cli.settings()?;
+            crate::telemetry::init(&settings.log).map_err(anyhow::Error::msg)?;
+            settings.check_worker_ready()?;
+            let worker = crate::startup::build_worker(&settings).await?;
+            let shutdown = shutdown_on_signal();
+            worker.run(shutdown).await.context("worker")?;
+            Ok(())
+        }
+        Command::CloudflareSim(args) => {
+            crate::telemetry::init(&Default::default()).map_err(anyhow::Error::msg)?;
+            let config = args.clone().into_config().context("cloudflare-sim")?;
+            crate::sim::run(config, shutdown_on_signal())
+                .await
+                .context("cloudflare-sim")
+        }
+        Command::Publish(args) => {
+            let settings = cli.settings()?;
+            publish::run(&settings, args).await
+        }
+        Command::UploadBundle(args) => {
+            let settings = cli.settings()?;
+            upload::run(&settings, args).await
+        }
+        Command::CheckConfig => {
+            let settings = cli.settings()?;
+            println!("{settings:#?}");
+            match settings.check_worker_ready() {
+                Ok(()) => println!("ready: the worker can start with these settings"),
+                Err(e) => println!("not ready: {e}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A token cancelled on the first SIGINT or SIGTERM; a second signal exits at
+/// once (an operator who presses Ctrl-C twice means it).
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested: finishing running deploys (signal again to exit now)");
+        cancel.cancel();
+        wait_for_signal().await;
+        tracing::warn!("second signal: exiting now");
+        std::process::exit(130);
+    });
+    token
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

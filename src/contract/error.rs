@@ -1,0 +1,131 @@
+//! Error codes and steps of the contract, and the failure a `deploy.failed`
+//! event carries.
+//!
+//! Lower layers have their own error enums; `pipeline` maps them to an
+//! [`ErrorCode`] and a [`Step`] in one place.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a deploy failed, as event consumers see it. Stable strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The message is not a valid v1 job.
+    InvalidJob,
+    /// The bundle's bucket or prefix holds nothing.
+    BundleNotFound,
+    /// The bundle holds something that cannot be deployed (a bad path, say).
+    BundleInvalid,
+    /// The bundle exceeds a limit.
+    BundleTooLarge,
+    /// S3 failed after retries.
+    StorageError,
+    /// Cloudflare refused the credentials (401/403).
+    CloudflareAuth,
+    /// Cloudflare rejected the request (other 4xx).
+    CloudflareRejected,
+    /// Cloudflare stayed unavailable after retries (5xx, 429, timeouts).
+    CloudflareUnavailable,
+    /// A bug or a local failure (disk, say).
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJob => "invalid_job",
+            ErrorCode::BundleNotFound => "bundle_not_found",
+            ErrorCode::BundleInvalid => "bundle_invalid",
+            ErrorCode::BundleTooLarge => "bundle_too_large",
+            ErrorCode::StorageError => "storage_error",
+            ErrorCode::CloudflareAuth => "cloudflare_auth",
+            ErrorCode::CloudflareRejected => "cloudflare_rejected",
+            ErrorCode::CloudflareUnavailable => "cloudflare_unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where in the pipeline a deploy failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Validate,
+    List,
+    Hash,
+    Session,
+    Upload,
+    Deploy,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Validate => "validate",
+            Step::List => "list",
+            Step::Hash => "hash",
+            Step::Session => "session",
+            Step::Upload => "upload",
+            Step::Deploy => "deploy",
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `error` object of a `deploy.failed` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureInfo {
+    pub code: ErrorCode,
+    /// What went wrong, subject first; never holds a secret.
+    pub message: String,
+    pub step: Step,
+    /// Whether the same job could succeed later without being changed.
+    pub retryable: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_the_contract_says() {
+        let all = [
+            (ErrorCode::InvalidJob, "invalid_job"),
+            (ErrorCode::BundleNotFound, "bundle_not_found"),
+            (ErrorCode::BundleInvalid, "bundle_invalid"),
+            (ErrorCode::BundleTooLarge, "bundle_too_large"),
+            (ErrorCode::StorageError, "storage_error"),
+            (ErrorCode::CloudflareAuth, "cloudflare_auth"),
+            (ErrorCode::CloudflareRejected, "cloudflare_rejected"),
+            (ErrorCode::CloudflareUnavailable, "cloudflare_unavailable"),
+            (ErrorCode::Internal, "internal"),
+        ];
+        for (code, text) in all {
+            assert_eq!(serde_json::to_value(code).unwrap(), text);
+            assert_eq!(code.as_str(), text);
+        }
+        for step in [
+            Step::Validate,
+            Step::List,
+            Step::Hash,
+            Step::Session,
+            Step::Upload,
+            Step::Deploy,
+        ] {
+            assert_eq!(serde_json::to_value(step).unwrap(), step.as_str());
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The result events (CloudEvents 1.0, structured JSON mode).
+//!
+//! Terminal event ids are `<job_id>:succeeded` and `<job_id>:failed`, so a
+//! consumer can drop the duplicates an at-least-once broker may deliver.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{DeployJob, FailureInfo};
+
+/// Which event; decides `type`, the routing key and the id suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Started,
+    Succeeded,
+    Failed,
+}
+
+impl EventKind {
+    /// The CloudEvents `type`.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            EventKind::Started => "wfp.deploy.started",
+            EventKind::Succeeded => "wfp.deploy.succeeded",
+            EventKind::Failed => "wfp.deploy.failed",
+        }
+    }
+
+    /// The routing key on the events exchange.
+    pub fn routing_key(self) -> &'static str {
+        match self {
+            EventKind::Started => "deploy.started",
+            EventKind::Succeeded => "deploy.succeeded",
+            EventKind::Failed => "deploy.failed",
+        }
+    }
+
+    /// Whether this event ends the job (and so is also sent to `reply_to`).
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, EventKind::Started)
+    }
+}
+
+/// A CloudEvent as published.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloudEvent {
+    pub specversion: String,
+    pub id: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub subject: String,
+    pub time: String,
+    pub datacontenttype: String,
+    pub data: EventData,
+}
+
+/// The fields every event's `data` repeats from the job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFields {
+    pub job_id: String,
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub account_id: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub script_name: Option<String>,
+}
+
+impl JobFields {
+    /// The fields of a valid job; `account_id` is the one actually used.
+    pub fn of(job: &DeployJob, account_id: &str) -> Self {
+        Self {
+            job_id: job.job_id.clone(),
+            correlation_id: job.correlation_id.clone(),
+            labels: job.labels.clone(),
+            account_id: Some(account_id.to_string()),
+            namespace: Some(job.namespace.clone()),
+            script_name: Some(job.script_name.clone()),
+        }
+    }
+}
+
+/// `data` of an event. Optional parts are present exactly for the event
+/// kinds the contract gives them to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventData {
+    #[serde(flatten)]
+    pub job: JobFields,
+    pub attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<FailureInfo>,
+}
+
+/// What was deployed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestSummary {
+    pub files: u64,
+    pub bytes: u64,
+    /// SHA-256 (hex) of the canonical manifest JSON.
+    pub sha256: String,
+}
+
+/// What had to be sent to Cloudflare.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadSummary {
+    pub sessions: u32,
+    pub buckets: u32,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Cloudflare's answer to the script PUT.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentInfo {
+    pub id: Option<String>,
+    pub etag: Option<String>,
+    pub modified_on: Option<String>,
+}
+
+impl CloudEvent {
+    /// Builds an event; `instance` names the publishing worker in `source`.
+    pub fn new(kind: EventKind, instance: &str, data: EventData, now: DateTime<Utc>) -> Self {
+        let id = match kind {
+            EventKind::Started => format!("{}:started:{}", data.job.job_id, data.attempt),
+            EventKind::Succeeded => format!("{}:succeeded", data.job.job_id),
+            EventKind::Failed => format!("{}:failed", data.job.job_id),
+        };
+        let subject = match (&data.job.namespace, &data.job.script_name) {
+            (Some(ns), Some(script)) => format!("{ns}/{script}"),
+            _ => data.job.job_id.clone(),
+        };
+        Self {
+            specversion: "1.0".into(),
+            id,
+            source: format!("/wfp-deployer/{instance}"),
+            event_type: kind.event_type().into(),
+            subject,
+            time: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+            datacontenttype: "application/json".into(),
+            data,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{ErrorCode, Step};
+
+    fn fields() -> JobFields {
+        JobFields {
+            job_id: "acme-site-42".into(),
+            correlation_id: Some("req-7f3a".into()),
+            labels: [("tenant".to_string(), "acme".to_string())].into(),
+            account_id: Some("0123456789abcdef0123456789abcdef".into()),
+            namespace: Some("customers".into()),
+            script_name: Some("acme-site".into()),
+        }
+    }
+
+    fn at() -> DateTime<Utc> {
+        "2026-11-25T10:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn succeeded_event_has_the_contract_shape() {
+        let data = EventData {
+            job: fields(),
+            attempt: 1,
+            duration_ms: Some(812),
+            manifest: Some(ManifestSummary {
+                files: 37,
+                bytes: 1843200,
+                sha256: "ab".into(),
+            }),
+            upload: Some(UploadSummary {
+                sessions: 1,
+                buckets: 2,
+                files: 5,
+                bytes: 20480,
+            }),
+            deployment: Some(DeploymentInfo {
+                id: Some("d1".into()),
+                etag: Some("e1".into()),
+                modified_on: Some("2026-11-25T10:00:00Z".into()),
+            }),
+            error: None,
+        };
+        let event = CloudEvent::new(EventKind::Succeeded, "host-1", data, at());
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "specversion": "1.0", "id": "acme-site-42:succeeded",
+                "source": "/wfp-deployer/host-1", "type": "wfp.deploy.succeeded",
+                "subject": "customers/acme-site", "time": "2026-11-25T10:00:00.000Z",
+                "datacontenttype": "application/json",
+                "data": {"job_id": "acme-site-42", "correlation_id": "req-7f3a",
+                    "labels": {"tenant": "acme"},
+                    "account_id": "0123456789abcdef0123456789abcdef",
+                    "namespace": "customers", "script_name": "acme-site", "attempt": 1,
+                    "duration_ms": 812,
+                    "manifest": {"files": 37, "bytes": 1843200, "sha256": "ab"},
+                    "upload": {"sessions": 1, "buckets": 2, "files": 5, "bytes": 20480},
+                    "deployment": {"id": "d1", "etag": "e1", "modified_on": "2026-11-25T10:00:00Z"}}
+            })
+        );
+        let back: CloudEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn failed_event_carries_the_error() {
+        let data = EventData {
+            job: fields(),
+            attempt: 2,
+            duration_ms: Some(5),
+            manifest: None,
+            upload: None,
+            deployment: None,
+            error: Some(FailureInfo {
+                code: ErrorCode::CloudflareRejected,
+                message: "session: HTTP 400".into(),
+                step: Step::Session,
+                retryable: false,
+            }),
+        };
+        let event = CloudEvent::new(EventKind::Failed, "w", data, at());
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["id"], "acme-site-42:failed");
+        assert_eq!(json["type"], "wfp.deploy.failed");
+        assert_eq!(
+            json["data"]["error"],
+            serde_json::json!({"code": "cloudflare_rejected", "message": "session: HTTP 400",
+                "step": "session", "retryable": false})
+        );
+        assert!(json["data"].get("manifest").is_none());
+    }
+
+    #[test]
+    fn started_ids_differ_per_attempt() {
+        let mut data = EventData {
+            job: fields(),
+            attempt: 1,
+            duration_ms: None,
+            manifest: None,
+            upload: None,
+            deployment: None,
+            error: None,
+        };
+        let first = CloudEvent::new(EventKind::Started, "w", data.clone(), at());
+        data.attempt = 2;
+        let second = CloudEvent::new(EventKind::Started, "w", data, at());
+        assert_ne!(first.id, second.id);
+        assert_eq!(first.event_type, "wfp.deploy.started");
+    }
+}

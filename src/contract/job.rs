@@ -1,0 +1,388 @@
+//! The deploy job message (contract v1) and its validation.
+//!
+//! Decoding is strict: unknown fields are rejected, and every rule a later
+//! step would trip over (names Cloudflare refuses, values it does not know)
+//! is checked here, so a bad job fails fast with `invalid_job` and a message
+//! that names the field.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::JOB_VERSION;
+
+/// One deploy request, as a platform service publishes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployJob {
+    pub version: u32,
+    /// The idempotency key: 1-128 of `[A-Za-z0-9._:-]`.
+    pub job_id: String,
+    pub namespace: String,
+    pub script_name: String,
+    /// Defaults to the configured account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    pub bundle: BundleRef,
+    /// Worker code; omitted means an assets-only worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<WorkerCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatibility_date: Option<String>,
+    #[serde(default)]
+    pub compatibility_flags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assets_config: Option<AssetsConfig>,
+    /// Passed through to the script's metadata.
+    #[serde(default)]
+    pub bindings: Vec<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assets_binding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Where the site's files are.
+///
+/// `prefix` is a folder of objects. `key` (one archive object) is reserved
+/// for archive bundles and refused until they are supported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleRef {
+    pub bucket: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// Worker code: every object under `prefix` is a module named by its path
+/// relative to the prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerCode {
+    pub main_module: String,
+    /// Defaults to the bundle's bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    pub prefix: String,
+}
+
+/// `assets.config` of the script metadata; only the keys Cloudflare knows.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetsConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html_handling: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_found_handling: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_worker_first: Option<RunWorkerFirst>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serve_directly: Option<bool>,
+}
+
+/// `run_worker_first`: a flag, or the route patterns that run the worker first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RunWorkerFirst {
+    All(bool),
+    Routes(Vec<String>),
+}
+
+const HTML_HANDLING: &[&str] = &[
+    "auto-trailing-slash",
+    "force-trailing-slash",
+    "drop-trailing-slash",
+    "none",
+];
+const NOT_FOUND_HANDLING: &[&str] = &["none", "404-page", "single-page-application"];
+const MAX_LABELS: usize = 32;
+
+/// Why a message is not a valid job, with whatever id could be read from it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidJob {
+    /// The `job_id` if the message had a readable one.
+    pub job_id: Option<String>,
+    /// The `correlation_id` if the message had a readable one.
+    pub correlation_id: Option<String>,
+    pub message: String,
+}
+
+/// Decodes and validates a job body.
+pub fn decode_job(body: &[u8]) -> Result<DeployJob, InvalidJob> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| InvalidJob {
+        job_id: None,
+        correlation_id: None,
+        message: format!("job is not valid JSON: {e}"),
+    })?;
+    // Read what identifies the job before the strict decode, so even a job
+    // that breaks the schema gets a failed event under its own id.
+    let read = |field: &str| {
+        value
+            .get(field)
+            .and_then(|v| v.as_str())
+            .filter(|s| valid_job_id(s))
+            .map(str::to_string)
+    };
+    let (job_id, correlation_id) = (read("job_id"), read("correlation_id"));
+    let invalid = |message: String| InvalidJob {
+        job_id: job_id.clone(),
+        correlation_id: correlation_id.clone(),
+        message,
+    };
+    let job: DeployJob =
+        serde_json::from_value(value.clone()).map_err(|e| invalid(format!("job: {e}")))?;
+    job.validate().map_err(invalid)?;
+    Ok(job)
+}
+
+fn valid_job_id(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Cloudflare's rule for script and namespace names: lowercase letters,
+/// digits, `-` and `_`, at most 63, not starting or ending with `-`.
+fn valid_worker_name(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// S3's bucket naming rules, the part that matters for addressing.
+fn valid_bucket(s: &str) -> bool {
+    (3..=63).contains(&s.len())
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+        })
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
+}
+
+fn valid_prefix(s: &str) -> bool {
+    s.len() <= 1024
+        && !s.starts_with('/')
+        && !s.chars().any(char::is_control)
+        && s.split('/').all(|seg| seg != "." && seg != "..")
+}
+
+fn valid_binding_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && (s.as_bytes()[0].is_ascii_alphabetic() || s.as_bytes()[0] == b'_')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl DeployJob {
+    /// Checks every rule of contract v1 that serde's types cannot express.
+    /// The message names the offending field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.version != JOB_VERSION {
+            return Err(format!(
+                "version: {} is not supported (expected {JOB_VERSION})",
+                self.version
+            ));
+        }
+        if !valid_job_id(&self.job_id) {
+            return Err("job_id: must be 1-128 characters of [A-Za-z0-9._:-]".into());
+        }
+        if !valid_worker_name(&self.namespace) {
+            return Err(format!(
+                "namespace: {:?} must be 1-63 characters of [a-z0-9_-], not starting or ending with '-'",
+                self.namespace
+            ));
+        }
+        if !valid_worker_name(&self.script_name) {
+            return Err(format!(
+                "script_name: {:?} must be 1-63 characters of [a-z0-9_-], not starting or ending with '-'",
+                self.script_name
+            ));
+        }
+        if let Some(account) = &self.account_id {
+            if account.len() != 32 || !account.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err("account_id: must be 32 hexadecimal characters".into());
+            }
+        }
+        self.validate_bundle()?;
+        self.validate_worker()?;
+        if let Some(date) = &self.compatibility_date {
+            if chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err() || date.len() != 10 {
+                return Err(format!(
+                    "compatibility_date: {date:?} is not a YYYY-MM-DD date"
+                ));
+            }
+        }
+        for flag in &self.compatibility_flags {
+            if flag.is_empty()
+                || !flag
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(format!(
+                    "compatibility_flags: {flag:?} is not a flag name ([a-z0-9_]+)"
+                ));
+            }
+        }
+        if let Some(config) = &self.assets_config {
+            config.validate()?;
+        }
+        self.validate_bindings()?;
+        if let Some(id) = &self.correlation_id {
+            if id.is_empty() || id.len() > 256 {
+                return Err("correlation_id: must be 1-256 characters".into());
+            }
+        }
+        if self.labels.len() > MAX_LABELS {
+            return Err(format!(
+                "labels: {} labels given, at most {MAX_LABELS} allowed",
+                self.labels.len()
+            ));
+        }
+        for (k, v) in &self.labels {
+            if k.is_empty() || k.len() > 63 || v.len() > 256 {
+                return Err(format!(
+                    "labels: {k:?} must be a 1-63 character key with a value of at most 256 characters"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_bundle(&self) -> Result<(), String> {
+        let b = &self.bundle;
+        if !valid_bucket(&b.bucket) {
+            return Err(format!("bundle.bucket: {:?} is not a valid bucket name", b.bucket));
+        }
+        match (&b.prefix, &b.key) {
+            (Some(prefix), None) if valid_prefix(prefix) => Ok(()),
+            (Some(prefix), None) => Err(format!(
+                "bundle.prefix: {prefix:?} must not start with '/', hold '.' or '..' segments or control characters"
+            )),
+            (None, Some(_)) => {
+                Err("bundle.key: archive bundles are not supported yet; give bundle.prefix".into())
+            }
+            (Some(_), Some(_)) => Err("bundle: give either prefix or key, not both".into()),
+            (None, None) => Err("bundle.prefix: missing".into()),
+        }
+    }
+
+    fn validate_worker(&self) -> Result<(), String> {
+        let Some(worker) = &self.worker else {
+            return Ok(());
+        };
+        if let Some(bucket) = &worker.bucket {
+            if !valid_bucket(bucket) {
+                return Err(format!("worker.bucket: {bucket:?} is not a valid bucket name"));
+            }
+        }
+        if !valid_prefix(&worker.prefix) {
+            return Err(format!(
+                "worker.prefix: {:?} must not start with '/', hold '.' or '..' segments or control characters",
+                worker.prefix
+            ));
+        }
+        if worker.main_module.is_empty()
+            || worker.main_module.starts_with('/')
+            || worker.main_module.split('/').any(|s| s.is_empty() || s == "." || s == "..")
+        {
+            return Err(format!(
+                "worker.main_module: {:?} must be a relative module path",
+                worker.main_module
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_bindings(&self) -> Result<(), String> {
+        let assets_binding = self.assets_binding();
+        if !valid_binding_name(assets_binding) {
+            return Err(format!(
+                "assets_binding: {assets_binding:?} is not a valid binding name"
+            ));
+        }
+        for (i, binding) in self.bindings.iter().enumerate() {
+            let name = binding.get("name").and_then(|n| n.as_str());
+            let kind = binding.get("type").and_then(|t| t.as_str());
+            match (name, kind) {
+                (Some(name), Some(_)) if valid_binding_name(name) => {
+                    if self.worker.is_some() && name == assets_binding {
+                        return Err(format!(
+                            "bindings[{i}]: {name:?} clashes with the assets binding"
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "bindings[{i}]: must be an object with a string \"type\" and a valid \"name\""
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The name of the assets binding given to worker code.
+    pub fn assets_binding(&self) -> &str {
+        self.assets_binding.as_deref().unwrap_or("ASSETS")
+    }
+
+    /// The bundle prefix as a folder: empty, or ending with `/`, so
+    /// `builds/4` never matches `builds/42/...`.
+    pub fn bundle_prefix(&self) -> String {
+        folder(self.bundle.prefix.as_deref().unwrap_or(""))
+    }
+}
+
+impl WorkerCode {
+    /// The code prefix as a folder (see [`DeployJob::bundle_prefix`]).
+    pub fn folder_prefix(&self) -> String {
+        folder(&self.prefix)
+    }
+}
+
+fn folder(prefix: &str) -> String {
+    if prefix.is_empty() || prefix.ends_with('/') {
+        prefix.to_string()
+    } else {
+        format!("{prefix}/")
+    }
+}
+
+impl AssetsConfig {
+    fn validate(&self) -> Result<(), String> {
+        if let Some(v) = &self.html_handling {
+            if !HTML_HANDLING.contains(&v.as_str()) {
+                return Err(format!(
+                    "assets_config.html_handling: {v:?} is not one of {}",
+                    HTML_HANDLING.join(", ")
+                ));
+            }
+        }
+        if let Some(v) = &self.not_found_handling {
+            if !NOT_FOUND_HANDLING.contains(&v.as_str()) {
+                return Err(format!(
+                    "assets_config.not_found_handling: {v:?} is not one of {}",
+                    NOT_FOUND_HANDLING.join(", ")
+                ));
+            }
+        }
+        if let Some(RunWorkerFirst::Routes(routes)) = &self.run_worker_first {
+            if routes.iter().any(|r| !r.starts_with('/') && !r.starts_with("!/")) {
+                return Err(
+                    "assets_config.run_worker_first: routes must start with '/' or '!/'".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+//! Contract v1 job decoding: the example from the issue, and each rule.
+
+use super::*;
+
+fn example() -> serde_json::Value {
+    serde_json::json!({
+      "version": 1,
+      "job_id": "acme-site-42",
+      "namespace": "customers",
+      "script_name": "acme-site",
+      "account_id": "0123456789abcdef0123456789abcdef",
+      "bundle": {"bucket": "sites", "prefix": "acme/builds/42/"},
+      "worker": {"main_module": "index.js", "bucket": "sites", "prefix": "acme/builds/42-worker/"},
+      "compatibility_date": "2025-01-24",
+      "compatibility_flags": [],
+      "assets_config": {"html_handling": "auto-trailing-slash", "not_found_handling": "404-page"},
+      "bindings": [],
+      "assets_binding": "ASSETS",
+      "correlation_id": "req-7f3a",
+      "labels": {"tenant": "acme"}
+    })
+}
+
+fn decode(v: &serde_json::Value) -> Result<DeployJob, InvalidJob> {
+    decode_job(&serde_json::to_vec(v).unwrap())
+}
+
+fn rejects(mutate: impl FnOnce(&mut serde_json::Value), field: &str) {
+    let mut v = example();
+    mutate(&mut v);
+    let err = decode(&v).expect_err("should be rejected");
+    assert!(err.message.contains(field), "{field} not named in: {}", err.message);
+    assert_eq!(err.job_id.as_deref(), v["job_id"].as_str().filter(|s| valid_job_id(s)));
+}
+
+#[test]
+fn the_issue_example_decodes() {
+    let job = decode(&example()).unwrap();
+    assert_eq!(job.job_id, "acme-site-42");
+    assert_eq!(job.bundle_prefix(), "acme/builds/42/");
+    assert_eq!(job.worker.as_ref().unwrap().main_module, "index.js");
+    assert_eq!(job.assets_binding(), "ASSETS");
+    assert_eq!(job.labels["tenant"], "acme");
+}
+
+#[test]
+fn minimal_job_decodes_with_defaults() {
+    let job = decode(&serde_json::json!({
+        "version": 1, "job_id": "j1", "namespace": "ns", "script_name": "s",
+        "bundle": {"bucket": "sites", "prefix": "a/b"}
+    }))
+    .unwrap();
+    assert_eq!(job.bundle_prefix(), "a/b/", "a prefix is a folder");
+    assert!(job.worker.is_none());
+    assert!(job.bindings.is_empty());
+}
+
+#[test]
+fn not_json_is_invalid_without_an_id() {
+    let err = decode_job(b"{not json").unwrap_err();
+    assert!(err.message.contains("not valid JSON"), "{}", err.message);
+    assert_eq!(err.job_id, None);
+}
+
+#[test]
+fn schema_break_keeps_the_readable_id() {
+    rejects(|v| v["surprise"] = 1.into(), "surprise");
+    rejects(|v| v["bundle"]["extra"] = 1.into(), "extra");
+    rejects(|v| v.as_object_mut().unwrap().remove("namespace").map(drop).unwrap(), "namespace");
+    let mut v = example();
+    v["version"] = 2.into();
+    let err = decode(&v).unwrap_err();
+    assert_eq!(err.job_id.as_deref(), Some("acme-site-42"));
+    assert_eq!(err.correlation_id.as_deref(), Some("req-7f3a"));
+}
+
+#[test]
+fn each_rule_names_its_field() {
+    rejects(|v| v["version"] = 2.into(), "version");
+    rejects(|v| v["job_id"] = "has space".into(), "job_id");
+    rejects(|v| v["job_id"] = "x".repeat(129).into(), "job_id");
+    rejects(|v| v["namespace"] = "Upper".into(), "namespace");
+    rejects(|v| v["script_name"] = "-lead".into(), "script_name");
+    rejects(|v| v["account_id"] = "abc".into(), "account_id");
+    rejects(|v| v["bundle"]["bucket"] = "A".into(), "bundle.bucket");
+    rejects(|v| v["bundle"]["prefix"] = "a/../b/".into(), "bundle.prefix");
+    rejects(|v| v["bundle"]["prefix"] = "/abs/".into(), "bundle.prefix");
+    rejects(|v| v["bundle"] = serde_json::json!({"bucket": "sites"}), "bundle.prefix");
+    rejects(|v| v["bundle"] = serde_json::json!({"bucket": "sites", "key": "a.tar"}), "bundle.key");
+    rejects(|v| v["worker"]["main_module"] = "../x.js".into(), "worker.main_module");
+    rejects(|v| v["compatibility_date"] = "2025-13-01".into(), "compatibility_date");
+    rejects(|v| v["compatibility_flags"] = serde_json::json!(["Bad Flag"]), "compatibility_flags");
+    rejects(|v| v["assets_config"]["html_handling"] = "sometimes".into(), "html_handling");
+    rejects(|v| v["assets_config"]["not_found_handling"] = "x".into(), "not_found_handling");
+    rejects(|v| v["assets_config"]["cache"] = true.into(), "cache");
+    rejects(|v| v["bindings"] = serde_json::json!([{"name": "X"}]), "bindings[0]");
+    rejects(
+        |v| v["bindings"] = serde_json::json!([{"name": "ASSETS", "type": "kv_namespace"}]),
+        "clashes",
+    );
+    rejects(|v| v["assets_binding"] = "1bad".into(), "assets_binding");
+    rejects(
+        |v| {
+            v["labels"] = (0..33)
+                .map(|i| (format!("k{i}"), serde_json::Value::from("v")))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        },
+        "labels",
+    );
+    rejects(|v| v["labels"] = serde_json::json!({"k": 1}), "labels");
+}
+
+#[test]
+fn run_worker_first_takes_a_flag_or_routes() {
+    let mut v = example();
+    v["assets_config"]["run_worker_first"] = true.into();
+    assert!(decode(&v).is_ok());
+    v["assets_config"]["run_worker_first"] = serde_json::json!(["/api/*", "!/api/static/*"]);
+    assert!(decode(&v).is_ok());
+    v["assets_config"]["run_worker_first"] = serde_json::json!(["api"]);
+    assert!(decode(&v).is_err());
+}

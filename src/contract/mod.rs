@@ -1,0 +1,20 @@
+//! Contract v1: the wire types other teams code against.
+//!
+//! Everything here is plain serde: no AMQP, no HTTP. Changing a field name or
+//! a value here breaks producers and event consumers in other teams, so the
+//! tests in each file pin the exact JSON.
+
+mod error;
+mod event;
+mod job;
+
+pub use error::{ErrorCode, FailureInfo, Step};
+pub use event::{
+    CloudEvent, DeploymentInfo, EventData, EventKind, JobFields, ManifestSummary, UploadSummary,
+};
+pub use job::{
+    AssetsConfig, BundleRef, DeployJob, InvalidJob, RunWorkerFirst, WorkerCode, decode_job,
+};
+
+/// The only job `version` this worker understands.
+pub const JOB_VERSION: u32 = 1;

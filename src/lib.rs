@@ -1,0 +1,42 @@
+//! `wfp-deployer`: deploys Cloudflare Workers-for-Platforms user workers with
+//! static assets, driven by jobs on RabbitMQ and site bundles in S3.
+//!
+//! # Layout
+//! One module per concern; each knows as little of the others as it can.
+//!
+//! - [`contract`]: the wire types other teams code against (job, CloudEvents,
+//!   error codes and steps). Knows nothing of AMQP or HTTP.
+//! - [`config`]: typed settings loaded in layers (defaults, files, environment).
+//! - [`telemetry`]: tracing set-up in one place.
+//! - [`amqp`]: broker connection, topology, consumer and confirmed publisher.
+//! - [`bundle`]: where a site's files come from (`BundleSource`: S3 prefix now,
+//!   archives later) and the path rules they must follow.
+//! - [`manifest`]: streaming SHA-256, the manifest and its canonical digest.
+//! - [`spool`]: per-job, content-addressed scratch space so each object is read
+//!   from storage once and memory stays bounded by configuration.
+//! - [`cloudflare`]: the three Workers-for-Platforms calls, the envelope, JWT
+//!   expiry, multipart bodies and the retry policy.
+//! - [`retry`]: the one back-off policy (full jitter) every remote call uses.
+//! - [`pipeline`]: one deploy, from job to outcome, top to bottom; maps every
+//!   lower error to a contract error code in one place.
+//! - [`worker`]: the consume loop: concurrency, events, ack-after-confirm, shutdown.
+//! - [`sim`]: the strict, stateful Cloudflare API simulator used by tests and
+//!   the demo. It shares no types with [`cloudflare`] on purpose, so a bug in
+//!   one cannot hide a bug in the other.
+//! - [`startup`]: builds the worker from settings (clients, pipeline).
+//! - [`cli`]: the command line; `anyhow` only here and in `main.rs`.
+
+pub mod amqp;
+pub mod bundle;
+// pub mod cli; (being written)
+pub mod cloudflare;
+pub mod config;
+pub mod contract;
+pub mod manifest;
+pub mod pipeline;
+pub mod retry;
+pub mod sim;
+pub mod spool;
+// pub mod startup; (being written)
+pub mod telemetry;
+pub mod worker;

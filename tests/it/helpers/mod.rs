@@ -1,0 +1,5 @@
+//! Shared test helpers: each area's in its own file.
+
+pub mod amqp;
+pub mod s3;
+pub mod sim;

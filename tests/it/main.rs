@@ -1,0 +1,12 @@
+//! Integration tests: one binary, so the crate links once.
+//!
+//! They run against the real RabbitMQ (127.0.0.1:5672), the real S3 servers
+//! started by `make services` (moto and s3s-fs) and the in-process Cloudflare
+//! simulator. Set `TEST_LOG=1` to see the worker's logs.
+
+mod helpers;
+
+mod amqp;
+mod cloudflare;
+mod s3;
+mod sim;
