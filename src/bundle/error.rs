@@ -1,0 +1,176 @@
+//! Why a bundle could not be read, in terms the pipeline can act on.
+//!
+//! Each variant decides behaviour: [`BundleError::kind`] says whether the job
+//! is wrong (not found, invalid, too large), storage failed (and whether a
+//! later try may succeed) or this machine failed; [`BundleError::step`] says
+//! whether it happened while listing or while reading and hashing. The
+//! pipeline maps those two to a contract error code in one place.
+//!
+//! Messages name their subject first (`s3://bucket/key: ...`) and never carry
+//! credentials.
+
+use std::fmt;
+
+/// The part of reading a bundle that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleStep {
+    /// Finding out which files there are, checking paths and limits.
+    List,
+    /// Reading each file once, hashing it into the spool.
+    Hash,
+}
+
+impl fmt::Display for BundleStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BundleStep::List => "list",
+            BundleStep::Hash => "hash",
+        })
+    }
+}
+
+/// What kind of failure, so the caller can decide: fail the job, retry it
+/// later, or blame the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleErrorKind {
+    /// No bucket, no objects under the prefix, or an object vanished.
+    NotFound,
+    /// A key breaks the path rules.
+    Invalid,
+    /// Over one of the configured limits.
+    TooLarge,
+    /// The storage service failed; `retryable` when trying later may help
+    /// (transient failures that outlasted the retries, a changing object).
+    Storage { retryable: bool },
+    /// This machine failed (spool directory, disk full).
+    Local,
+}
+
+/// Why a bundle could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// The bucket, the prefix's objects or one object are not there.
+    #[error("{subject}: {detail}")]
+    NotFound {
+        step: BundleStep,
+        subject: String,
+        detail: String,
+    },
+    /// A key whose relative path breaks the rules (always found by listing).
+    #[error("{subject}: invalid path: {reason}")]
+    Invalid { subject: String, reason: String },
+    /// Too many files, a file too large, or too many bytes in all.
+    #[error("{subject}: {detail}")]
+    TooLarge {
+        step: BundleStep,
+        subject: String,
+        detail: String,
+    },
+    /// The storage service refused or kept failing.
+    #[error("{subject}: {detail}{}", attempts_note(*.attempts))]
+    Storage {
+        step: BundleStep,
+        subject: String,
+        detail: String,
+        retryable: bool,
+        /// Tries made, the first included.
+        attempts: usize,
+    },
+    /// Local I/O (the spool) failed.
+    #[error("{subject}: spool: {source}")]
+    Local {
+        step: BundleStep,
+        subject: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn attempts_note(attempts: usize) -> String {
+    if attempts > 1 {
+        format!(" (after {attempts} attempts)")
+    } else {
+        String::new()
+    }
+}
+
+impl BundleError {
+    /// Listing or hashing.
+    pub fn step(&self) -> BundleStep {
+        match self {
+            BundleError::Invalid { .. } => BundleStep::List,
+            BundleError::NotFound { step, .. }
+            | BundleError::TooLarge { step, .. }
+            | BundleError::Storage { step, .. }
+            | BundleError::Local { step, .. } => *step,
+        }
+    }
+
+    /// What kind of failure.
+    pub fn kind(&self) -> BundleErrorKind {
+        match self {
+            BundleError::NotFound { .. } => BundleErrorKind::NotFound,
+            BundleError::Invalid { .. } => BundleErrorKind::Invalid,
+            BundleError::TooLarge { .. } => BundleErrorKind::TooLarge,
+            BundleError::Storage { retryable, .. } => BundleErrorKind::Storage {
+                retryable: *retryable,
+            },
+            BundleError::Local { .. } => BundleErrorKind::Local,
+        }
+    }
+
+    /// Whether the same job may succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind(),
+            BundleErrorKind::Storage { retryable: true } | BundleErrorKind::Local
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_messages_count_attempts_only_when_retried() {
+        let e = BundleError::Storage {
+            step: BundleStep::Hash,
+            subject: "s3://b/k".into(),
+            detail: "connection reset".into(),
+            retryable: true,
+            attempts: 6,
+        };
+        assert_eq!(
+            e.to_string(),
+            "s3://b/k: connection reset (after 6 attempts)"
+        );
+        assert_eq!(e.kind(), BundleErrorKind::Storage { retryable: true });
+        assert_eq!(e.step(), BundleStep::Hash);
+        let once = BundleError::Storage {
+            step: BundleStep::List,
+            subject: "s3://b/".into(),
+            detail: "HTTP 403 AccessDenied: Access Denied".into(),
+            retryable: false,
+            attempts: 1,
+        };
+        assert_eq!(
+            once.to_string(),
+            "s3://b/: HTTP 403 AccessDenied: Access Denied"
+        );
+        assert!(!once.is_retryable());
+    }
+
+    #[test]
+    fn invalid_is_a_listing_error() {
+        let e = BundleError::Invalid {
+            subject: "s3://b/p/a//b.html".into(),
+            reason: "empty segment".into(),
+        };
+        assert_eq!(e.step(), BundleStep::List);
+        assert_eq!(
+            e.to_string(),
+            "s3://b/p/a//b.html: invalid path: empty segment"
+        );
+    }
+}

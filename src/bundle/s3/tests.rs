@@ -1,0 +1,245 @@
+//! Failure modes real S3 servers cannot be made to show on demand: a body
+//! that stalls, a `503 SlowDown`, a body longer than listed, a connection
+//! refused. A few lines of HTTP/1.1 on a loopback socket stand in for S3.
+//! (The behaviour against real servers is tested in `tests/it/s3.rs`.)
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::*;
+use crate::bundle::{BundleErrorKind, BundleStep};
+use crate::manifest::asset_hash;
+
+/// What the fake answers to one request: raw bytes, and whether to then
+/// hold the connection open without a word (a stalled body).
+type Handler = dyn Fn(&str, usize) -> (Vec<u8>, bool) + Send + Sync;
+
+/// Serves `handler(request line, n-th GET of an object)` on a loopback port.
+async fn fake_s3(handler: Arc<Handler>) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let gets = Arc::new(AtomicUsize::new(0));
+    let counter = gets.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(serve(socket, handler.clone(), counter.clone()));
+        }
+    });
+    (endpoint, gets)
+}
+
+async fn serve(mut socket: TcpStream, handler: Arc<Handler>, gets: Arc<AtomicUsize>) {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        while !buffer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let end = buffer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+        buffer.drain(..end);
+        let line = head.lines().next().unwrap_or_default().to_string();
+        let n = if line.contains("list-type=2") {
+            0
+        } else {
+            gets.fetch_add(1, Ordering::SeqCst)
+        };
+        let (response, stall) = handler(&line, n);
+        if socket.write_all(&response).await.is_err() {
+            return;
+        }
+        if stall {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    }
+}
+
+fn response(status: &str, body: &[u8], content_length: usize) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {content_length}\r\n\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// A one-page listing of `p/a.txt` with `size` bytes.
+fn listing(size: u64) -> Vec<u8> {
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>p/</Prefix><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated><Contents><Key>p/a.txt</Key><Size>{size}</Size></Contents></ListBucketResult>"#
+    );
+    response("200 OK", xml.as_bytes(), xml.len())
+}
+
+async fn storage(endpoint: &str, attempts: usize, timeout: Duration) -> S3Storage {
+    let settings = S3Settings {
+        endpoint_url: Some(endpoint.to_string()),
+        region: Some("us-east-1".into()),
+        force_path_style: true,
+        access_key_id: Some("fake".into()),
+        secret_access_key: Some(SecretString::from("fake-secret")),
+        connect_timeout: Duration::from_secs(1),
+        request_timeout: timeout,
+    };
+    let retry = RetrySettings {
+        max_attempts: attempts,
+        initial_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+    };
+    S3Storage::new(&settings, &retry, 4).await
+}
+
+async fn ingest(storage: &S3Storage) -> (Result<Manifest, BundleError>, Spool, tempfile::TempDir) {
+    let root = tempfile::tempdir().unwrap();
+    let spool = Spool::create(root.path()).unwrap();
+    let result = storage
+        .prefix("b", "p/")
+        .ingest(&spool, &LimitSettings::default())
+        .await;
+    (result, spool, root)
+}
+
+fn spool_files(spool: &Spool) -> usize {
+    std::fs::read_dir(spool.path()).unwrap().count()
+}
+
+#[tokio::test]
+async fn a_stalled_body_times_out_and_is_retried() {
+    let handler: Arc<Handler> = Arc::new(|line: &str, _| {
+        if line.contains("list-type=2") {
+            (listing(10), false)
+        } else {
+            // Promise ten bytes, send five, then nothing.
+            (response("200 OK", b"12345", 10), true)
+        }
+    });
+    let (endpoint, gets) = fake_s3(handler).await;
+    let storage = storage(&endpoint, 2, Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let (result, spool, _root) = ingest(&storage).await;
+    let err = result.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.kind(), BundleErrorKind::Storage { retryable: true });
+    assert_eq!(err.step(), BundleStep::Hash);
+    let message = err.to_string();
+    assert!(
+        message.starts_with("s3://b/p/a.txt: body stalled"),
+        "{message}"
+    );
+    assert!(message.ends_with("(after 2 attempts)"), "{message}");
+    assert_eq!(gets.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        spool_files(&spool),
+        0,
+        "the unfinished writers left files behind"
+    );
+}
+
+#[tokio::test]
+async fn slow_down_is_retried_then_succeeds() {
+    let handler: Arc<Handler> = Arc::new(|line: &str, n| {
+        if line.contains("list-type=2") {
+            (listing(5), false)
+        } else if n == 0 {
+            let xml = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+            (response("503 Slow Down", xml, xml.len()), false)
+        } else {
+            (response("200 OK", b"hello", 5), false)
+        }
+    });
+    let (endpoint, gets) = fake_s3(handler).await;
+    let storage = storage(&endpoint, 3, Duration::from_secs(5)).await;
+    let (result, spool, _root) = ingest(&storage).await;
+    let manifest = result.unwrap();
+    let entry = manifest.get("/a.txt").unwrap();
+    assert_eq!(entry.hash, asset_hash(b"hello"));
+    assert_eq!(gets.load(Ordering::SeqCst), 2);
+    assert_eq!(&spool.read(&entry.hash).await.unwrap()[..], b"hello");
+}
+
+#[tokio::test]
+async fn access_denied_is_not_retried() {
+    let handler: Arc<Handler> = Arc::new(|line: &str, _| {
+        if line.contains("list-type=2") {
+            (listing(5), false)
+        } else {
+            let xml = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+            (response("403 Forbidden", xml, xml.len()), false)
+        }
+    });
+    let (endpoint, gets) = fake_s3(handler).await;
+    let storage = storage(&endpoint, 5, Duration::from_secs(5)).await;
+    let (result, _spool, _root) = ingest(&storage).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), BundleErrorKind::Storage { retryable: false });
+    assert_eq!(
+        err.to_string(),
+        "s3://b/p/a.txt: HTTP 403 AccessDenied: Access Denied"
+    );
+    assert_eq!(gets.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_body_longer_than_listed_is_refused_after_one_retry() {
+    let handler: Arc<Handler> = Arc::new(|line: &str, _| {
+        if line.contains("list-type=2") {
+            (listing(5), false)
+        } else {
+            // No Content-Length check can catch this one: it lies too.
+            let mut out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            out.extend_from_slice(b"a\r\n0123456789\r\n0\r\n\r\n");
+            (out, false)
+        }
+    });
+    let (endpoint, gets) = fake_s3(handler).await;
+    let storage = storage(&endpoint, 5, Duration::from_secs(5)).await;
+    let (result, spool, _root) = ingest(&storage).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), BundleErrorKind::Storage { retryable: true });
+    assert_eq!(
+        err.to_string(),
+        "s3://b/p/a.txt: changed while reading (listed 5 bytes, body is longer) (after 2 attempts)"
+    );
+    assert_eq!(gets.load(Ordering::SeqCst), 2, "retried exactly once");
+    assert_eq!(spool_files(&spool), 0);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_and_reported() {
+    // Bind then drop: nothing listens on this port any more.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let storage = storage(
+        &format!("http://127.0.0.1:{port}"),
+        3,
+        Duration::from_secs(5),
+    )
+    .await;
+    let (result, _spool, _root) = ingest(&storage).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), BundleErrorKind::Storage { retryable: true });
+    assert_eq!(err.step(), BundleStep::List);
+    let message = err.to_string();
+    assert!(message.starts_with("s3://b/p/: "), "{message}");
+    assert!(message.ends_with("(after 3 attempts)"), "{message}");
+    assert!(!message.contains("fake-secret"), "{message}");
+}
