@@ -1,0 +1,351 @@
+//! Step 2: uploading the buckets a session asks for.
+//!
+//! Buckets go up in parallel (`upload_concurrency`), each as one multipart
+//! request authorised by the session's upload JWT — never the API token.
+//! The JWT lives about an hour, which a large site on a slow link can
+//! outlast, so before each bucket we read its `exp`; when it is (nearly)
+//! expired, or Cloudflare answers 401 because its clock runs ahead of ours,
+//! we stop starting buckets, let the running ones finish, and open a new
+//! session, which asks only for what is still missing.
+//!
+//! The last 201 carries the completion JWT for step 3. If every bucket is
+//! stored but none came (a renewal raced it), one more session returns it
+//! directly. Sessions are bounded so a misbehaving server cannot loop us.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use futures::{StreamExt, stream};
+use reqwest::Method;
+use reqwest::multipart::{Form, Part};
+use serde::Deserialize;
+
+use super::client::{Auth, CloudflareClient};
+use super::envelope::Call;
+use super::error::{CfStep, CloudflareError};
+use super::jwt::{Jwt, now_epoch};
+use super::media::asset_media_type;
+use super::session::UploadSession;
+use super::{AssetContent, ScriptTarget, UploadStats};
+use crate::manifest::Manifest;
+
+/// 401s from the upload endpoint we answer with a new session before
+/// treating the refusal as an auth failure.
+const MAX_UNAUTHORIZED_RENEWALS: u32 = 3;
+
+/// Every bucket is stored; carries the completion JWT for the deploy.
+pub struct AssetsUploaded {
+    pub stats: UploadStats,
+    pub(crate) completion: Jwt,
+}
+
+impl fmt::Debug for AssetsUploaded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssetsUploaded")
+            .field("stats", &self.stats)
+            .field("completion", &self.completion)
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct UploadResult {
+    #[serde(default)]
+    jwt: Option<String>,
+}
+
+/// Why the current session must be replaced.
+enum Renew {
+    Expiring,
+    Unauthorized(CloudflareError),
+}
+
+enum Bucket {
+    Done {
+        files: u64,
+        bytes: u64,
+        completion: Option<Jwt>,
+    },
+    /// Not started: another bucket already asked for a new session.
+    Skipped,
+    Renew(Renew),
+}
+
+/// One file of a bucket, encoded once and reused by every try.
+struct EncodedPart {
+    hash: String,
+    media_type: String,
+    base64: Bytes,
+}
+
+/// What one upload needs to know, shared by its buckets.
+struct Job<'a> {
+    call: Call<'a>,
+    target: &'a ScriptTarget,
+    by_hash: BTreeMap<&'a str, (&'a str, u64)>,
+    content: &'a dyn AssetContent,
+}
+
+impl CloudflareClient {
+    /// Step 2: uploads every bucket the session asks for, renewing the
+    /// session when the upload JWT runs out, and returns the completion JWT
+    /// with counts. `stats.sessions` counts `session` as the first.
+    pub async fn upload(
+        &self,
+        target: &ScriptTarget,
+        manifest: &Manifest,
+        content: &dyn AssetContent,
+        session: UploadSession,
+    ) -> Result<AssetsUploaded, CloudflareError> {
+        let mut stats = UploadStats {
+            sessions: 1,
+            ..UploadStats::default()
+        };
+        let completion = self
+            .complete(target, manifest, content, session, &mut stats)
+            .await?;
+        tracing::info!(
+            subject = %target,
+            sessions = stats.sessions,
+            buckets = stats.buckets,
+            files = stats.files,
+            bytes = stats.bytes,
+            "cloudflare assets uploaded"
+        );
+        Ok(AssetsUploaded { stats, completion })
+    }
+
+    /// Uploads until Cloudflare holds everything; returns the completion JWT.
+    /// Shared with the deploy step, which may need a fresh one.
+    pub(crate) async fn complete(
+        &self,
+        target: &ScriptTarget,
+        manifest: &Manifest,
+        content: &dyn AssetContent,
+        mut session: UploadSession,
+        stats: &mut UploadStats,
+    ) -> Result<Jwt, CloudflareError> {
+        let subject = target.to_string();
+        let job = Job {
+            call: Call {
+                step: CfStep::Upload,
+                subject: &subject,
+            },
+            target,
+            by_hash: manifest.by_hash(),
+            content,
+        };
+        let mut unauthorized = 0;
+        loop {
+            if session.is_complete() {
+                return Ok(session.jwt);
+            }
+            let (completion, renew) = self.upload_round(&job, &session, stats).await?;
+            let reason = match (renew, completion) {
+                (None, Some(completion)) => return Ok(completion),
+                (None, None) => "every bucket is stored but no completion JWT came",
+                (Some(Renew::Expiring), _) => "the upload JWT expires",
+                (Some(Renew::Unauthorized(err)), _) => {
+                    unauthorized += 1;
+                    if unauthorized > MAX_UNAUTHORIZED_RENEWALS {
+                        return Err(err);
+                    }
+                    "Cloudflare refused the upload JWT (401)"
+                }
+            };
+            session = self
+                .renew_session(target, manifest, stats, CfStep::Upload, reason)
+                .await?;
+        }
+    }
+
+    /// Uploads the session's buckets, `upload_concurrency` at a time. Stops
+    /// starting new ones once one says the session must be renewed.
+    async fn upload_round(
+        &self,
+        job: &Job<'_>,
+        session: &UploadSession,
+        stats: &mut UploadStats,
+    ) -> Result<(Option<Jwt>, Option<Renew>), CloudflareError> {
+        let stop = AtomicBool::new(false);
+        let mut results = stream::iter(&session.buckets)
+            .map(|bucket| self.upload_bucket(job, &session.jwt, bucket, &stop))
+            .buffer_unordered(self.inner.upload_concurrency);
+        let (mut completion, mut renew) = (None, None);
+        while let Some(outcome) = results.next().await {
+            match outcome? {
+                Bucket::Done {
+                    files,
+                    bytes,
+                    completion: jwt,
+                } => {
+                    stats.buckets += 1;
+                    stats.files += files;
+                    stats.bytes += bytes;
+                    if jwt.is_some() {
+                        completion = jwt;
+                    }
+                }
+                Bucket::Skipped => {}
+                Bucket::Renew(why) => {
+                    stop.store(true, Ordering::Relaxed);
+                    // A 401 counts toward the bound; keep it over a mere expiry.
+                    if !matches!(renew, Some(Renew::Unauthorized(_))) {
+                        renew = Some(why);
+                    }
+                }
+            }
+        }
+        Ok((completion, renew))
+    }
+
+    async fn upload_bucket(
+        &self,
+        job: &Job<'_>,
+        jwt: &Jwt,
+        bucket: &[String],
+        stop: &AtomicBool,
+    ) -> Result<Bucket, CloudflareError> {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(Bucket::Skipped);
+        }
+        let (parts, raw_bytes) = read_bucket(job, bucket).await?;
+        if stop.load(Ordering::Relaxed) {
+            return Ok(Bucket::Skipped);
+        }
+        let expiring = jwt
+            .is_expiring(now_epoch(), self.inner.jwt_expiry_margin)
+            .map_err(|reason| CloudflareError::Jwt {
+                step: CfStep::Upload,
+                subject: job.call.subject.to_string(),
+                which: "upload",
+                reason: reason.to_string(),
+            })?;
+        if expiring {
+            return Ok(Bucket::Renew(Renew::Expiring));
+        }
+        let mut url = self.url(&[
+            "accounts",
+            &job.target.account_id,
+            "workers",
+            "assets",
+            "upload",
+        ]);
+        url.set_query(Some("base64=true"));
+        let sent = self
+            .send::<Option<UploadResult>, _>(
+                job.call,
+                Method::POST,
+                &url,
+                Auth::UploadJwt(jwt),
+                |req| req.multipart(form(&parts)),
+            )
+            .await;
+        let answer = match sent {
+            Ok(answer) => answer,
+            Err(err) if err.status() == Some(401) => {
+                return Ok(Bucket::Renew(Renew::Unauthorized(err)));
+            }
+            Err(err) => return Err(err),
+        };
+        let completion = answer
+            .result
+            .and_then(|r| r.jwt)
+            .filter(|jwt| answer.status == 201 && !jwt.is_empty())
+            .map(Jwt::new);
+        tracing::debug!(
+            subject = job.call.subject,
+            status = answer.status,
+            files = parts.len(),
+            bytes = raw_bytes,
+            completion = completion.is_some(),
+            "bucket uploaded"
+        );
+        Ok(Bucket::Done {
+            files: parts.len() as u64,
+            bytes: raw_bytes,
+            completion,
+        })
+    }
+}
+
+/// Reads and encodes a bucket's files; checks each against its manifest size.
+async fn read_bucket(
+    job: &Job<'_>,
+    bucket: &[String],
+) -> Result<(Vec<EncodedPart>, u64), CloudflareError> {
+    let mut parts = Vec::with_capacity(bucket.len());
+    let mut raw_bytes = 0;
+    for hash in bucket {
+        // The session checked every hash against the manifest already.
+        let (path, size) = job.by_hash.get(hash.as_str()).copied().unwrap_or(("?", 0));
+        let read_error = |source| CloudflareError::AssetRead {
+            subject: job.call.subject.to_string(),
+            hash: hash.clone(),
+            path: path.to_string(),
+            source,
+        };
+        let bytes = job.content.read(hash).await.map_err(read_error)?;
+        if bytes.len() as u64 != size {
+            return Err(read_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("read {} bytes, the manifest says {size}", bytes.len()),
+            )));
+        }
+        raw_bytes += size;
+        parts.push(EncodedPart {
+            hash: hash.clone(),
+            media_type: asset_media_type(path),
+            base64: Bytes::from(STANDARD.encode(&bytes)),
+        });
+    }
+    Ok((parts, raw_bytes))
+}
+
+/// The multipart body of a bucket: one part per file, named by its hash,
+/// holding its base64 and typed by its path.
+fn form(parts: &[EncodedPart]) -> Form {
+    parts.iter().fold(Form::new(), |form, p| {
+        let part = Part::stream(p.base64.clone())
+            .file_name(p.hash.clone())
+            .mime_str(&p.media_type)
+            .unwrap_or_else(|_| Part::stream(p.base64.clone()).file_name(p.hash.clone()));
+        form.part(p.hash.clone(), part)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn forms_name_parts_by_hash_with_base64_and_type() {
+        let parts = vec![EncodedPart {
+            hash: "0123456789abcdef0123456789abcdef".into(),
+            media_type: "text/html; charset=utf-8".into(),
+            base64: Bytes::from(STANDARD.encode("<h1>hi</h1>")),
+        }];
+        let form = form(&parts);
+        let boundary = form.boundary().to_string();
+        let mut body = Vec::new();
+        let mut stream = Box::pin(form.into_stream());
+        while let Some(chunk) = stream.next().await {
+            body.extend_from_slice(&chunk.unwrap());
+        }
+        let body = String::from_utf8(body).unwrap();
+        assert!(body.contains(&boundary));
+        assert!(
+            body.contains(r#"name="0123456789abcdef0123456789abcdef"; filename="0123456789abcdef0123456789abcdef""#),
+            "{body}"
+        );
+        assert!(
+            body.contains("Content-Type: text/html; charset=utf-8"),
+            "{body}"
+        );
+        assert!(body.contains(&STANDARD.encode("<h1>hi</h1>")), "{body}");
+    }
+}
