@@ -19,6 +19,8 @@
 //! - [`retry`]: the one back-off policy (full jitter) every remote call uses.
 //! - [`pipeline`]: one deploy, from job to outcome, top to bottom; maps every
 //!   lower error to a contract error code in one place.
+//! - [`events`]: CloudEvents built from jobs and outcomes, published with
+//!   the contract's AMQP properties (and the `reply_to` copy).
 //! - [`worker`]: the consume loop: concurrency, events, ack-after-confirm, shutdown.
 //! - [`sim`]: the strict, stateful Cloudflare API simulator used by tests and
 //!   the demo. It shares no types with [`cloudflare`] on purpose, so a bug in
@@ -32,6 +34,7 @@ pub mod bundle;
 pub mod cloudflare;
 pub mod config;
 pub mod contract;
+pub mod events;
 pub mod manifest;
 pub mod pipeline;
 pub mod retry;

@@ -1,0 +1,25 @@
+//! The broker side of the worker: connection, topology, consumer and
+//! confirmed publisher, on top of lapin.
+//!
+//! This module knows AMQP and the contract's topology, nothing of Cloudflare,
+//! S3 or what a deploy is. It exists so the worker loop reads as "consume,
+//! deploy, publish, settle" and every broker detail (queue arguments, confirm
+//! handling, delivery counts, error wording) lives in one place.
+//!
+//! - [`connection`]: [`connect`], the one [`AmqpError`] of this layer and
+//!   which of its failures are worth retrying.
+//! - [`topology`]: [`declare_topology`], the contract v1 exchanges and queues.
+//! - [`consumer`]: the consuming channel (prefetch) and what a delivery's
+//!   properties say (its attempt, its headers).
+//! - [`publisher`]: [`ConfirmedPublisher`], where a publish counts only once the
+//!   broker confirmed it.
+
+pub mod connection;
+pub mod consumer;
+pub mod publisher;
+pub mod topology;
+
+pub use connection::{AmqpError, CONNECTION_NAME, connect, endpoint};
+pub use consumer::{DeliveryMeta, attempt, delivery_count, header_str, open_consumer};
+pub use publisher::{ConfirmedPublisher, PublishError};
+pub use topology::{dead_letter_queue_arguments, declare_topology, jobs_queue_arguments};

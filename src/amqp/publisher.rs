@@ -1,0 +1,232 @@
+//! A publisher whose `publish` returns only once the broker confirmed the
+//! message, so the worker can ack a job only after its event is safe.
+//!
+//! The channel is in confirm mode (publisher confirms); a `Nack`, a missing
+//! confirm within the timeout and a closed channel are all errors, never
+//! ignored (vector's AMQP sink does the same). A channel the broker closed
+//! (publishing to a missing exchange does that) or that timed out is dropped
+//! and a fresh one opened on the next publish, so one refused message does
+//! not break every later one.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::ShortString;
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use tokio::sync::Mutex;
+
+use super::AmqpError;
+
+/// Where a message went: named in every publish error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub exchange: String,
+    pub routing_key: String,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.exchange.is_empty() {
+            write!(f, "queue {} (default exchange)", self.routing_key)
+        } else {
+            write!(
+                f,
+                "exchange {} (routing key {})",
+                self.exchange, self.routing_key
+            )
+        }
+    }
+}
+
+/// Why a message is not known to be safe with the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("{target}: exchange or routing key longer than 255 bytes")]
+    InvalidName { target: Target },
+    #[error("{target}: no publishing channel: {error}")]
+    Channel { target: Target, error: lapin::Error },
+    #[error("{target}: publish failed: {error}")]
+    Send { target: Target, error: lapin::Error },
+    #[error("{target}: the broker refused the message (nack)")]
+    Nacked { target: Target },
+    #[error("{target}: no confirm within {after:?}")]
+    Timeout { target: Target, after: Duration },
+    #[error("{target}: the channel is not in confirm mode")]
+    NotConfirmed { target: Target },
+}
+
+/// Publishes on a confirm-mode channel and waits for each confirm.
+///
+/// Cheap to share (`Arc`): concurrent publishes use the same channel, and
+/// lapin matches each confirm to its message.
+pub struct ConfirmedPublisher {
+    connection: Arc<Connection>,
+    channel: Mutex<Option<Channel>>,
+    confirm_timeout: Duration,
+}
+
+impl fmt::Debug for ConfirmedPublisher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfirmedPublisher")
+            .field("confirm_timeout", &self.confirm_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn confirm_channel(connection: &Connection) -> Result<Channel, lapin::Error> {
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok(channel)
+}
+
+impl ConfirmedPublisher {
+    /// Opens the confirm-mode channel now, so a broker that refuses it fails
+    /// the start-up rather than the first event.
+    pub async fn open(
+        connection: Arc<Connection>,
+        confirm_timeout: Duration,
+    ) -> Result<Self, AmqpError> {
+        let channel = confirm_channel(&connection)
+            .await
+            .map_err(|error| AmqpError::Channel {
+                purpose: "publishing",
+                error,
+            })?;
+        Ok(Self {
+            connection,
+            channel: Mutex::new(Some(channel)),
+            confirm_timeout,
+        })
+    }
+
+    /// The current channel, or a fresh one if the last was closed.
+    async fn channel(&self) -> Result<Channel, lapin::Error> {
+        let mut slot = self.channel.lock().await;
+        if let Some(channel) = slot.as_ref().filter(|c| c.status().connected()) {
+            return Ok(channel.clone());
+        }
+        let channel = confirm_channel(&self.connection).await?;
+        *slot = Some(channel.clone());
+        Ok(channel)
+    }
+
+    /// Forgets `channel` if it is still the current one, so the next publish
+    /// opens a fresh channel (and late confirms of this one are dropped).
+    async fn discard(&self, channel: &Channel) {
+        let mut slot = self.channel.lock().await;
+        if slot.as_ref().is_some_and(|c| c.id() == channel.id()) {
+            if let Some(old) = slot.take() {
+                let _ = old.close(200, "discarded".into()).await;
+            }
+        }
+    }
+
+    /// Publishes one persistent-or-not message (as `properties` say) and
+    /// waits up to the confirm timeout for the broker's `Ack`.
+    ///
+    /// `exchange` `""` is the default exchange: `routing_key` is then a queue
+    /// name (how `reply_to` copies are sent).
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), PublishError> {
+        let target = Target {
+            exchange: exchange.to_string(),
+            routing_key: routing_key.to_string(),
+        };
+        let (Ok(exchange), Ok(routing_key)) = (
+            ShortString::try_new(exchange),
+            ShortString::try_new(routing_key),
+        ) else {
+            return Err(PublishError::InvalidName { target });
+        };
+        let channel = self
+            .channel()
+            .await
+            .map_err(|error| PublishError::Channel {
+                target: target.clone(),
+                error,
+            })?;
+        let send_and_confirm = async {
+            let confirm = channel
+                .basic_publish(
+                    exchange,
+                    routing_key,
+                    BasicPublishOptions::default(),
+                    payload,
+                    properties,
+                )
+                .await
+                .map_err(|error| PublishError::Send {
+                    target: target.clone(),
+                    error,
+                })?;
+            match confirm.await {
+                Ok(Confirmation::Ack(_)) => Ok(()),
+                Ok(Confirmation::Nack(_)) => Err(PublishError::Nacked {
+                    target: target.clone(),
+                }),
+                Ok(Confirmation::NotRequested) => Err(PublishError::NotConfirmed {
+                    target: target.clone(),
+                }),
+                Err(error) => Err(PublishError::Send {
+                    target: target.clone(),
+                    error,
+                }),
+            }
+        };
+        let result = match tokio::time::timeout(self.confirm_timeout, send_and_confirm).await {
+            Ok(result) => result,
+            Err(_) => Err(PublishError::Timeout {
+                target: target.clone(),
+                after: self.confirm_timeout,
+            }),
+        };
+        if matches!(
+            result,
+            Err(PublishError::Timeout { .. } | PublishError::NotConfirmed { .. })
+        ) {
+            self.discard(&channel).await;
+        }
+        result
+    }
+
+    /// Closes the channel; the publisher opens a new one if used again.
+    pub async fn close(&self) {
+        if let Some(channel) = self.channel.lock().await.take() {
+            if channel.status().connected() {
+                let _ = channel.close(200, "shutting down".into()).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_where_the_message_went() {
+        let events = Target {
+            exchange: "wfp.deploy.events".into(),
+            routing_key: "deploy.started".into(),
+        };
+        let err = PublishError::Nacked { target: events };
+        assert_eq!(
+            err.to_string(),
+            "exchange wfp.deploy.events (routing key deploy.started): the broker refused the message (nack)"
+        );
+        let reply = Target {
+            exchange: String::new(),
+            routing_key: "amq.gen-1".into(),
+        };
+        assert_eq!(reply.to_string(), "queue amq.gen-1 (default exchange)");
+    }
+}

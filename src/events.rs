@@ -1,0 +1,483 @@
+//! The worker's events: built from a job (or an invalid message) and an
+//! outcome, and published with the AMQP properties contract v1 promises.
+//!
+//! Kept apart from the worker loop so the exact shape of what other teams
+//! consume (CloudEvent body, `message_id`, `type`, `correlation_id`, headers)
+//! is defined, and unit-tested, in one place without a broker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lapin::BasicProperties;
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+
+use crate::amqp::{ConfirmedPublisher, DeliveryMeta, PublishError};
+use crate::contract::{
+    CloudEvent, DeployJob, ErrorCode, EventData, EventKind, FailureInfo, InvalidJob, JobFields,
+    Step,
+};
+use crate::pipeline::Outcome;
+
+/// `content_type` of every event: CloudEvents structured mode.
+pub const CONTENT_TYPE: &str = "application/cloudevents+json";
+/// `app_id` of every event.
+pub const APP_ID: &str = "wfp-deployer";
+/// AMQP `delivery_mode` for messages the broker writes to disk.
+const PERSISTENT: u8 = 2;
+/// Longest AMQP `message_id` the worker reuses as a job id; longer ones would
+/// make event ids that do not fit AMQP's 255-byte short strings.
+const MAX_FALLBACK_JOB_ID: usize = 128;
+
+/// An event and the kind that decides its routing key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub kind: EventKind,
+    pub body: CloudEvent,
+}
+
+/// Builds events for one worker instance.
+#[derive(Debug, Clone)]
+pub struct EventBuilder {
+    instance: String,
+    /// The configured account, reported for jobs that name none.
+    default_account: Option<String>,
+}
+
+impl EventBuilder {
+    pub fn new(instance: impl Into<String>, default_account: &str) -> Self {
+        Self {
+            instance: instance.into(),
+            default_account: Some(default_account.to_string()).filter(|a| !a.is_empty()),
+        }
+    }
+
+    fn fields(&self, job: &DeployJob, meta: &DeliveryMeta, account: Option<String>) -> JobFields {
+        JobFields {
+            job_id: job.job_id.clone(),
+            // The job's own id wins; the AMQP one is the fallback, so event
+            // body and properties always agree.
+            correlation_id: job
+                .correlation_id
+                .clone()
+                .or_else(|| meta.correlation_id.clone()),
+            labels: job.labels.clone(),
+            account_id: account,
+            namespace: Some(job.namespace.clone()),
+            script_name: Some(job.script_name.clone()),
+        }
+    }
+
+    fn event(&self, kind: EventKind, data: EventData, now: DateTime<Utc>) -> Event {
+        Event {
+            kind,
+            body: CloudEvent::new(kind, &self.instance, data, now),
+        }
+    }
+
+    /// `deploy.started`: the job's fields and the attempt.
+    pub fn started(&self, job: &DeployJob, meta: &DeliveryMeta, now: DateTime<Utc>) -> Event {
+        let account = job
+            .account_id
+            .clone()
+            .or_else(|| self.default_account.clone());
+        let data = EventData {
+            job: self.fields(job, meta, account),
+            attempt: meta.attempt,
+            duration_ms: None,
+            manifest: None,
+            upload: None,
+            deployment: None,
+            error: None,
+        };
+        self.event(EventKind::Started, data, now)
+    }
+
+    /// `deploy.succeeded` or `deploy.failed`, from the deploy's outcome; the
+    /// account is the one the outcome reports.
+    pub fn terminal(
+        &self,
+        job: &DeployJob,
+        meta: &DeliveryMeta,
+        outcome: &Outcome,
+        now: DateTime<Utc>,
+    ) -> Event {
+        let mut data = EventData {
+            job: self.fields(job, meta, outcome.account_id.clone()),
+            attempt: meta.attempt,
+            duration_ms: Some(millis(outcome.duration)),
+            manifest: None,
+            upload: None,
+            deployment: None,
+            error: None,
+        };
+        let kind = match &outcome.result {
+            Ok(success) => {
+                data.manifest = Some(success.manifest.clone());
+                data.upload = Some(success.upload.clone());
+                data.deployment = Some(success.deployment.clone());
+                EventKind::Succeeded
+            }
+            Err(failure) => {
+                data.error = Some(failure.clone());
+                EventKind::Failed
+            }
+        };
+        self.event(kind, data, now)
+    }
+
+    /// `deploy.failed` for a message that is not a valid job: `invalid_job`
+    /// at `validate`, not retryable, under the best id the message offers.
+    pub fn invalid(
+        &self,
+        invalid: &InvalidJob,
+        meta: &DeliveryMeta,
+        duration: Duration,
+        now: DateTime<Utc>,
+    ) -> Event {
+        let data = EventData {
+            job: JobFields {
+                job_id: invalid_job_id(invalid, meta),
+                correlation_id: invalid
+                    .correlation_id
+                    .clone()
+                    .or_else(|| meta.correlation_id.clone()),
+                labels: Default::default(),
+                account_id: None,
+                namespace: None,
+                script_name: None,
+            },
+            attempt: meta.attempt,
+            duration_ms: Some(millis(duration)),
+            manifest: None,
+            upload: None,
+            deployment: None,
+            error: Some(invalid_failure(invalid)),
+        };
+        self.event(EventKind::Failed, data, now)
+    }
+}
+
+/// The failure an invalid message is reported with.
+pub fn invalid_failure(invalid: &InvalidJob) -> FailureInfo {
+    FailureInfo {
+        code: ErrorCode::InvalidJob,
+        message: invalid.message.clone(),
+        step: Step::Validate,
+        retryable: false,
+    }
+}
+
+/// The id an invalid message is reported under: its readable `job_id`, else
+/// its AMQP `message_id`, else a fresh UUID so the event still has one.
+pub fn invalid_job_id(invalid: &InvalidJob, meta: &DeliveryMeta) -> String {
+    invalid
+        .job_id
+        .clone()
+        .or_else(|| {
+            meta.message_id
+                .clone()
+                .filter(|id| id.len() <= MAX_FALLBACK_JOB_ID)
+        })
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A short string, or nothing when it does not fit AMQP's 255 bytes (the
+/// body still carries the full value).
+fn short(value: &str) -> Option<ShortString> {
+    ShortString::try_new(value).ok()
+}
+
+/// The AMQP properties of an event: CloudEvents content type, persistent,
+/// `message_id` = event id, `type` = event type, `correlation_id`,
+/// `timestamp`, `app_id`, and the headers consumers route and filter on.
+pub fn properties(event: &CloudEvent, now: DateTime<Utc>) -> BasicProperties {
+    let job = &event.data.job;
+    let mut headers = FieldTable::default();
+    let mut header = |name: &str, value: &Option<String>| {
+        if let Some(value) = value {
+            headers.insert(
+                name.into(),
+                AMQPValue::LongString(LongString::from(value.as_str())),
+            );
+        }
+    };
+    header("job_id", &Some(job.job_id.clone()));
+    header("namespace", &job.namespace);
+    header("script_name", &job.script_name);
+
+    let mut props = BasicProperties::default()
+        .with_content_type(CONTENT_TYPE.into())
+        .with_delivery_mode(PERSISTENT)
+        .with_timestamp(u64::try_from(now.timestamp()).unwrap_or(0))
+        .with_app_id(APP_ID.into())
+        .with_headers(headers);
+    if let Some(id) = short(&event.id) {
+        props = props.with_message_id(id);
+    }
+    if let Some(kind) = short(&event.event_type) {
+        props = props.with_type(kind);
+    }
+    if let Some(id) = job.correlation_id.as_deref().and_then(short) {
+        props = props.with_correlation_id(id);
+    }
+    props
+}
+
+/// Why an event is not known to be safe with the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("event {id}: cannot encode: {error}")]
+    Encode {
+        id: String,
+        error: serde_json::Error,
+    },
+    #[error("event {id}: {error}")]
+    Publish { id: String, error: PublishError },
+}
+
+/// Publishes events to the events exchange, terminal ones also to the job's
+/// `reply_to` queue.
+#[derive(Debug, Clone)]
+pub struct EventPublisher {
+    publisher: Arc<ConfirmedPublisher>,
+    exchange: String,
+}
+
+impl EventPublisher {
+    pub fn new(publisher: Arc<ConfirmedPublisher>, exchange: impl Into<String>) -> Self {
+        Self {
+            publisher,
+            exchange: exchange.into(),
+        }
+    }
+
+    /// Publishes `event` and waits for the broker's confirm; the result is
+    /// what decides the job's ack. Then, for a terminal event with a
+    /// `reply_to`, sends the copy there: its failure is logged, never
+    /// returned, because the events exchange is the contract's record.
+    pub async fn publish(&self, event: &Event, reply_to: Option<&str>) -> Result<(), EventError> {
+        let id = || event.body.id.clone();
+        let payload = serde_json::to_vec(&event.body)
+            .map_err(|error| EventError::Encode { id: id(), error })?;
+        let props = properties(&event.body, Utc::now());
+        self.publisher
+            .publish(
+                &self.exchange,
+                event.kind.routing_key(),
+                &payload,
+                props.clone(),
+            )
+            .await
+            .map_err(|error| EventError::Publish { id: id(), error })?;
+        if let (true, Some(queue)) = (event.kind.is_terminal(), reply_to) {
+            if let Err(error) = self.publisher.publish("", queue, &payload, props).await {
+                tracing::warn!(%error, event_id = %event.body.id, "reply_to copy not delivered");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::decode_job;
+    use crate::pipeline::Success;
+
+    fn job(correlation: Option<&str>) -> DeployJob {
+        let mut body = serde_json::json!({
+            "version": 1, "job_id": "acme-42", "namespace": "customers",
+            "script_name": "acme-site", "bundle": {"bucket": "sites", "prefix": "acme/"},
+            "labels": {"tenant": "acme"}
+        });
+        if let Some(id) = correlation {
+            body["correlation_id"] = id.into();
+        }
+        decode_job(body.to_string().as_bytes()).unwrap()
+    }
+
+    fn meta(attempt: u32) -> DeliveryMeta {
+        DeliveryMeta {
+            message_id: Some("msg-1".into()),
+            correlation_id: Some("amqp-corr".into()),
+            reply_to: None,
+            attempt,
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-01-02T03:04:05Z".parse().unwrap()
+    }
+
+    fn builder() -> EventBuilder {
+        EventBuilder::new("host-1", "0123456789abcdef0123456789abcdef")
+    }
+
+    fn header(props: &BasicProperties, name: &str) -> Option<String> {
+        crate::amqp::header_str(props, name)
+    }
+
+    #[test]
+    fn started_carries_job_fields_attempt_and_default_account() {
+        let event = builder().started(&job(Some("req-1")), &meta(3), now());
+        assert_eq!(event.kind, EventKind::Started);
+        let data = &event.body.data;
+        assert_eq!(data.attempt, 3);
+        assert_eq!(data.job.correlation_id.as_deref(), Some("req-1"));
+        assert_eq!(
+            data.job.account_id.as_deref(),
+            Some("0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(
+            data.job.labels.get("tenant").map(String::as_str),
+            Some("acme")
+        );
+        assert_eq!(data.duration_ms, None);
+        assert_eq!(event.body.id, "acme-42:started:3");
+    }
+
+    #[test]
+    fn properties_follow_the_contract() {
+        let event = builder().started(&job(Some("req-1")), &meta(1), now());
+        let props = properties(&event.body, now());
+        assert_eq!(
+            props.content_type().as_ref().unwrap().as_str(),
+            CONTENT_TYPE
+        );
+        assert_eq!(*props.delivery_mode(), Some(2));
+        assert_eq!(
+            props.message_id().as_ref().unwrap().as_str(),
+            "acme-42:started:1"
+        );
+        assert_eq!(
+            props.kind().as_ref().unwrap().as_str(),
+            "wfp.deploy.started"
+        );
+        assert_eq!(props.correlation_id().as_ref().unwrap().as_str(), "req-1");
+        assert_eq!(*props.timestamp(), Some(1_767_323_045));
+        assert_eq!(props.app_id().as_ref().unwrap().as_str(), "wfp-deployer");
+        assert_eq!(header(&props, "job_id").as_deref(), Some("acme-42"));
+        assert_eq!(header(&props, "namespace").as_deref(), Some("customers"));
+        assert_eq!(header(&props, "script_name").as_deref(), Some("acme-site"));
+    }
+
+    #[test]
+    fn correlation_id_falls_back_to_the_amqp_one() {
+        let event = builder().started(&job(None), &meta(1), now());
+        assert_eq!(
+            event.body.data.job.correlation_id.as_deref(),
+            Some("amqp-corr")
+        );
+        let props = properties(&event.body, now());
+        assert_eq!(
+            props.correlation_id().as_ref().unwrap().as_str(),
+            "amqp-corr"
+        );
+    }
+
+    #[test]
+    fn an_overlong_correlation_id_stays_in_the_body_only() {
+        let long = "c".repeat(256);
+        let event = builder().started(&job(Some(&long)), &meta(1), now());
+        let props = properties(&event.body, now());
+        assert_eq!(*props.correlation_id(), None);
+        assert_eq!(
+            event.body.data.job.correlation_id.as_deref(),
+            Some(long.as_str())
+        );
+    }
+
+    #[test]
+    fn terminal_events_come_from_the_outcome() {
+        let failed = Outcome {
+            account_id: Some("ffffffffffffffffffffffffffffffff".into()),
+            duration: Duration::from_millis(1500),
+            result: Err(FailureInfo {
+                code: ErrorCode::CloudflareRejected,
+                message: "session: HTTP 400".into(),
+                step: Step::Session,
+                retryable: false,
+            }),
+        };
+        let event = builder().terminal(&job(None), &meta(2), &failed, now());
+        assert_eq!(event.kind, EventKind::Failed);
+        assert_eq!(event.body.id, "acme-42:failed");
+        let data = &event.body.data;
+        assert_eq!(data.duration_ms, Some(1500));
+        assert_eq!(data.attempt, 2);
+        assert_eq!(
+            data.job.account_id.as_deref(),
+            Some("ffffffffffffffffffffffffffffffff")
+        );
+        assert_eq!(
+            data.error.as_ref().unwrap().code,
+            ErrorCode::CloudflareRejected
+        );
+        assert!(data.manifest.is_none());
+
+        let succeeded = Outcome {
+            account_id: None,
+            duration: Duration::from_millis(7),
+            result: Ok(Success {
+                manifest: crate::contract::ManifestSummary {
+                    files: 1,
+                    bytes: 2,
+                    sha256: "ab".into(),
+                },
+                upload: Default::default(),
+                deployment: Default::default(),
+            }),
+        };
+        let event = builder().terminal(&job(None), &meta(1), &succeeded, now());
+        assert_eq!(event.kind, EventKind::Succeeded);
+        assert_eq!(event.body.data.manifest.as_ref().unwrap().files, 1);
+        assert!(event.body.data.upload.is_some() && event.body.data.deployment.is_some());
+        assert!(event.body.data.error.is_none());
+        assert_eq!(event.body.data.job.account_id, None);
+    }
+
+    #[test]
+    fn invalid_jobs_use_the_best_id_available() {
+        let mut invalid = InvalidJob {
+            job_id: Some("from-body".into()),
+            correlation_id: None,
+            message: "namespace: missing".into(),
+        };
+        assert_eq!(invalid_job_id(&invalid, &meta(1)), "from-body");
+        invalid.job_id = None;
+        assert_eq!(invalid_job_id(&invalid, &meta(1)), "msg-1");
+        let mut long_id = meta(1);
+        long_id.message_id = Some("m".repeat(200));
+        let generated = invalid_job_id(&invalid, &long_id);
+        assert!(uuid::Uuid::parse_str(&generated).is_ok(), "{generated}");
+        let none = DeliveryMeta::default();
+        assert!(uuid::Uuid::parse_str(&invalid_job_id(&invalid, &none)).is_ok());
+    }
+
+    #[test]
+    fn invalid_event_is_a_permanent_validate_failure() {
+        let invalid = InvalidJob {
+            job_id: None,
+            correlation_id: Some("c-9".into()),
+            message: "job is not valid JSON: expected value".into(),
+        };
+        let event = builder().invalid(&invalid, &meta(1), Duration::ZERO, now());
+        assert_eq!(event.kind, EventKind::Failed);
+        assert_eq!(event.body.id, "msg-1:failed");
+        let error = event.body.data.error.as_ref().unwrap();
+        assert_eq!(
+            (error.code, error.step, error.retryable),
+            (ErrorCode::InvalidJob, Step::Validate, false)
+        );
+        assert!(error.message.contains("not valid JSON"));
+        assert_eq!(event.body.data.job.correlation_id.as_deref(), Some("c-9"));
+        let props = properties(&event.body, now());
+        assert_eq!(header(&props, "job_id").as_deref(), Some("msg-1"));
+        assert_eq!(header(&props, "namespace"), None);
+    }
+}
