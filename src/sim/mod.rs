@@ -1,0 +1,66 @@
+//! A strict, stateful simulator of Cloudflare's Workers-for-Platforms
+//! static-assets API, for tests and for developers who want to deploy
+//! without a Cloudflare account.
+//!
+//! It serves the three calls of the flow (upload session, assets upload,
+//! script upload) under `/client/v4`, and a test API under `/__sim`. It is
+//! deliberately stricter than a lenient mock: whatever the real API would
+//! refuse, it refuses too, with Cloudflare's envelope and error codes. It
+//! shares no types with [`crate::cloudflare`] (nor any other crate module),
+//! so a bug in the client cannot hide a bug here.
+//!
+//! # Error codes
+//!
+//! | HTTP | code   | when |
+//! |------|--------|------|
+//! | 400  | 10021  | body, query, multipart part or metadata is invalid (message names the path, hash, part or key); completion JWT for another script |
+//! | 400  | 10016  | script name is not 1-63 of `[a-z0-9_-]` without a leading or trailing `-` |
+//! | 401  | 10000  | missing, malformed or unknown credential; a JWT where an API token is needed or the reverse; upload JWT expired (`upload JWT expired`) or for another account; `assets.jwt: expired` / `assets.jwt: invalid` |
+//! | 403  | 10000  | account not among `--account` |
+//! | 404  | 7003   | account id not 32 lowercase hex (`Could not route to /accounts/...`); any path the API does not serve |
+//! | 404  | 100119 | dispatch namespace not found (not among `--namespace`, or not a valid name) |
+//! | 405  | 7001   | a served path with the wrong method |
+//! | 413  | 10021  | a multipart body over 256 MiB |
+//! | 429  | 971    | injected rate limit, with `Retry-After` |
+//! | 4xx/5xx | 10013 | injected status fault (`simulated fault: HTTP 503`), with `Retry-After` if the rule sets one |
+//!
+//! Checks run in this order: faults, account id shape, credential, account
+//! access, namespace, script name, then the body.
+//!
+//! # Fault rules
+//!
+//! On the command line, `--fault ENDPOINT:KIND[:OPTION...]`:
+//! `ENDPOINT` is `session`, `upload`, `script` or `all`; `KIND` is a status
+//! (`503`; `429` always carries `Retry-After`, default 1 s), `reset`,
+//! `latency=200ms` or `advance-clock=1h`; options are `count=N`, `rate=P`,
+//! `seed=N` (with rate) and `retry-after=SECONDS` (status kinds). Without
+//! count or rate a rule fires on every request. At run time,
+//! `POST /__sim/faults` takes the same rule as JSON:
+//! `{"endpoint", "kind": "status"|"429"|"reset"|"latency"|"advance_clock",
+//! "status", "retry_after", "ms", "seconds", "count", "rate", "seed"}`.
+//!
+//! # Test API (`/__sim`, plain JSON, no auth)
+//!
+//! `GET health`, `GET stats`, `GET requests` (last 10,000 API calls),
+//! `GET clock`, `POST clock/advance {"seconds": N}`, `GET|POST|DELETE faults`,
+//! `GET scripts/{account}/{namespace}/{script}` (live deployment), and under
+//! it `assets/{*path}` and `modules/{*name}` for the stored bytes.
+
+mod admin;
+mod auth;
+mod config;
+mod envelope;
+mod faults;
+mod jwt;
+mod metadata;
+mod script;
+mod server;
+mod session;
+mod state;
+mod strict_json;
+mod upload;
+mod validate;
+
+pub use config::{SimArgs, SimConfig, SimError};
+pub use faults::{Endpoint, FaultAction, FaultSpec, Trigger};
+pub use server::{SimServer, run};

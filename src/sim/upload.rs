@@ -1,0 +1,210 @@
+//! Step 2, `POST /accounts/{account}/workers/assets/upload?base64=true`:
+//! takes base64 parts named by hash, checks each against the session's
+//! manifest and stores them; answers 200 `{"jwt": null}` while files are
+//! still missing and 201 with a completion JWT once none are.
+//!
+//! A request is checked whole before anything is stored, so a rejected
+//! request leaves no partial state behind.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::multipart::{Multipart, MultipartRejection};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::auth;
+use super::envelope::{ApiError, success};
+use super::jwt::TokenKind;
+use super::session::mint_claims;
+use super::state::{Shared, StoredFile};
+use super::validate::media_type_essence;
+
+/// A checked part, ready to store.
+struct Part {
+    hash: String,
+    bytes: Bytes,
+    content_type: String,
+}
+
+pub async fn upload(
+    State(shared): State<Arc<Shared>>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let Path(account) = path.map_err(|_| ApiError::no_route())?;
+    auth::check_account_format(&account)?;
+    let claims = auth::require_upload_jwt(&shared, &headers, &account)?;
+    if !query_says_base64(query.as_deref()) {
+        return Err(ApiError::validation(
+            "query: base64=true is required; files must be sent base64-encoded",
+        ));
+    }
+    let requested = shared
+        .lock()
+        .sessions
+        .get(&claims.sid)
+        .map(|s| Arc::clone(&s.requested))
+        .ok_or_else(|| ApiError::auth("invalid upload JWT: unknown upload session"))?;
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::validation(format!(
+            "body: must be multipart/form-data ({})",
+            e.body_text()
+        ))
+    })?;
+
+    let mut parts: Vec<Part> = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(ApiError::from)? {
+        let hash = field.name().unwrap_or_default().to_owned();
+        let Some(&expected_size) = requested.get(&hash) else {
+            return Err(ApiError::validation(format!(
+                "part {hash:?}: not a hash this upload session asked for"
+            )));
+        };
+        if parts.iter().any(|p| p.hash == hash) {
+            return Err(ApiError::validation(format!(
+                "part {hash}: sent twice in one request"
+            )));
+        }
+        let content_type = field
+            .content_type()
+            .and_then(|ct| media_type_essence(ct).map(|_| ct.trim().to_owned()))
+            .ok_or_else(|| {
+                ApiError::validation(format!(
+                    "part {hash}: needs a Content-Type header with a valid media type"
+                ))
+            })?;
+        let encoded = field.bytes().await.map_err(ApiError::from)?;
+        let bytes = decode_and_check(&hash, &encoded, expected_size)?;
+        parts.push(Part {
+            hash,
+            bytes,
+            content_type,
+        });
+    }
+    if parts.is_empty() {
+        return Err(ApiError::validation("body: no file parts in the form"));
+    }
+
+    let mut inner = shared.lock();
+    let now = inner.now().timestamp();
+    let uploaded_bytes: u64 = parts.iter().map(|p| p.bytes.len() as u64).sum();
+    inner.stats.files_uploaded += parts.len() as u64;
+    inner.stats.bytes_uploaded += uploaded_bytes;
+    let key = (claims.account.clone(), claims.namespace.clone());
+    let store = inner.stores.entry(key).or_insert_with(HashMap::new);
+    let hashes: Vec<String> = parts.iter().map(|p| p.hash.clone()).collect();
+    for part in parts {
+        store.insert(
+            part.hash,
+            StoredFile {
+                bytes: part.bytes,
+                content_type: part.content_type,
+            },
+        );
+    }
+    let complete = match inner.sessions.get_mut(&claims.sid) {
+        Some(live) => {
+            live.received.extend(hashes);
+            live.is_complete()
+        }
+        None => false,
+    };
+    drop(inner);
+    if !complete {
+        return Ok(success(StatusCode::OK, json!({ "jwt": null })));
+    }
+    let completion = mint_claims(
+        &shared,
+        TokenKind::Completion,
+        &claims.sid,
+        &claims.account,
+        &claims.namespace,
+        &claims.script,
+        now,
+    );
+    let jwt = shared
+        .keys
+        .mint(&completion)
+        .map_err(|e| ApiError::internal(format!("signing the completion JWT: {e}")))?;
+    Ok(success(StatusCode::CREATED, json!({ "jwt": jwt })))
+}
+
+/// `base64=true` must be among the query parameters.
+fn query_says_base64(query: Option<&str>) -> bool {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .any(|pair| pair == "base64=true")
+}
+
+/// Canonical standard base64 (padding required, no whitespace), whose
+/// decoded bytes have the promised size and hash.
+fn decode_and_check(hash: &str, encoded: &[u8], expected_size: u64) -> Result<Bytes, ApiError> {
+    let bytes = STANDARD.decode(encoded).map_err(|e| {
+        ApiError::validation(format!(
+            "part {hash}: value is not canonical padded base64 ({e})"
+        ))
+    })?;
+    if bytes.len() as u64 != expected_size {
+        return Err(ApiError::validation(format!(
+            "part {hash}: decoded size {} does not match the manifest size {expected_size}",
+            bytes.len()
+        )));
+    }
+    let digest = Sha256::digest(&bytes);
+    let actual: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    if actual != hash {
+        return Err(ApiError::validation(format!(
+            "part {hash}: content hashes to {actual}, not the part's name"
+        )));
+    }
+    Ok(Bytes::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HELLO_HASH: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e";
+
+    #[test]
+    fn canonical_base64_of_the_right_bytes_passes() {
+        let got = decode_and_check(HELLO_HASH, b"aGVsbG8=", 5).map(|b| b.to_vec());
+        assert_eq!(got.ok(), Some(b"hello".to_vec()));
+    }
+
+    #[test]
+    fn non_canonical_or_mismatched_parts_fail() {
+        for (encoded, size) in [
+            (&b"aGVsbG8"[..], 5),    // no padding
+            (&b"aGVs bG8="[..], 5),  // whitespace
+            (&b"aGVsbG9="[..], 5),   // non-zero trailing bits
+            (&b"aGVsbG8=\n"[..], 5), // trailing newline
+            (&b"aGVsbG8="[..], 6),   // wrong size
+            (&b"aGVsbG8h"[..], 6),   // right size, wrong hash
+        ] {
+            assert!(
+                decode_and_check(HELLO_HASH, encoded, size).is_err(),
+                "{encoded:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn base64_flag_must_be_true() {
+        assert!(query_says_base64(Some("base64=true")));
+        assert!(query_says_base64(Some("x=1&base64=true")));
+        assert!(!query_says_base64(Some("base64=1")));
+        assert!(!query_says_base64(None));
+    }
+}
