@@ -163,13 +163,13 @@ impl SpoolWriter {
     }
 }
 
-// ASSET_CONTENT_IMPL (pending crate::cloudflare::AssetContent)
-// #[async_trait::async_trait]
-// impl crate::cloudflare::AssetContent for Spool {
-//     async fn read(&self, hash: &str) -> io::Result<Bytes> {
-//         Spool::read(self, hash).await
-//     }
-// }
+/// The upload step reads the files Cloudflare asks for from here.
+#[async_trait::async_trait]
+impl crate::cloudflare::AssetContent for Spool {
+    async fn read(&self, hash: &str) -> io::Result<Bytes> {
+        Spool::read(self, hash).await
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -269,6 +269,15 @@ mod tests {
         assert!(dir.exists());
         drop(spool);
         assert!(!dir.exists());
+    }
+
+    #[tokio::test]
+    async fn serves_asset_content_to_the_upload_step() {
+        let root = tempfile::tempdir().unwrap();
+        let spool = Spool::create(root.path()).unwrap();
+        let entry = store(&spool, &[b"asset"]).await;
+        let content: &dyn crate::cloudflare::AssetContent = &spool;
+        assert_eq!(&content.read(&entry.hash).await.unwrap()[..], b"asset");
     }
 
     #[tokio::test]
