@@ -30,7 +30,7 @@
 
 pub mod amqp;
 pub mod bundle;
-// pub mod cli; (being written)
+pub mod cli;
 pub mod cloudflare;
 pub mod config;
 pub mod contract;
@@ -40,6 +40,6 @@ pub mod pipeline;
 pub mod retry;
 pub mod sim;
 pub mod spool;
-// pub mod startup; (being written)
+pub mod startup;
 pub mod telemetry;
 pub mod worker;

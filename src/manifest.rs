@@ -138,7 +138,9 @@ fn asset_hash_of_digest(digest: &[u8]) -> String {
 
 /// Whether `s` is a well-formed asset hash (32 lowercase hex characters).
 pub fn is_asset_hash(s: &str) -> bool {
-    s.len() == HASH_LEN && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == HASH_LEN
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -176,14 +178,38 @@ mod tests {
     #[test]
     fn canonical_json_is_sorted_and_stable() {
         let mut a = Manifest::new();
-        a.insert("/b.css".into(), ManifestEntry { hash: asset_hash(b"b"), size: 1 });
-        a.insert("/a.html".into(), ManifestEntry { hash: asset_hash(b"a"), size: 1 });
+        a.insert(
+            "/b.css".into(),
+            ManifestEntry {
+                hash: asset_hash(b"b"),
+                size: 1,
+            },
+        );
+        a.insert(
+            "/a.html".into(),
+            ManifestEntry {
+                hash: asset_hash(b"a"),
+                size: 1,
+            },
+        );
         let json = String::from_utf8(a.canonical_json()).unwrap();
         assert!(json.find("/a.html").unwrap() < json.find("/b.css").unwrap());
         assert!(!json.contains(' '));
         let mut b = Manifest::new();
-        b.insert("/a.html".into(), ManifestEntry { hash: asset_hash(b"a"), size: 1 });
-        b.insert("/b.css".into(), ManifestEntry { hash: asset_hash(b"b"), size: 1 });
+        b.insert(
+            "/a.html".into(),
+            ManifestEntry {
+                hash: asset_hash(b"a"),
+                size: 1,
+            },
+        );
+        b.insert(
+            "/b.css".into(),
+            ManifestEntry {
+                hash: asset_hash(b"b"),
+                size: 1,
+            },
+        );
         assert_eq!(a.sha256(), b.sha256());
         assert_eq!(a.sha256().len(), 64);
     }

@@ -94,7 +94,10 @@ mod tests {
             let waits: Vec<_> = RetryPolicy::new(&settings(10)).build().collect();
             for (n, w) in waits.iter().enumerate() {
                 let ceiling = Duration::from_millis(500) * 2u32.pow(n as u32);
-                assert!(*w <= ceiling.min(Duration::from_secs(30)), "wait {n}: {w:?}");
+                assert!(
+                    *w <= ceiling.min(Duration::from_secs(30)),
+                    "wait {n}: {w:?}"
+                );
             }
         }
     }
@@ -106,6 +109,9 @@ mod tests {
             .filter_map(|_| RetryPolicy::new(&settings(2)).build().next())
             .filter(|w| *w < Duration::from_millis(250))
             .count();
-        assert!(below > 20, "only {below} of 200 first waits were under half the initial delay");
+        assert!(
+            below > 20,
+            "only {below} of 200 first waits were under half the initial delay"
+        );
     }
 }

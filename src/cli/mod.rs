@@ -3,6 +3,7 @@
 //! `anyhow` lives here and in `main.rs` only: this is the edge where errors
 //! become messages for a person.
 
+mod deploy;
 mod publish;
 mod upload;
 
@@ -35,6 +36,8 @@ pub enum Command {
     Worker,
     /// Run the Cloudflare API simulator (for tests, demos and local development).
     CloudflareSim(crate::sim::SimArgs),
+    /// Run one job now, without RabbitMQ, and print its terminal event.
+    Deploy(deploy::DeployArgs),
     /// Publish a job file to the jobs exchange, optionally waiting for its outcome.
     Publish(publish::PublishArgs),
     /// Upload a local directory to S3 as a bundle (bucket created if missing).
@@ -69,6 +72,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("cloudflare-sim")
         }
+        Command::Deploy(args) => {
+            let settings = cli.settings()?;
+            crate::telemetry::init(&settings.log).map_err(anyhow::Error::msg)?;
+            deploy::run(&settings, args).await
+        }
         Command::Publish(args) => {
             let settings = cli.settings()?;
             publish::run(&settings, args).await
@@ -86,6 +94,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Reads a job file, or standard input for `-`.
+fn read_input(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut body).context("reading stdin")?;
+        Ok(body)
+    } else {
+        std::fs::read(path).with_context(|| format!("{}: reading", path.display()))
     }
 }
 

@@ -172,9 +172,16 @@ impl CloudflareClient {
         stats: &mut UploadStats,
     ) -> Result<(Option<Jwt>, Option<Renew>), CloudflareError> {
         let stop = AtomicBool::new(false);
-        let mut results = stream::iter(&session.buckets)
+        // The futures are built up front (they are lazy: nothing runs until
+        // polled) rather than in a `map` closure over the stream, whose
+        // borrowed argument makes the whole deploy future fail to be `Send`
+        // for every lifetime, which the worker's spawned tasks need.
+        let uploads: Vec<_> = session
+            .buckets
+            .iter()
             .map(|bucket| self.upload_bucket(job, &session.jwt, bucket, &stop))
-            .buffer_unordered(self.inner.upload_concurrency);
+            .collect();
+        let mut results = stream::iter(uploads).buffer_unordered(self.inner.upload_concurrency);
         let (mut completion, mut renew) = (None, None);
         while let Some(outcome) = results.next().await {
             match outcome? {

@@ -159,9 +159,8 @@ fn valid_worker_name(s: &str) -> bool {
 /// S3's bucket naming rules, the part that matters for addressing.
 fn valid_bucket(s: &str) -> bool {
     (3..=63).contains(&s.len())
-        && s.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         && s.as_bytes()[0].is_ascii_alphanumeric()
         && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
 }
@@ -258,7 +257,10 @@ impl DeployJob {
     fn validate_bundle(&self) -> Result<(), String> {
         let b = &self.bundle;
         if !valid_bucket(&b.bucket) {
-            return Err(format!("bundle.bucket: {:?} is not a valid bucket name", b.bucket));
+            return Err(format!(
+                "bundle.bucket: {:?} is not a valid bucket name",
+                b.bucket
+            ));
         }
         match (&b.prefix, &b.key) {
             (Some(prefix), None) if valid_prefix(prefix) => Ok(()),
@@ -279,7 +281,9 @@ impl DeployJob {
         };
         if let Some(bucket) = &worker.bucket {
             if !valid_bucket(bucket) {
-                return Err(format!("worker.bucket: {bucket:?} is not a valid bucket name"));
+                return Err(format!(
+                    "worker.bucket: {bucket:?} is not a valid bucket name"
+                ));
             }
         }
         if !valid_prefix(&worker.prefix) {
@@ -290,7 +294,10 @@ impl DeployJob {
         }
         if worker.main_module.is_empty()
             || worker.main_module.starts_with('/')
-            || worker.main_module.split('/').any(|s| s.is_empty() || s == "." || s == "..")
+            || worker
+                .main_module
+                .split('/')
+                .any(|s| s.is_empty() || s == "." || s == "..")
         {
             return Err(format!(
                 "worker.main_module: {:?} must be a relative module path",
@@ -374,7 +381,10 @@ impl AssetsConfig {
             }
         }
         if let Some(RunWorkerFirst::Routes(routes)) = &self.run_worker_first {
-            if routes.iter().any(|r| !r.starts_with('/') && !r.starts_with("!/")) {
+            if routes
+                .iter()
+                .any(|r| !r.starts_with('/') && !r.starts_with("!/"))
+            {
                 return Err(
                     "assets_config.run_worker_first: routes must start with '/' or '!/'".into(),
                 );

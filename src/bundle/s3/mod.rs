@@ -55,6 +55,12 @@ impl S3Storage {
         }
     }
 
+    /// The underlying SDK client, for tools that write bundles (the CLI's
+    /// `upload-bundle`); the worker itself only reads.
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
     /// The bundle under `prefix` in `bucket`. Callers pass a folder prefix
     /// ending in `/`: `builds/4` would also match `builds/42/...`.
     pub fn prefix(&self, bucket: &str, prefix: &str) -> S3Prefix {

@@ -29,8 +29,15 @@ fn rejects(mutate: impl FnOnce(&mut serde_json::Value), field: &str) {
     let mut v = example();
     mutate(&mut v);
     let err = decode(&v).expect_err("should be rejected");
-    assert!(err.message.contains(field), "{field} not named in: {}", err.message);
-    assert_eq!(err.job_id.as_deref(), v["job_id"].as_str().filter(|s| valid_job_id(s)));
+    assert!(
+        err.message.contains(field),
+        "{field} not named in: {}",
+        err.message
+    );
+    assert_eq!(
+        err.job_id.as_deref(),
+        v["job_id"].as_str().filter(|s| valid_job_id(s))
+    );
 }
 
 #[test]
@@ -66,7 +73,16 @@ fn not_json_is_invalid_without_an_id() {
 fn schema_break_keeps_the_readable_id() {
     rejects(|v| v["surprise"] = 1.into(), "surprise");
     rejects(|v| v["bundle"]["extra"] = 1.into(), "extra");
-    rejects(|v| v.as_object_mut().unwrap().remove("namespace").map(drop).unwrap(), "namespace");
+    rejects(
+        |v| {
+            v.as_object_mut()
+                .unwrap()
+                .remove("namespace")
+                .map(drop)
+                .unwrap()
+        },
+        "namespace",
+    );
     let mut v = example();
     v["version"] = 2.into();
     let err = decode(&v).unwrap_err();
@@ -83,17 +99,44 @@ fn each_rule_names_its_field() {
     rejects(|v| v["script_name"] = "-lead".into(), "script_name");
     rejects(|v| v["account_id"] = "abc".into(), "account_id");
     rejects(|v| v["bundle"]["bucket"] = "A".into(), "bundle.bucket");
-    rejects(|v| v["bundle"]["prefix"] = "a/../b/".into(), "bundle.prefix");
+    rejects(
+        |v| v["bundle"]["prefix"] = "a/../b/".into(),
+        "bundle.prefix",
+    );
     rejects(|v| v["bundle"]["prefix"] = "/abs/".into(), "bundle.prefix");
-    rejects(|v| v["bundle"] = serde_json::json!({"bucket": "sites"}), "bundle.prefix");
-    rejects(|v| v["bundle"] = serde_json::json!({"bucket": "sites", "key": "a.tar"}), "bundle.key");
-    rejects(|v| v["worker"]["main_module"] = "../x.js".into(), "worker.main_module");
-    rejects(|v| v["compatibility_date"] = "2025-13-01".into(), "compatibility_date");
-    rejects(|v| v["compatibility_flags"] = serde_json::json!(["Bad Flag"]), "compatibility_flags");
-    rejects(|v| v["assets_config"]["html_handling"] = "sometimes".into(), "html_handling");
-    rejects(|v| v["assets_config"]["not_found_handling"] = "x".into(), "not_found_handling");
+    rejects(
+        |v| v["bundle"] = serde_json::json!({"bucket": "sites"}),
+        "bundle.prefix",
+    );
+    rejects(
+        |v| v["bundle"] = serde_json::json!({"bucket": "sites", "key": "a.tar"}),
+        "bundle.key",
+    );
+    rejects(
+        |v| v["worker"]["main_module"] = "../x.js".into(),
+        "worker.main_module",
+    );
+    rejects(
+        |v| v["compatibility_date"] = "2025-13-01".into(),
+        "compatibility_date",
+    );
+    rejects(
+        |v| v["compatibility_flags"] = serde_json::json!(["Bad Flag"]),
+        "compatibility_flags",
+    );
+    rejects(
+        |v| v["assets_config"]["html_handling"] = "sometimes".into(),
+        "html_handling",
+    );
+    rejects(
+        |v| v["assets_config"]["not_found_handling"] = "x".into(),
+        "not_found_handling",
+    );
     rejects(|v| v["assets_config"]["cache"] = true.into(), "cache");
-    rejects(|v| v["bindings"] = serde_json::json!([{"name": "X"}]), "bindings[0]");
+    rejects(
+        |v| v["bindings"] = serde_json::json!([{"name": "X"}]),
+        "bindings[0]",
+    );
     rejects(
         |v| v["bindings"] = serde_json::json!([{"name": "ASSETS", "type": "kv_namespace"}]),
         "clashes",

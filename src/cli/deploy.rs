@@ -1,0 +1,46 @@
+//! `wfp-deployer deploy JOB.json`: one deploy, without RabbitMQ.
+//!
+//! Runs the same pipeline the worker runs and prints the terminal event it
+//! would have published. For platform teams trying the tool, for scripts that
+//! deploy one site, and for `make bench`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::amqp::DeliveryMeta;
+use crate::config::Settings;
+use crate::contract::decode_job;
+use crate::events::EventBuilder;
+use crate::pipeline::Deploy;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeployArgs {
+    /// The job (contract v1 JSON); `-` reads standard input.
+    pub job: PathBuf,
+}
+
+/// Deploys and prints the terminal event; fails (exit 1) when the deploy did.
+pub async fn run(settings: &Settings, args: &DeployArgs) -> anyhow::Result<()> {
+    settings.check_worker_ready()?;
+    let body = super::read_input(&args.job)?;
+    let job = decode_job(&body).map_err(|e| anyhow::anyhow!("{}: {e}", args.job.display()))?;
+    let pipeline = crate::startup::build_pipeline(settings)
+        .await
+        .context("building the pipeline")?;
+    let outcome = pipeline.deploy(&job, 1).await;
+    let events = EventBuilder::new(
+        settings.worker.instance_name(),
+        &settings.cloudflare.account_id,
+    );
+    let meta = DeliveryMeta {
+        attempt: 1,
+        ..DeliveryMeta::default()
+    };
+    let event = events.terminal(&job, &meta, &outcome, chrono::Utc::now());
+    println!("{}", serde_json::to_string_pretty(&event.body)?);
+    match outcome.result {
+        Ok(_) => Ok(()),
+        Err(failure) => anyhow::bail!("deploy failed: {}: {}", failure.code, failure.message),
+    }
+}
