@@ -118,6 +118,11 @@ start)
     s3s_fs="$(find_s3s_fs)" || die "s3s-fs is not installed; run scripts/s3-install.sh"
     start moto "$MOTO_PORT" moto_server \
         "$VENV/bin/moto_server" -H "$HOST" -p "$MOTO_PORT"
+    # moto forgets everything when restarted; do the same for the tests'
+    # buckets (wfp-it-*) on s3s-fs, so its data dir does not grow forever.
+    if ! live_pid "$RUN_DIR/s3s-fs.pid" s3s-fs >/dev/null && ! answers "$S3S_PORT"; then
+        find "$S3S_DATA" -mindepth 1 -maxdepth 1 -type d -name 'wfp-it-*' -exec rm -rf {} +
+    fi
     start s3s-fs "$S3S_PORT" s3s-fs \
         "$s3s_fs" --host "$HOST" --port "$S3S_PORT" \
         --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY" "$S3S_DATA"
