@@ -59,7 +59,9 @@ start() {
     else
         rm -f "$pidfile"
         say "starting $name on $HOST:$port (log: $log)"
-        nohup "$@" >"$log" 2>&1 </dev/null &
+        # setsid: its own session, so the server outlives the shell (or CI
+        # step, or make) that started it.
+        setsid nohup "$@" >"$log" 2>&1 </dev/null &
         pid=$!
         echo "$pid" >"$pidfile"
     fi
