@@ -198,6 +198,31 @@ impl SimConfig {
     }
 }
 
+/// Shows the flags without the tokens or the secret.
+impl fmt::Debug for SimArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimArgs")
+            .field("listen", &self.listen)
+            .field(
+                "api_tokens",
+                &format_args!("[{} redacted]", self.api_tokens.len()),
+            )
+            .field("accounts", &self.accounts)
+            .field("namespaces", &self.namespaces)
+            .field("jwt_ttl", &self.jwt_ttl)
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("bucket_max_files", &self.bucket_max_files)
+            .field("bucket_max_bytes", &self.bucket_max_bytes)
+            .field("max_files", &self.max_files)
+            .field("max_file_bytes", &self.max_file_bytes)
+            .field("faults", &self.faults)
+            .finish()
+    }
+}
+
 /// Shows the settings without the tokens or the secret.
 impl fmt::Debug for SimConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -313,6 +338,17 @@ mod tests {
                 ..
             }))
         ));
+    }
+
+    #[test]
+    fn debug_of_the_flags_hides_token_and_secret() {
+        let cli = Cli::try_parse_from(["sim", "--api-token", "tok-123", "--jwt-secret", "sec-456"]);
+        let shown = cli.map(|c| format!("{:?}", c.sim)).unwrap_or_default();
+        assert!(shown.contains("SimArgs"), "{shown}");
+        assert!(
+            !shown.contains("tok-123") && !shown.contains("sec-456"),
+            "{shown}"
+        );
     }
 
     #[test]

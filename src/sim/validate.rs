@@ -117,13 +117,13 @@ pub fn parse_session_body(body: &[u8], limits: ManifestLimits) -> Result<Manifes
         manifest.insert(path.clone(), entry);
     }
     for (path, entry) in &manifest {
-        if let Some((size, other)) = size_of_hash.insert(&entry.hash, (entry.size, path)) {
-            if size != entry.size {
-                return Err(format!(
-                    "manifest path {path:?}: hash {} also listed for {other:?} with size {size}, not {}",
-                    entry.hash, entry.size
-                ));
-            }
+        if let Some((size, other)) = size_of_hash.insert(&entry.hash, (entry.size, path))
+            && size != entry.size
+        {
+            return Err(format!(
+                "manifest path {path:?}: hash {} also listed for {other:?} with size {size}, not {}",
+                entry.hash, entry.size
+            ));
         }
     }
     Ok(manifest)
@@ -275,7 +275,7 @@ mod tests {
                 "unknown field \"type\"",
             ),
             (
-                format!(r#"{{"manifest":{{"/a":{{"size":1}}}}}}"#),
+                r#"{"manifest":{"/a":{"size":1}}}"#.to_owned(),
                 "hash is required",
             ),
             (

@@ -7,6 +7,7 @@
 mod auth;
 mod faults;
 mod flow;
+mod script_checks;
 mod validation;
 
 use base64::Engine;

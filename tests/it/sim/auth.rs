@@ -179,9 +179,14 @@ async fn assets_jwt_must_be_a_live_completion_jwt_for_this_script() {
         .put_script("acme-site", &Api::metadata("garbage"), Api::worker())
         .await;
     assert_unauthorized(status, &answer, "assets.jwt: invalid");
-    let upload = upload_jwt(&api, "acme-site").await;
+    // A file not stored yet, so the session answers with an upload JWT.
+    let (_, session) = api
+        .session("acme-site", &manifest(&[("/new.txt", b"new")]))
+        .await;
+    let upload = session["result"]["jwt"].as_str().unwrap_or_default();
+    assert!(session["result"]["buckets"].is_array());
     let (status, answer) = api
-        .put_script("acme-site", &Api::metadata(&upload), Api::worker())
+        .put_script("acme-site", &Api::metadata(upload), Api::worker())
         .await;
     assert_unauthorized(status, &answer, "assets.jwt: invalid");
 

@@ -1,5 +1,4 @@
-//! Unit tests of fault rule parsing and decisions, kept apart from
-//! `faults.rs` so that file stays about the rules themselves.
+//! Unit tests of fault rule parsing and decisions.
 
 use super::*;
 
