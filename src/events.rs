@@ -237,7 +237,10 @@ pub enum EventError {
         error: serde_json::Error,
     },
     #[error("event {id}: {error}")]
-    Publish { id: String, error: PublishError },
+    Publish {
+        id: String,
+        error: Box<PublishError>,
+    },
 }
 
 /// Publishes events to the events exchange, terminal ones also to the job's
@@ -273,11 +276,14 @@ impl EventPublisher {
                 props.clone(),
             )
             .await
-            .map_err(|error| EventError::Publish { id: id(), error })?;
-        if let (true, Some(queue)) = (event.kind.is_terminal(), reply_to) {
-            if let Err(error) = self.publisher.publish("", queue, &payload, props).await {
-                tracing::warn!(%error, event_id = %event.body.id, "reply_to copy not delivered");
-            }
+            .map_err(|error| EventError::Publish {
+                id: id(),
+                error: Box::new(error),
+            })?;
+        if let (true, Some(queue)) = (event.kind.is_terminal(), reply_to)
+            && let Err(error) = self.publisher.publish("", queue, &payload, props).await
+        {
+            tracing::warn!(%error, event_id = %event.body.id, "reply_to copy not delivered");
         }
         Ok(())
     }

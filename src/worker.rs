@@ -101,6 +101,15 @@ struct JobContext {
     deployer: Arc<dyn Deploy>,
 }
 
+/// A connection ready to consume.
+struct Session {
+    connection: Arc<lapin::Connection>,
+    publisher: Arc<ConfirmedPublisher>,
+    channel: lapin::Channel,
+    consumer: lapin::Consumer,
+    tag: String,
+}
+
 enum SessionEnd {
     Shutdown,
     Lost(String),
@@ -180,13 +189,9 @@ impl Worker {
         .build()
     }
 
-    /// One connection's life: set up, consume until shutdown or loss.
-    async fn session(
-        &self,
-        permits: &Arc<Semaphore>,
-        tracker: &TaskTracker,
-        shutdown: &CancellationToken,
-    ) -> Result<SessionEnd, AmqpError> {
+    /// Connects, declares the topology, opens the publisher and the
+    /// consumer: everything a session needs before its first delivery.
+    async fn connect(&self) -> Result<Session, AmqpError> {
         let connection = Arc::new(amqp::connect(&self.amqp).await?);
         let setup = connection
             .create_channel()
@@ -201,19 +206,48 @@ impl Worker {
         let publisher = Arc::new(
             ConfirmedPublisher::open(connection.clone(), self.amqp.confirm_timeout).await?,
         );
-        let ctx = JobContext {
-            events: self.events.clone(),
-            publisher: EventPublisher::new(publisher.clone(), &self.amqp.events_exchange),
-            deployer: self.deployer.clone(),
-        };
         let tag = format!(
             "{}/{}/{}",
             amqp::CONNECTION_NAME,
             self.instance,
             uuid::Uuid::new_v4()
         );
-        let (channel, mut consumer) =
+        let (channel, consumer) =
             amqp::open_consumer(&connection, &self.amqp, self.concurrency, &tag).await?;
+        Ok(Session {
+            connection,
+            publisher,
+            channel,
+            consumer,
+            tag,
+        })
+    }
+
+    /// One connection's life: set up, consume until shutdown or loss.
+    async fn session(
+        &self,
+        permits: &Arc<Semaphore>,
+        tracker: &TaskTracker,
+        shutdown: &CancellationToken,
+    ) -> Result<SessionEnd, AmqpError> {
+        // Setting up is not worth finishing once asked to stop.
+        let session = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
+            session = self.connect() => session?,
+        };
+        let Session {
+            connection,
+            publisher,
+            channel,
+            mut consumer,
+            tag,
+        } = session;
+        let ctx = JobContext {
+            events: self.events.clone(),
+            publisher: EventPublisher::new(publisher.clone(), &self.amqp.events_exchange),
+            deployer: self.deployer.clone(),
+        };
         self.ready.send_replace(true);
         info!(queue = %self.amqp.jobs_queue, prefetch = self.concurrency, "amqp: consuming");
 
@@ -384,12 +418,12 @@ mod tests {
     fn not_confirmed() -> Result<(), EventError> {
         Err(EventError::Publish {
             id: "j:failed".into(),
-            error: PublishError::Nacked {
+            error: Box::new(PublishError::Nacked {
                 target: Target {
                     exchange: "e".into(),
                     routing_key: "deploy.failed".into(),
                 },
-            },
+            }),
         })
     }
 

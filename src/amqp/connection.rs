@@ -135,23 +135,23 @@ pub fn endpoint(uri: &AMQPUri) -> String {
     )
 }
 
-/// Parses the secret URL; a parse error never echoes the URL or its password.
-fn parse_url(settings: &AmqpSettings) -> Result<AMQPUri, AmqpError> {
+/// Parses the secret URL; the error (for [`AmqpError::InvalidUrl`]) never
+/// echoes the URL or its password.
+fn parse_url(settings: &AmqpSettings) -> Result<AMQPUri, String> {
     let raw = settings.url.expose_secret();
     raw.parse::<AMQPUri>().map_err(|message| {
-        let message = if message.contains(raw) {
+        if message.contains(raw) || message.contains('@') {
             "not a valid amqp:// or amqps:// URL".to_string()
         } else {
             message
-        };
-        AmqpError::InvalidUrl(message)
+        }
     })
 }
 
 /// Opens a connection named [`CONNECTION_NAME`]. One attempt, bounded in
 /// time; the caller decides whether and when to try again.
 pub async fn connect(settings: &AmqpSettings) -> Result<Connection, AmqpError> {
-    let uri = parse_url(settings)?;
+    let uri = parse_url(settings).map_err(AmqpError::InvalidUrl)?;
     let endpoint = endpoint(&uri);
     let properties = ConnectionProperties::default().with_connection_name(CONNECTION_NAME.into());
     match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, properties)).await {
@@ -187,10 +187,10 @@ mod tests {
     #[test]
     fn a_bad_url_is_reported_without_the_password() {
         let err = parse_url(&settings("amqp://user:pw-secret@")).unwrap_err();
-        assert!(err.is_fatal());
-        assert!(!err.to_string().contains("pw-secret"), "{err}");
+        assert!(!err.contains("pw-secret"), "{err}");
         let err = parse_url(&settings("http://user:pw-secret@host/")).unwrap_err();
-        assert!(!err.to_string().contains("pw-secret"), "{err}");
+        assert!(!err.contains("pw-secret"), "{err}");
+        assert!(AmqpError::InvalidUrl(err).is_fatal());
     }
 
     #[tokio::test]

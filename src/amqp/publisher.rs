@@ -117,11 +117,17 @@ impl ConfirmedPublisher {
     /// Forgets `channel` if it is still the current one, so the next publish
     /// opens a fresh channel (and late confirms of this one are dropped).
     async fn discard(&self, channel: &Channel) {
-        let mut slot = self.channel.lock().await;
-        if slot.as_ref().is_some_and(|c| c.id() == channel.id()) {
-            if let Some(old) = slot.take() {
-                let _ = old.close(200, "discarded".into()).await;
+        let old = {
+            let mut slot = self.channel.lock().await;
+            match slot.as_ref() {
+                Some(current) if current.id() == channel.id() => slot.take(),
+                _ => None,
             }
+        };
+        if let Some(old) = old
+            && old.status().connected()
+        {
+            let _ = old.close(200, "discarded".into()).await;
         }
     }
 
@@ -200,10 +206,11 @@ impl ConfirmedPublisher {
 
     /// Closes the channel; the publisher opens a new one if used again.
     pub async fn close(&self) {
-        if let Some(channel) = self.channel.lock().await.take() {
-            if channel.status().connected() {
-                let _ = channel.close(200, "shutting down".into()).await;
-            }
+        let channel = self.channel.lock().await.take();
+        if let Some(channel) = channel
+            && channel.status().connected()
+        {
+            let _ = channel.close(200, "shutting down".into()).await;
         }
     }
 }

@@ -29,7 +29,7 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use wfp_deployer::config::{AmqpSettings, Settings};
+use wfp_deployer::config::{AmqpSettings, CloudflareSettings, Settings, WorkerSettings};
 use wfp_deployer::pipeline::Deploy;
 use wfp_deployer::worker::{Ready, Worker, WorkerError};
 
@@ -61,12 +61,21 @@ pub fn unique_amqp_settings() -> AmqpSettings {
 /// Whole settings around [`unique_amqp_settings`]: concurrency 2, a unique
 /// instance name, [`TEST_ACCOUNT`] as the default account.
 pub fn unique_settings() -> Settings {
-    let mut settings = Settings::default();
-    settings.amqp = unique_amqp_settings();
-    settings.worker.concurrency = 2;
-    settings.worker.instance = format!("it-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    settings.cloudflare.account_id = TEST_ACCOUNT.into();
-    settings
+    let defaults = Settings::default();
+    let instance = format!("it-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    Settings {
+        amqp: unique_amqp_settings(),
+        worker: WorkerSettings {
+            concurrency: 2,
+            instance,
+            ..defaults.worker
+        },
+        cloudflare: CloudflareSettings {
+            account_id: TEST_ACCOUNT.into(),
+            ..defaults.cloudflare
+        },
+        ..defaults
+    }
 }
 
 /// Shows the worker's logs when `TEST_LOG` is set (once per process).
@@ -344,22 +353,31 @@ pub async fn wait_for_counts(queue: &str, want: (u64, u64)) {
 /// Deletes the test's queues and exchanges, best-effort.
 pub async fn delete_topology(settings: &AmqpSettings) {
     let connection = connect(settings).await;
+    // A failed delete closes its channel, so each gets a fresh one.
     for queue in [&settings.jobs_queue, &settings.dead_letter_queue] {
         if let Ok(channel) = connection.create_channel().await {
-            let _ = channel
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                .await;
+            let deleted =
+                channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default());
+            if deleted.await.is_ok() {
+                let _ = channel.close(200, "done".into()).await;
+            }
         }
     }
-    for exchange in [
+    let exchanges = [
         &settings.jobs_exchange,
         &settings.dead_letter_exchange,
         &settings.events_exchange,
-    ] {
+    ];
+    for exchange in exchanges {
         if let Ok(channel) = connection.create_channel().await {
-            let _ = channel
-                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-                .await;
+            let options = ExchangeDeleteOptions::default();
+            if channel
+                .exchange_delete(exchange.as_str().into(), options)
+                .await
+                .is_ok()
+            {
+                let _ = channel.close(200, "done".into()).await;
+            }
         }
     }
     let _ = connection.close(200, "done".into()).await;
