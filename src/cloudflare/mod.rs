@@ -25,6 +25,9 @@ mod script;
 mod session;
 mod upload;
 
+#[cfg(test)]
+mod stall_tests;
+
 use std::fmt;
 
 pub use client::CloudflareClient;
