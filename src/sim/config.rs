@@ -341,6 +341,20 @@ mod tests {
     }
 
     #[test]
+    fn help_documents_the_fault_syntax() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for needle in [
+            "ENDPOINT:KIND",
+            "upload:503:count=2",
+            "retry-after",
+            "advance-clock",
+        ] {
+            assert!(help.contains(needle), "--help lacks {needle:?}");
+        }
+    }
+
+    #[test]
     fn debug_of_the_flags_hides_token_and_secret() {
         let cli = Cli::try_parse_from(["sim", "--api-token", "tok-123", "--jwt-secret", "sec-456"]);
         let shown = cli.map(|c| format!("{:?}", c.sim)).unwrap_or_default();

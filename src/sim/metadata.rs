@@ -3,7 +3,8 @@
 //! well-formed bindings.
 //!
 //! Keys Cloudflare accepts but the simulator does not act on (tags, limits,
-//! placement...) are kept as opaque values; unknown keys are refused so a
+//! placement...) are kept as opaque values (`keep_assets: true` alone is
+//! acted on: it keeps the live assets when no `assets.jwt` is given); unknown keys are refused so a
 //! typo in the client does not silently deploy a different worker.
 
 use std::collections::HashSet;
@@ -47,6 +48,8 @@ pub struct Metadata {
     pub main_module: Option<String>,
     /// `assets.jwt`, when assets are attached.
     pub assets_jwt: Option<String>,
+    /// `keep_assets: true`: without `assets.jwt`, keep the live assets.
+    pub keep_assets: bool,
     pub compatibility_date: String,
     pub compatibility_flags: Vec<String>,
 }
@@ -87,12 +90,19 @@ pub fn check(bytes: &[u8], today: NaiveDate) -> Result<Metadata, String> {
         }
     };
     if let Some(bindings) = raw.get("bindings") {
-        check_bindings(bindings, assets_jwt.is_some())?;
+        let keeps_assets = raw.get("keep_assets") == Some(&Value::Bool(true));
+        check_bindings(bindings, assets_jwt.is_some() || keeps_assets)?;
     }
+    let keep_assets = match raw.get("keep_assets") {
+        None => false,
+        Some(Value::Bool(keep)) => *keep,
+        Some(_) => return Err("metadata.keep_assets: must be a boolean".to_owned()),
+    };
     Ok(Metadata {
         raw,
         main_module,
         assets_jwt,
+        keep_assets,
         compatibility_date,
         compatibility_flags,
     })
@@ -204,7 +214,7 @@ fn check_bindings(bindings: &Value, has_assets: bool) -> Result<(), String> {
         }
         if kind == "assets" && !has_assets {
             return Err(format!(
-                "metadata.bindings[{i}]: assets binding {name:?} needs metadata.assets"
+                "metadata.bindings[{i}]: assets binding {name:?} needs metadata.assets (or keep_assets)"
             ));
         }
     }

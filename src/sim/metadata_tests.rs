@@ -160,3 +160,20 @@ fn duplicate_keys_are_refused() {
     let text = r#"{"compatibility_date":"2025-01-01","compatibility_date":"2025-01-02"}"#;
     assert!(check(text.as_bytes(), today()).is_err_and(|e| e.contains("duplicate key")));
 }
+
+#[test]
+fn keep_assets_must_be_a_bool_and_allows_an_assets_binding() {
+    let mut metadata = base();
+    if let Some(obj) = metadata.as_object_mut() {
+        obj.remove("assets");
+        obj.insert("keep_assets".into(), json!(true));
+    }
+    let checked = check_value(metadata.clone());
+    assert!(
+        checked
+            .as_ref()
+            .is_ok_and(|m| m.keep_assets && m.assets_jwt.is_none())
+    );
+    metadata["keep_assets"] = json!("yes");
+    assert!(check_value(metadata).is_err_and(|e| e.contains("keep_assets")));
+}

@@ -59,13 +59,20 @@ pub async fn put_script(
         Some(jwt) => Some(assets_manifest(
             &shared, jwt, &account, &namespace, &script,
         )?),
-        None if modules.is_empty() => {
-            return Err(ApiError::validation(
-                "metadata: neither modules nor assets: nothing to deploy",
-            ));
-        }
+        // keep_assets without a new JWT keeps whatever assets are live.
+        None if metadata.keep_assets => shared
+            .lock()
+            .deployments
+            .get(&(account.clone(), namespace.clone(), script.clone()))
+            .filter(|d| !d.manifest.is_empty())
+            .map(|d| d.manifest.clone()),
         None => None,
     };
+    if manifest.is_none() && modules.is_empty() {
+        return Err(ApiError::validation(
+            "metadata: neither modules nor assets: nothing to deploy",
+        ));
+    }
 
     let etag = etag(&metadata_bytes, &modules);
     let mut redacted = Value::Object(metadata.raw.clone());

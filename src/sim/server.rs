@@ -264,3 +264,47 @@ fn reset_response() -> Response {
     });
     Body::from_stream(failing).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_their_endpoint() {
+        let a = "0123456789abcdef0123456789abcdef";
+        let cases = [
+            (
+                format!(
+                    "/client/v4/accounts/{a}/workers/dispatch/namespaces/n/scripts/s/assets-upload-session"
+                ),
+                Endpoint::Session,
+            ),
+            (
+                format!("/client/v4/accounts/{a}/workers/assets/upload"),
+                Endpoint::Upload,
+            ),
+            (
+                format!("/client/v4/accounts/{a}/workers/dispatch/namespaces/n/scripts/s"),
+                Endpoint::Script,
+            ),
+            (
+                format!("/client/v4/accounts/{a}/workers/scripts/s"),
+                Endpoint::Other,
+            ),
+            ("/__sim/stats".to_owned(), Endpoint::Other),
+        ];
+        for (path, endpoint) in cases {
+            assert_eq!(classify_path(&path), endpoint, "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn run_serves_until_cancelled() {
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(SimConfig::for_tests(), shutdown.clone()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        shutdown.cancel();
+        let ended = tokio::time::timeout(Duration::from_secs(5), task).await;
+        assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
+    }
+}

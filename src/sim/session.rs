@@ -33,7 +33,12 @@ pub async fn create_session(
     require_json(&headers)?;
     let body = axum::body::to_bytes(body, MAX_SESSION_BODY)
         .await
-        .map_err(|e| ApiError::validation(format!("request body: {e}")))?;
+        .map_err(|e| {
+            let mut error =
+                ApiError::validation(format!("request body: unreadable or over 64 MiB ({e})"));
+            error.status = StatusCode::PAYLOAD_TOO_LARGE;
+            error
+        })?;
     let limits = ManifestLimits {
         max_files: shared.config.max_files,
         max_file_bytes: shared.config.max_file_bytes,

@@ -270,6 +270,39 @@ async fn assets_only_deploys_need_no_module() {
 }
 
 #[tokio::test]
+async fn keep_assets_redeploys_code_over_the_live_assets() {
+    let api = Api::start().await;
+    let completion = api
+        .upload_all("acme-site", &[("/a.txt", b"alpha", "text/plain")])
+        .await;
+    let (status, _) = api
+        .put_script("acme-site", &Api::metadata(&completion), Api::worker())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let metadata = json!({
+        "main_module": "index.js",
+        "keep_assets": true,
+        "compatibility_date": DATE,
+        "bindings": [{"type": "assets", "name": "ASSETS"}],
+    });
+    let new_code = vec![(
+        "index.js",
+        "application/javascript+module",
+        b"export default {fetch(){}}".to_vec(),
+    )];
+    let (status, body) = api.put_script("acme-site", &metadata, new_code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"]["has_assets"], json!(true));
+    let live = deployment(&api.sim, ACCOUNT, NS, "acme-site").await;
+    assert_eq!(live["version"], json!(2));
+    assert_eq!(live["modules"][0]["size"], json!(26));
+    assert_eq!(
+        asset(&api.sim, ACCOUNT, NS, "acme-site", "/a.txt").await.1,
+        b"alpha"
+    );
+}
+
+#[tokio::test]
 async fn stats_and_request_log_record_each_call() {
     let api = Api::start().await;
     let completion = api
