@@ -18,7 +18,7 @@ use lapin::types::FieldTable;
 
 use crate::amqp::{ConfirmedPublisher, connect, declare_topology};
 use crate::config::Settings;
-use crate::contract::decode_job;
+use crate::contract::{CloudEvent, decode_job};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PublishArgs {
@@ -95,18 +95,17 @@ pub async fn run(settings: &Settings, args: &PublishArgs) -> anyhow::Result<()> 
         .context("the reply queue closed")?
         .context("reading the reply")?;
     let _ = delivery.ack(BasicAckOptions::default()).await;
-    let event: serde_json::Value =
-        serde_json::from_slice(&delivery.data).context("the outcome is not JSON")?;
+    let event: CloudEvent =
+        serde_json::from_slice(&delivery.data).context("the outcome is not a CloudEvent")?;
     println!("{}", serde_json::to_string_pretty(&event)?);
     let _ = connection.close(200, "done".into()).await;
-    if event["type"] != "wfp.deploy.succeeded" {
-        bail!(
-            "job {} failed: {}",
+    match &event.data.error {
+        None => Ok(()),
+        Some(error) => bail!(
+            "job {} failed: {}: {}",
             job.job_id,
-            event["data"]["error"]["message"]
-                .as_str()
-                .unwrap_or("(no message)")
-        );
+            error.code,
+            error.message
+        ),
     }
-    Ok(())
 }

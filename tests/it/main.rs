@@ -8,5 +8,6 @@ mod helpers;
 
 mod amqp;
 mod cloudflare;
+mod deploy;
 mod s3;
 mod sim;

@@ -1,5 +1,6 @@
 //! Shared test helpers: each area's in its own file.
 
 pub mod amqp;
+pub mod app;
 pub mod s3;
 pub mod sim;

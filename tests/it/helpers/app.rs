@@ -1,0 +1,140 @@
+//! `TestApp`: the real worker, wired by `startup` exactly as the binary wires
+//! it, against the real broker (unique names per test), a real S3 server (a
+//! bucket per test) and an in-process Cloudflare simulator (one per test).
+//!
+//! End-to-end tests publish jobs and read the events the worker publishes,
+//! then look at what the simulator holds.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::BasicProperties;
+use serde_json::{Value, json};
+use wfp_deployer::config::Settings;
+use wfp_deployer::sim::{SimConfig, SimServer};
+
+use super::amqp::{
+    EventTap, TEST_ACCOUNT, TappedEvent, TestWorker, delete_topology, publish_job, start_worker,
+    unique_settings,
+};
+use super::s3::{S3Server, TestBucket, fast_retry, test_bucket};
+use super::sim::{TEST_TOKEN, spawn_sim_with};
+
+/// One worker with its own broker names, bucket and simulator.
+pub struct TestApp {
+    pub sim: SimServer,
+    pub bucket: TestBucket,
+    pub settings: Settings,
+    /// Every event the worker publishes (`deploy.#`).
+    pub events: EventTap,
+    worker: TestWorker,
+}
+
+impl TestApp {
+    /// The default stack on `server`.
+    pub async fn spawn(server: S3Server) -> TestApp {
+        Self::spawn_with(server, SimConfig::for_tests(), |_| {}).await
+    }
+
+    /// A stack with a tailored simulator and worker settings.
+    pub async fn spawn_with(
+        server: S3Server,
+        sim_config: SimConfig,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestApp {
+        let sim = spawn_sim_with(sim_config).await;
+        let bucket = test_bucket(server).await;
+        let mut settings = unique_settings();
+        settings.cloudflare.api_base_url = sim.api_base_url();
+        settings.cloudflare.api_token = Some(TEST_TOKEN.to_string().into());
+        settings.cloudflare.account_id = TEST_ACCOUNT.into();
+        settings.s3 = bucket.settings();
+        settings.retry = fast_retry();
+        tweak(&mut settings);
+        let events = EventTap::new(&settings.amqp).await;
+        let pipeline = wfp_deployer::startup::build_pipeline(&settings)
+            .await
+            .unwrap_or_else(|e| panic!("building the pipeline: {e}"));
+        let worker = start_worker(&settings, Arc::new(pipeline)).await;
+        TestApp {
+            sim,
+            bucket,
+            settings,
+            events,
+            worker,
+        }
+    }
+
+    /// A valid job for `script` whose bundle is `prefix` in this app's bucket.
+    pub fn job(&self, job_id: &str, script: &str, prefix: &str) -> Value {
+        json!({
+            "version": 1,
+            "job_id": job_id,
+            "namespace": "customers",
+            "script_name": script,
+            "bundle": {"bucket": self.bucket.name(), "prefix": prefix},
+            "correlation_id": format!("corr-{job_id}"),
+            "labels": {"tenant": "acme"}
+        })
+    }
+
+    /// Publishes a job as a platform service would.
+    pub async fn publish(&self, job: &Value) {
+        self.publish_raw(job.to_string().as_bytes(), BasicProperties::default())
+            .await;
+    }
+
+    /// Publishes any body with any properties (for malformed jobs).
+    pub async fn publish_raw(&self, body: &[u8], props: BasicProperties) {
+        let props = props
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2);
+        publish_job(&self.settings.amqp, body, props).await;
+    }
+
+    /// The next terminal event (`deploy.succeeded` or `deploy.failed`),
+    /// passing over `deploy.started` events.
+    pub async fn terminal_event(&mut self) -> TappedEvent {
+        loop {
+            let event = self.events.next_within(Duration::from_secs(60)).await;
+            let event = event.unwrap_or_else(|| panic!("no terminal event within 60 s"));
+            if event.routing_key != "deploy.started" {
+                return event;
+            }
+        }
+    }
+
+    /// Publishes `job` and returns its terminal event.
+    pub async fn deploy(&mut self, job: &Value) -> TappedEvent {
+        self.publish(job).await;
+        let event = self.terminal_event().await;
+        assert_eq!(
+            event.data()["job_id"],
+            job["job_id"],
+            "terminal event of another job: {}",
+            event.json
+        );
+        event
+    }
+
+    /// Like [`TestApp::deploy`], failing the test unless it succeeded.
+    pub async fn deploy_ok(&mut self, job: &Value) -> TappedEvent {
+        let event = self.deploy(job).await;
+        assert_eq!(
+            event.json["type"], "wfp.deploy.succeeded",
+            "deploy failed: {}",
+            event.json
+        );
+        event
+    }
+
+    /// Stops the worker (graceful) and removes the test's broker names.
+    pub async fn stop(self) {
+        let result = self.worker.stop().await;
+        assert!(result.is_ok(), "worker ended with {result:?}");
+        delete_topology(&self.settings.amqp).await;
+        self.sim.shutdown().await;
+    }
+}
