@@ -20,12 +20,24 @@
 //! | 404  | 7003   | account id not 32 lowercase hex (`Could not route to /accounts/...`); any path the API does not serve |
 //! | 404  | 100119 | dispatch namespace not found (not among `--namespace`, or not a valid name) |
 //! | 405  | 7001   | a served path with the wrong method |
-//! | 413  | 10021  | a multipart body over 256 MiB |
+//! | 413  | 10021  | a multipart body over 256 MiB, a session body over 64 MiB |
 //! | 429  | 971    | injected rate limit, with `Retry-After` |
 //! | 4xx/5xx | 10013 | injected status fault (`simulated fault: HTTP 503`), with `Retry-After` if the rule sets one |
 //!
 //! Checks run in this order: faults, account id shape, credential, account
-//! access, namespace, script name, then the body.
+//! access, namespace, script name, then the body (for uploads: account id
+//! shape, upload JWT, `base64=true`, then the parts).
+//!
+//! # Semantics worth knowing
+//!
+//! - Files are stored per (account, namespace), keyed by hash; a session asks
+//!   only for hashes not stored yet, and is complete once it has received
+//!   every hash it asked for (another session's upload does not count).
+//! - An upload request is checked whole before anything is stored.
+//! - A completion JWT may be used more than once until it expires, so a
+//!   client retrying a PUT whose answer was lost succeeds.
+//! - `keep_assets: true` without `assets.jwt` keeps the live assets.
+//! - `stats.files_uploaded` counts accepted parts, re-uploads included.
 //!
 //! # Fault rules
 //!
