@@ -134,8 +134,14 @@ pub fn decode_job(body: &[u8]) -> Result<DeployJob, InvalidJob> {
         correlation_id: correlation_id.clone(),
         message,
     };
-    let job: DeployJob =
-        serde_json::from_value(value.clone()).map_err(|e| invalid(format!("job: {e}")))?;
+    let job: DeployJob = serde_path_to_error::deserialize(&value).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            invalid(format!("job: {}", e.inner()))
+        } else {
+            invalid(format!("job: {path}: {}", e.inner()))
+        }
+    })?;
     job.validate().map_err(invalid)?;
     Ok(job)
 }
