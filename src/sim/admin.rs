@@ -25,7 +25,7 @@ pub fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/health", get(|| async { Json(json!({"ok": true})) }))
         .route("/stats", get(stats))
-        .route("/requests", get(requests))
+        .route("/requests", get(requests).delete(clear_requests))
         .route("/clock", get(clock))
         .route("/clock/advance", post(advance_clock))
         .route(
@@ -54,6 +54,12 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Json<Value> {
 
 async fn requests(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(json!(shared.lock().requests))
+}
+
+/// Forgets the logged requests (stats stay), so a test can look at one phase.
+async fn clear_requests(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.lock().requests.clear();
+    StatusCode::NO_CONTENT
 }
 
 async fn clock(State(shared): State<Arc<Shared>>) -> Json<Value> {

@@ -53,7 +53,7 @@
 //!
 //! # Test API (`/__sim`, plain JSON, no auth)
 //!
-//! `GET health`, `GET stats`, `GET requests` (last 10,000 API calls),
+//! `GET health`, `GET stats`, `GET|DELETE requests` (last 10,000 API calls),
 //! `GET clock`, `POST clock/advance {"seconds": N}`, `GET|POST|DELETE faults`,
 //! `GET scripts/{account}/{namespace}/{script}` (live deployment), and under
 //! it `assets/{*path}` and `modules/{*name}` for the stored bytes.

@@ -38,6 +38,7 @@ const UPLOAD_PATH: &str = "/client/v4/accounts/{account_id}/workers/assets/uploa
 const SCRIPT_PATH: &str = "/client/v4/accounts/{account_id}/workers/dispatch/namespaces/{namespace}/scripts/{script_name}";
 
 /// A running simulator, serving until [`SimServer::shutdown`] or drop.
+#[derive(Debug)]
 pub struct SimServer {
     /// The bound address (the real port when the config asked for port 0).
     pub addr: SocketAddr,

@@ -351,6 +351,13 @@ async fn stats_and_request_log_record_each_call() {
         log.iter()
             .all(|r| r["fault"].is_null() && r["at_ms"].as_i64().is_some())
     );
+    let cleared = api
+        .http
+        .delete(format!("{}/requests", api.sim.admin_url()))
+        .send()
+        .await;
+    assert!(cleared.is_ok_and(|r| r.status().is_success()));
+    assert!(requests(&api.sim).await.is_empty());
 }
 
 #[tokio::test]
