@@ -210,19 +210,19 @@ impl DeployJob {
                 self.script_name
             ));
         }
-        if let Some(account) = &self.account_id {
-            if account.len() != 32 || !account.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err("account_id: must be 32 hexadecimal characters".into());
-            }
+        if let Some(account) = &self.account_id
+            && (account.len() != 32 || !account.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err("account_id: must be 32 hexadecimal characters".into());
         }
         self.validate_bundle()?;
         self.validate_worker()?;
-        if let Some(date) = &self.compatibility_date {
-            if chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err() || date.len() != 10 {
-                return Err(format!(
-                    "compatibility_date: {date:?} is not a YYYY-MM-DD date"
-                ));
-            }
+        if let Some(date) = &self.compatibility_date
+            && (chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err() || date.len() != 10)
+        {
+            return Err(format!(
+                "compatibility_date: {date:?} is not a YYYY-MM-DD date"
+            ));
         }
         for flag in &self.compatibility_flags {
             if flag.is_empty()
@@ -239,10 +239,10 @@ impl DeployJob {
             config.validate()?;
         }
         self.validate_bindings()?;
-        if let Some(id) = &self.correlation_id {
-            if id.is_empty() || id.len() > 256 {
-                return Err("correlation_id: must be 1-256 characters".into());
-            }
+        if let Some(id) = &self.correlation_id
+            && (id.is_empty() || id.len() > 256)
+        {
+            return Err("correlation_id: must be 1-256 characters".into());
         }
         if self.labels.len() > MAX_LABELS {
             return Err(format!(
@@ -285,12 +285,12 @@ impl DeployJob {
         let Some(worker) = &self.worker else {
             return Ok(());
         };
-        if let Some(bucket) = &worker.bucket {
-            if !valid_bucket(bucket) {
-                return Err(format!(
-                    "worker.bucket: {bucket:?} is not a valid bucket name"
-                ));
-            }
+        if let Some(bucket) = &worker.bucket
+            && !valid_bucket(bucket)
+        {
+            return Err(format!(
+                "worker.bucket: {bucket:?} is not a valid bucket name"
+            ));
         }
         if !valid_prefix(&worker.prefix) {
             return Err(format!(
@@ -370,31 +370,30 @@ fn folder(prefix: &str) -> String {
 
 impl AssetsConfig {
     fn validate(&self) -> Result<(), String> {
-        if let Some(v) = &self.html_handling {
-            if !HTML_HANDLING.contains(&v.as_str()) {
-                return Err(format!(
-                    "assets_config.html_handling: {v:?} is not one of {}",
-                    HTML_HANDLING.join(", ")
-                ));
-            }
+        if let Some(v) = &self.html_handling
+            && !HTML_HANDLING.contains(&v.as_str())
+        {
+            return Err(format!(
+                "assets_config.html_handling: {v:?} is not one of {}",
+                HTML_HANDLING.join(", ")
+            ));
         }
-        if let Some(v) = &self.not_found_handling {
-            if !NOT_FOUND_HANDLING.contains(&v.as_str()) {
-                return Err(format!(
-                    "assets_config.not_found_handling: {v:?} is not one of {}",
-                    NOT_FOUND_HANDLING.join(", ")
-                ));
-            }
+        if let Some(v) = &self.not_found_handling
+            && !NOT_FOUND_HANDLING.contains(&v.as_str())
+        {
+            return Err(format!(
+                "assets_config.not_found_handling: {v:?} is not one of {}",
+                NOT_FOUND_HANDLING.join(", ")
+            ));
         }
-        if let Some(RunWorkerFirst::Routes(routes)) = &self.run_worker_first {
-            if routes
+        if let Some(RunWorkerFirst::Routes(routes)) = &self.run_worker_first
+            && routes
                 .iter()
                 .any(|r| !r.starts_with('/') && !r.starts_with("!/"))
-            {
-                return Err(
-                    "assets_config.run_worker_first: routes must start with '/' or '!/'".into(),
-                );
-            }
+        {
+            return Err(
+                "assets_config.run_worker_first: routes must start with '/' or '!/'".into(),
+            );
         }
         Ok(())
     }
