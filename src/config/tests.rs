@@ -1,0 +1,103 @@
+//! Settings loading: defaults, layer order, names of bad keys, secrets.
+use super::*;
+
+fn load(files: &[(&str, &str)], env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body) in files {
+        std::fs::write(dir.path().join(name), body).unwrap();
+    }
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let extra = dir.path().join("extra.toml");
+    let extra = extra.exists().then_some(extra);
+    Settings::load_from(dir.path(), extra.as_deref(), &env)
+}
+
+#[test]
+fn defaults_match_the_contract() {
+    let s = load(&[], &[]).unwrap();
+    assert_eq!(s.amqp.jobs_exchange, "wfp.deploy");
+    assert_eq!(s.amqp.jobs_queue, "wfp.deploy.jobs");
+    assert_eq!(s.amqp.dead_letter_queue, "wfp.deploy.jobs.dlq");
+    assert_eq!(s.amqp.events_exchange, "wfp.deploy.events");
+    assert_eq!(s.worker.concurrency, 4);
+    assert_eq!(s.cloudflare.upload_concurrency, 3);
+    assert_eq!(s.cloudflare.jwt_expiry_margin, Duration::from_secs(60));
+    assert_eq!(s.retry.max_attempts, 6);
+    assert_eq!(s.retry.initial_delay, Duration::from_millis(500));
+    assert_eq!(s.retry.max_delay, Duration::from_secs(30));
+    assert_eq!(
+        s.amqp.url.expose_secret(),
+        "amqp://guest:guest@127.0.0.1:5672/%2f"
+    );
+}
+
+#[test]
+fn layers_apply_in_order() {
+    let s = load(
+        &[
+            (
+                "default.toml",
+                "[worker]\nconcurrency = 2\n[cloudflare]\nupload_concurrency = 5\n",
+            ),
+            ("extra.toml", "[worker]\nconcurrency = 3\n"),
+        ],
+        &[
+            ("CLOUDFLARE_ACCOUNT_ID", "abc"),
+            ("AMQP_URL", "amqp://x/%2f"),
+            ("WFP__CLOUDFLARE__UPLOAD_CONCURRENCY", "7"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.worker.concurrency, 3, "--config beats default.toml");
+    assert_eq!(s.cloudflare.upload_concurrency, 7, "WFP__ beats files");
+    assert_eq!(s.cloudflare.account_id, "abc");
+    assert_eq!(s.amqp.url.expose_secret(), "amqp://x/%2f");
+}
+
+#[test]
+fn durations_are_human_readable() {
+    let s = load(
+        &[("default.toml", "[cloudflare]\njwt_expiry_margin = \"2m\"\n")],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s.cloudflare.jwt_expiry_margin, Duration::from_secs(120));
+}
+
+#[test]
+fn unknown_keys_are_named() {
+    let err = load(&[("default.toml", "[worker]\nconcurency = 2\n")], &[]).unwrap_err();
+    assert!(err.to_string().contains("concurency"), "{err}");
+}
+
+#[test]
+fn zero_concurrency_is_refused() {
+    let err = load(&[("default.toml", "[worker]\nconcurrency = 0\n")], &[]).unwrap_err();
+    assert!(err.to_string().contains("worker.concurrency"), "{err}");
+}
+
+#[test]
+fn worker_names_every_missing_requirement() {
+    let s = load(&[], &[]).unwrap();
+    let err = s.check_worker_ready().unwrap_err().to_string();
+    assert!(err.contains("CLOUDFLARE_API_TOKEN"), "{err}");
+    assert!(err.contains("CLOUDFLARE_ACCOUNT_ID"), "{err}");
+}
+
+#[test]
+fn debug_never_shows_secrets() {
+    let s = load(
+        &[],
+        &[
+            ("CLOUDFLARE_API_TOKEN", "tok-very-secret"),
+            ("AMQP_URL", "amqp://u:pw-secret@h/%2f"),
+        ],
+    )
+    .unwrap();
+    let shown = format!("{s:?}");
+    assert!(!shown.contains("tok-very-secret"), "{shown}");
+    assert!(!shown.contains("pw-secret"), "{shown}");
+}
