@@ -21,13 +21,15 @@ services-stop:
 	scripts/services.sh stop
 
 ## test: every test, against the real broker, both S3 servers and the simulator
+# Doc examples first (nextest does not run them), so the run ends on the
+# summary of the main suite.
 test: services
+	$(CARGO) test --doc --quiet
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --all-targets --no-fail-fast; \
 	else \
 	  $(CARGO) test --all-targets --no-fail-fast; \
 	fi
-	$(CARGO) test --doc --quiet
 
 ## test-unit: the tests that need no running services
 test-unit:
