@@ -7,6 +7,7 @@
 mod helpers;
 
 mod amqp;
+mod cli;
 mod cloudflare;
 mod deploy;
 mod s3;

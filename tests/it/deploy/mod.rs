@@ -4,6 +4,7 @@
 mod faults;
 mod jobs;
 mod jwt;
+mod secrets;
 mod site;
 
 use serde_json::Value;
