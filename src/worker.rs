@@ -192,7 +192,7 @@ impl Worker {
     /// Connects, declares the topology, opens the publisher and the
     /// consumer: everything a session needs before its first delivery.
     async fn connect(&self) -> Result<Session, AmqpError> {
-        let connection = Arc::new(amqp::connect(&self.amqp).await?);
+        let connection = Arc::new(amqp::connect_as(&self.amqp, &self.instance).await?);
         let setup = connection
             .create_channel()
             .await

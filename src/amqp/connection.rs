@@ -21,6 +21,9 @@ use crate::config::AmqpSettings;
 /// `rabbitmqctl list_connections client_properties`.
 pub const CONNECTION_NAME: &str = "wfp-deployer";
 
+/// The client property naming the worker instance (see [`connect_as`]).
+pub const INSTANCE_PROPERTY: &str = "instance";
+
 /// How long one connection attempt may take (TCP, TLS and the AMQP
 /// handshake) before it counts as failed and the back-off takes over.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -151,9 +154,20 @@ fn parse_url(settings: &AmqpSettings) -> Result<AMQPUri, String> {
 /// Opens a connection named [`CONNECTION_NAME`]. One attempt, bounded in
 /// time; the caller decides whether and when to try again.
 pub async fn connect(settings: &AmqpSettings) -> Result<Connection, AmqpError> {
+    connect_as(settings, "").await
+}
+
+/// [`connect`], also telling the broker which worker instance this is (the
+/// `instance` client property), so an operator (or a test) can tell the
+/// connections of several workers apart.
+pub async fn connect_as(settings: &AmqpSettings, instance: &str) -> Result<Connection, AmqpError> {
     let uri = parse_url(settings).map_err(AmqpError::InvalidUrl)?;
     let endpoint = endpoint(&uri);
-    let properties = ConnectionProperties::default().with_connection_name(CONNECTION_NAME.into());
+    let mut properties =
+        ConnectionProperties::default().with_connection_name(CONNECTION_NAME.into());
+    if !instance.is_empty() {
+        properties = properties.with_client_property(INSTANCE_PROPERTY.into(), instance.into());
+    }
     match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, properties)).await {
         Ok(Ok(connection)) => Ok(connection),
         Ok(Err(error)) => Err(AmqpError::Connect { endpoint, error }),
