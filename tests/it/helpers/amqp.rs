@@ -320,17 +320,56 @@ pub async fn queue_depth(settings: &AmqpSettings, queue: &str) -> u32 {
 pub async fn queue_counts(queue: &str) -> (u64, u64) {
     let queue = queue.to_string();
     tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new("rabbitmqctl")
-            .args(["list_queues", "-q", "--no-table-headers", "name"])
-            .args(["messages_ready", "messages_unacknowledged"])
-            .output()
-            .expect("run rabbitmqctl");
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = rabbitmqctl(&[
+            "list_queues",
+            "-q",
+            "--no-table-headers",
+            "name",
+            "messages_ready",
+            "messages_unacknowledged",
+        ]);
         text.lines()
             .map(|l| l.split_whitespace().collect::<Vec<_>>())
             .find(|f| f.len() == 3 && f[0] == queue)
             .map(|f| (f[1].parse().unwrap_or(0), f[2].parse().unwrap_or(0)))
             .unwrap_or_else(|| panic!("rabbitmqctl does not list {queue}: {text}"))
+    })
+    .await
+    .expect("rabbitmqctl task")
+}
+
+/// Runs `rabbitmqctl` with `args`; its standard output.
+fn rabbitmqctl(args: &[&str]) -> String {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("run rabbitmqctl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Closes, from the broker's side, every connection of the worker whose
+/// instance is `instance` (a forced close, as on a network failure); returns
+/// how many it closed. Uses `rabbitmqctl`.
+pub async fn force_close_worker_connections(instance: &str) -> usize {
+    let instance = instance.to_string();
+    tokio::task::spawn_blocking(move || {
+        let text = rabbitmqctl(&[
+            "list_connections",
+            "-q",
+            "--no-table-headers",
+            "pid",
+            "client_properties",
+        ]);
+        let pids: Vec<String> = text
+            .lines()
+            .filter(|line| line.contains(&format!("\"{instance}\"")))
+            .filter_map(|line| line.split_whitespace().next().map(str::to_string))
+            .collect();
+        assert!(!pids.is_empty(), "no connection of {instance}: {text}");
+        for pid in &pids {
+            rabbitmqctl(&["close_connection", pid, "test: forced close"]);
+        }
+        pids.len()
     })
     .await
     .expect("rabbitmqctl task")

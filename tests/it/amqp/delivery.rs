@@ -1,0 +1,177 @@
+//! When jobs are taken, acked and given back: bounded concurrency, ack only
+//! after the terminal event is confirmed, graceful shutdown, reconnection.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_more_than_concurrency_deploys_run_at_once() {
+    let settings = unique_settings();
+    assert_eq!(settings.worker.concurrency, 2);
+    let s = &settings.amqp;
+    let (deployer, mut rx) = Scripted::new(true);
+    let mut events = EventTap::bound(s, "deploy.succeeded").await;
+    let worker = start_worker(&settings, deployer.clone()).await;
+    for n in 0..5 {
+        publish_job(
+            s,
+            &job_body(&format!("job-c{n}")),
+            BasicProperties::default(),
+        )
+        .await;
+    }
+    entered(&mut rx).await;
+    entered(&mut rx).await;
+    // Give a third deploy every chance to start if the bound were broken.
+    tokio::time::sleep(QUIET).await;
+    assert!(rx.try_recv().is_err(), "a third deploy started");
+    assert_eq!(deployer.running.load(Ordering::SeqCst), 2);
+    wait_for_counts(&s.jobs_queue, (3, 2)).await;
+
+    deployer.release(5);
+    for _ in 0..5 {
+        events.next().await;
+    }
+    assert_eq!(deployer.max_running.load(Ordering::SeqCst), 2);
+    assert_eq!(deployer.calls().len(), 5);
+    wait_for_counts(&s.jobs_queue, (0, 0)).await;
+    worker.stop().await.unwrap();
+    delete_topology(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_is_acked_only_after_its_terminal_event_is_confirmed() {
+    let mut settings = unique_settings();
+    settings.worker.concurrency = 1;
+    let s = &settings.amqp;
+    let (deployer, mut rx) = Scripted::new(true);
+    let mut events = EventTap::new(s).await;
+    let worker = start_worker(&settings, deployer.clone()).await;
+    let blocker = block_events(s, "deploy.succeeded").await;
+
+    publish_job(s, &job_body("job-ack"), BasicProperties::default()).await;
+    assert_eq!(entered(&mut rx).await, ("job-ack".to_string(), 1));
+    wait_for_counts(&s.jobs_queue, (0, 1)).await; // unacked while deploying
+
+    // The broker nacks the deploy.succeeded: the job must come back.
+    deployer.release(1);
+    assert_eq!(entered(&mut rx).await, ("job-ack".to_string(), 2));
+    wait_for_counts(&s.jobs_queue, (0, 1)).await;
+    let started: Vec<_> = [
+        events.next().await,
+        events.next().await,
+        events.next().await,
+    ]
+    .into_iter()
+    .filter(|e| e.routing_key == "deploy.started")
+    .map(|e| e.data()["attempt"].clone())
+    .collect();
+    assert_eq!(started, vec![1, 2], "attempt 2 is 1 + x-delivery-count");
+
+    drop(blocker); // exclusive: the blocker queue goes with its connection
+    deployer.release(1);
+    let done = loop {
+        let event = events.next().await;
+        if event.routing_key == "deploy.succeeded" && event.data()["attempt"] == 2 {
+            break event;
+        }
+    };
+    assert_eq!(done.json["id"], "job-ack:succeeded");
+    wait_for_counts(&s.jobs_queue, (0, 0)).await;
+    assert_eq!(deployer.calls().len(), 2);
+    worker.stop().await.unwrap();
+    delete_topology(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_running_deploy_finish_and_ack() {
+    let mut settings = unique_settings();
+    settings.worker.concurrency = 1;
+    let s = &settings.amqp;
+    let (deployer, mut rx) = Scripted::new(true);
+    let mut events = EventTap::new(s).await;
+    let worker = start_worker(&settings, deployer.clone()).await;
+    publish_job(s, &job_body("job-inflight"), BasicProperties::default()).await;
+    entered(&mut rx).await;
+
+    worker.shutdown.cancel();
+    tokio::time::sleep(QUIET).await;
+    assert!(
+        !worker.handle.is_finished(),
+        "run() waits for the running deploy"
+    );
+    publish_job(s, &job_body("job-late"), BasicProperties::default()).await;
+    deployer.release(1);
+    worker.stop().await.unwrap();
+
+    assert_eq!(events.next().await.routing_key, "deploy.started");
+    let done = events.next().await;
+    assert_eq!(done.json["id"], "job-inflight:succeeded");
+    assert!(
+        events.next_within(QUIET).await.is_none(),
+        "job-late is not taken"
+    );
+    wait_for_counts(&s.jobs_queue, (1, 0)).await;
+    assert_eq!(deployer.calls(), vec![("job-inflight".to_string(), 1)]);
+    delete_topology(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_recovers_when_the_broker_cancels_its_consumer() {
+    let settings = unique_settings();
+    let s = &settings.amqp;
+    let (deployer, _rx) = Scripted::new(false);
+    let mut events = EventTap::bound(s, "deploy.succeeded").await;
+    let worker = start_worker(&settings, deployer).await;
+
+    let (_c, ch) = channel(s).await;
+    let options = lapin::options::QueueDeleteOptions::default();
+    ch.queue_delete(s.jobs_queue.as_str().into(), options)
+        .await
+        .unwrap();
+    // The worker re-declares the queue and consumes again.
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let mut consumers = 0;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let (_c, ch) = channel(s).await;
+        let declared =
+            ch.queue_declare(s.jobs_queue.as_str().into(), passive, FieldTable::default());
+        consumers = declared.await.map(|q| q.consumer_count()).unwrap_or(0);
+        if consumers == 1 {
+            break;
+        }
+    }
+    assert_eq!(consumers, 1, "consuming again");
+    publish_job(s, &job_body("job-again"), BasicProperties::default()).await;
+    assert_eq!(events.next().await.json["id"], "job-again:succeeded");
+    worker.stop().await.unwrap();
+    delete_topology(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_loses_no_job() {
+    let settings = unique_settings();
+    let s = &settings.amqp;
+    let (deployer, mut rx) = Scripted::new(true);
+    let mut events = EventTap::bound(s, "deploy.succeeded").await;
+    let worker = start_worker(&settings, deployer.clone()).await;
+    publish_job(s, &job_body("job-drop"), BasicProperties::default()).await;
+    assert_eq!(entered(&mut rx).await, ("job-drop".to_string(), 1));
+
+    let closed = force_close_worker_connections(&settings.worker.instance).await;
+    assert_eq!(closed, 1, "the worker's one connection");
+    // The broker returned the unacked job; the reconnected worker takes it again.
+    assert_eq!(entered(&mut rx).await, ("job-drop".to_string(), 2));
+    deployer.release(2);
+    let done = events.next().await;
+    assert_eq!(done.data()["attempt"], 2);
+    wait_for_counts(&s.jobs_queue, (0, 0)).await;
+    // Attempt 1 finished on the dead connection: its event could not be sent.
+    assert!(events.next_within(QUIET).await.is_none());
+    assert!(worker.ready.is_ready());
+    worker.stop().await.unwrap();
+    delete_topology(s).await;
+}
