@@ -9,6 +9,7 @@
 #
 #   BENCH_FILES   number of files (default 2000)
 #   BENCH_MB      total size in MiB (default 200)
+#   BENCH_S3_ENDPOINT  the S3 server (default moto, http://127.0.0.1:9000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +43,8 @@ for i in range(n):
         f.write(os.urandom(size))
 PY
 
-export AWS_ENDPOINT_URL_S3="http://127.0.0.1:9000" AWS_REGION="us-east-1"
+# moto by default; BENCH_S3_ENDPOINT=http://127.0.0.1:9100 for s3s-fs.
+export AWS_ENDPOINT_URL_S3="${BENCH_S3_ENDPOINT:-http://127.0.0.1:9000}" AWS_REGION="us-east-1"
 export AWS_ACCESS_KEY_ID="wfptest" AWS_SECRET_ACCESS_KEY="wfptestsecret"
 export WFP__S3__FORCE_PATH_STYLE=true WFP__LOG__FILTER=warn
 export CLOUDFLARE_API_TOKEN="$token" CLOUDFLARE_ACCOUNT_ID="$account"
@@ -57,13 +59,14 @@ JOB
 
 for run in first-deploy unchanged-redeploy; do
   echo "== $run"
-  /usr/bin/time -f "%e %M" -o "$run_dir/time" "$bin" deploy "$run_dir/job.json" >"$run_dir/$run.json"
-  read -r secs rss_kb <"$run_dir/time"
-  python3 - "$run_dir/$run.json" "$secs" "$rss_kb" "$mb" <<'PY'
+  /usr/bin/time -f "%e %M %U %S" -o "$run_dir/time" "$bin" deploy "$run_dir/job.json" >"$run_dir/$run.json"
+  read -r secs rss_kb user_s sys_s <"$run_dir/time"
+  python3 - "$run_dir/$run.json" "$secs" "$rss_kb" "$mb" "$user_s" "$sys_s" <<'PY'
 import json, sys
 event, secs, rss, mb = json.load(open(sys.argv[1])), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+cpu = float(sys.argv[5]) + float(sys.argv[6])
 up = event["data"]["upload"]
-print(f"  wall {secs:.2f} s   {mb/secs:.1f} MiB/s hashed   peak RSS {rss/1024:.1f} MiB")
+print(f"  wall {secs:.2f} s   {mb/secs:.1f} MiB/s hashed   worker CPU {cpu:.2f} s   peak RSS {rss/1024:.1f} MiB")
 print(f"  uploaded {up['files']} files / {up['bytes']/1048576:.1f} MiB in {up['buckets']} buckets, {up['sessions']} session(s)")
 PY
 done

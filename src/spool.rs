@@ -166,8 +166,19 @@ impl SpoolWriter {
 /// The upload step reads the files Cloudflare asks for from here.
 #[async_trait::async_trait]
 impl crate::cloudflare::AssetContent for Spool {
-    async fn read(&self, hash: &str) -> io::Result<Bytes> {
-        Spool::read(self, hash).await
+    async fn locate(&self, hash: &str) -> io::Result<crate::cloudflare::AssetBody> {
+        let path = self.path_of(hash)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) => Ok(crate::cloudflare::AssetBody::File {
+                path,
+                len: meta.len(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("spool: no content with hash {hash}"),
+            )),
+            Err(e) => Err(io::Error::new(e.kind(), format!("spool: {hash}: {e}"))),
+        }
     }
 }
 
@@ -277,7 +288,17 @@ mod tests {
         let spool = Spool::create(root.path()).unwrap();
         let entry = store(&spool, &[b"asset"]).await;
         let content: &dyn crate::cloudflare::AssetContent = &spool;
-        assert_eq!(&content.read(&entry.hash).await.unwrap()[..], b"asset");
+        let body = content.locate(&entry.hash).await.unwrap();
+        assert_eq!(body.len(), 5);
+        let encoded: Vec<Bytes> = futures::TryStreamExt::try_collect(body.base64_stream())
+            .await
+            .unwrap();
+        assert_eq!(encoded.concat(), b"YXNzZXQ=");
+        let missing = asset_hash(b"not stored");
+        assert_eq!(
+            content.locate(&missing).await.unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@
 //! is written from Cloudflare's description independently, so a
 //! misunderstanding here is not silently mirrored there.
 
+mod asset_body;
 mod backoff;
 mod client;
 mod envelope;
@@ -30,6 +31,7 @@ mod stall_tests;
 
 use std::fmt;
 
+pub use asset_body::AssetBody;
 pub use client::CloudflareClient;
 pub use error::{ApiMessage, CfStep, CloudflareError, TransportKind, is_retryable_status};
 pub use media::{asset_media_type, module_media_type};
@@ -69,6 +71,7 @@ pub struct UploadStats {
 /// this module reads files without knowing where they live.
 #[async_trait::async_trait]
 pub trait AssetContent: Send + Sync {
-    /// The whole content with this asset hash.
-    async fn read(&self, hash: &str) -> std::io::Result<bytes::Bytes>;
+    /// Where the content with this asset hash can be read (as often as a
+    /// retried upload needs), and its length.
+    async fn locate(&self, hash: &str) -> std::io::Result<AssetBody>;
 }

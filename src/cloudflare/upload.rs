@@ -16,12 +16,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use bytes::Bytes;
 use futures::{StreamExt, stream};
-use reqwest::Method;
 use reqwest::multipart::{Form, Part};
+use reqwest::{Body, Method};
 use serde::Deserialize;
 
 use super::client::{Auth, CloudflareClient};
@@ -30,7 +27,7 @@ use super::error::{CfStep, CloudflareError};
 use super::jwt::{Jwt, now_epoch};
 use super::media::asset_media_type;
 use super::session::UploadSession;
-use super::{AssetContent, ScriptTarget, UploadStats};
+use super::{AssetBody, AssetContent, ScriptTarget, UploadStats};
 use crate::manifest::Manifest;
 
 /// 401s from the upload endpoint we answer with a new session before
@@ -75,11 +72,12 @@ enum Bucket {
     Renew(Renew),
 }
 
-/// One file of a bucket, encoded once and reused by every try.
-struct EncodedPart {
+/// One file of a bucket: where to read it, streamed as base64 anew by
+/// every try (see `asset_body`: memory stays a few blocks per part).
+struct PlannedPart {
     hash: String,
     media_type: String,
-    base64: Bytes,
+    body: AssetBody,
 }
 
 /// What one upload needs to know, shared by its buckets.
@@ -280,11 +278,12 @@ impl CloudflareClient {
     }
 }
 
-/// Reads and encodes a bucket's files; checks each against its manifest size.
+/// Locates a bucket's files; checks each against its manifest size before
+/// anything is sent.
 async fn read_bucket(
     job: &Job<'_>,
     bucket: &[String],
-) -> Result<(Vec<EncodedPart>, u64), CloudflareError> {
+) -> Result<(Vec<PlannedPart>, u64), CloudflareError> {
     let mut parts = Vec::with_capacity(bucket.len());
     let mut raw_bytes = 0;
     for hash in bucket {
@@ -296,45 +295,54 @@ async fn read_bucket(
             path: path.to_string(),
             source,
         };
-        let bytes = job.content.read(hash).await.map_err(read_error)?;
-        if bytes.len() as u64 != size {
+        let body = job.content.locate(hash).await.map_err(read_error)?;
+        if body.len() != size {
             return Err(read_error(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                format!("read {} bytes, the manifest says {size}", bytes.len()),
+                format!("{} bytes stored, the manifest says {size}", body.len()),
             )));
         }
         raw_bytes += size;
-        parts.push(EncodedPart {
+        parts.push(PlannedPart {
             hash: hash.clone(),
             media_type: asset_media_type(path),
-            base64: Bytes::from(STANDARD.encode(&bytes)),
+            body,
         });
     }
     Ok((parts, raw_bytes))
 }
 
 /// The multipart body of a bucket: one part per file, named by its hash,
-/// holding its base64 and typed by its path.
-fn form(parts: &[EncodedPart]) -> Form {
+/// holding its base64 (streamed, with its exact length so the request has a
+/// `Content-Length`) and typed by its path.
+fn form(parts: &[PlannedPart]) -> Form {
     parts.iter().fold(Form::new(), |form, p| {
-        let part = Part::stream(p.base64.clone())
+        let part = || {
+            Part::stream_with_length(
+                Body::wrap_stream(p.body.clone().base64_stream()),
+                p.body.base64_len(),
+            )
             .file_name(p.hash.clone())
-            .mime_str(&p.media_type)
-            .unwrap_or_else(|_| Part::stream(p.base64.clone()).file_name(p.hash.clone()));
-        form.part(p.hash.clone(), part)
+        };
+        let typed = part().mime_str(&p.media_type).unwrap_or_else(|_| part());
+        form.part(p.hash.clone(), typed)
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use bytes::Bytes;
+
     use super::*;
 
     #[tokio::test]
     async fn forms_name_parts_by_hash_with_base64_and_type() {
-        let parts = vec![EncodedPart {
+        let parts = vec![PlannedPart {
             hash: "0123456789abcdef0123456789abcdef".into(),
             media_type: "text/html; charset=utf-8".into(),
-            base64: Bytes::from(STANDARD.encode("<h1>hi</h1>")),
+            body: AssetBody::Memory(Bytes::from_static(b"<h1>hi</h1>")),
         }];
         let form = form(&parts);
         let boundary = form.boundary().to_string();

@@ -16,7 +16,8 @@ use bytes::Bytes;
 use secrecy::SecretString;
 use serde_json::json;
 use wfp_deployer::cloudflare::{
-    AssetContent, CfStep, CloudflareClient, CloudflareError, Module, ScriptTarget, ScriptUpload,
+    AssetBody, AssetContent, CfStep, CloudflareClient, CloudflareError, Module, ScriptTarget,
+    ScriptUpload,
 };
 use wfp_deployer::config::{CloudflareSettings, RetrySettings};
 use wfp_deployer::manifest::{Manifest, ManifestEntry, asset_hash};
@@ -104,10 +105,11 @@ impl Site {
 
 #[async_trait::async_trait]
 impl AssetContent for Site {
-    async fn read(&self, hash: &str) -> std::io::Result<Bytes> {
+    async fn locate(&self, hash: &str) -> std::io::Result<AssetBody> {
         self.files
             .get(hash)
             .cloned()
+            .map(AssetBody::Memory)
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not in the spool"))
     }
 }
