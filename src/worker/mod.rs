@@ -32,6 +32,10 @@ use crate::events::{self, EventBuilder, EventError, EventPublisher};
 use crate::pipeline::{Deploy, Outcome, Success};
 use crate::retry::RetryPolicy;
 
+/// How long a job whose event was not confirmed waits before it is
+/// requeued.
+const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
+
 /// The first wait before reconnecting (full jitter draws below it).
 const RECONNECT_INITIAL_DELAY: Duration = Duration::from_millis(200);
 
@@ -316,6 +320,13 @@ async fn handle(ctx: JobContext, delivery: Delivery, _permit: OwnedSemaphorePerm
             disposition(Some(&Err(events::invalid_failure(&invalid))), &published)
         }
     };
+    if action == Disposition::Requeue {
+        // The broker refused or lost an event; an instant redelivery would
+        // most likely meet the same broker trouble. A short pause (the job
+        // stays unacked, its slot taken) keeps a broken event path from
+        // spinning every job through its delivery limit in milliseconds.
+        tokio::time::sleep(REQUEUE_PAUSE).await;
+    }
     settle(&delivery, action).await;
 }
 
@@ -401,52 +412,4 @@ async fn settle(delivery: &Delivery, action: Disposition) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::amqp::PublishError;
-    use crate::amqp::publisher::Target;
-
-    fn failure(retryable: bool) -> Result<Success, FailureInfo> {
-        Err(FailureInfo {
-            code: ErrorCode::CloudflareUnavailable,
-            message: "x".into(),
-            step: Step::Upload,
-            retryable,
-        })
-    }
-
-    fn not_confirmed() -> Result<(), EventError> {
-        Err(EventError::Publish {
-            id: "j:failed".into(),
-            error: Box::new(PublishError::Nacked {
-                target: Target {
-                    exchange: "e".into(),
-                    routing_key: "deploy.failed".into(),
-                },
-            }),
-        })
-    }
-
-    #[test]
-    fn a_confirmed_terminal_event_acks_whatever_the_outcome() {
-        assert_eq!(
-            disposition(Some(&failure(false)), &Ok(())),
-            Disposition::Ack
-        );
-        assert_eq!(disposition(Some(&failure(true)), &Ok(())), Disposition::Ack);
-    }
-
-    #[test]
-    fn an_unconfirmed_event_requeues() {
-        assert_eq!(
-            disposition(Some(&failure(false)), &not_confirmed()),
-            Disposition::Requeue
-        );
-        assert_eq!(disposition(None, &not_confirmed()), Disposition::Requeue);
-    }
-
-    #[test]
-    fn a_job_that_never_ran_is_never_acked() {
-        assert_eq!(disposition(None, &Ok(())), Disposition::Requeue);
-    }
-}
+mod tests;

@@ -1,0 +1,196 @@
+//! Event building and the AMQP properties each event carries.
+use super::*;
+use crate::contract::decode_job;
+use crate::pipeline::Success;
+
+fn job(correlation: Option<&str>) -> DeployJob {
+    let mut body = serde_json::json!({
+        "version": 1, "job_id": "acme-42", "namespace": "customers",
+        "script_name": "acme-site", "bundle": {"bucket": "sites", "prefix": "acme/"},
+        "labels": {"tenant": "acme"}
+    });
+    if let Some(id) = correlation {
+        body["correlation_id"] = id.into();
+    }
+    decode_job(body.to_string().as_bytes()).unwrap()
+}
+
+fn meta(attempt: u32) -> DeliveryMeta {
+    DeliveryMeta {
+        message_id: Some("msg-1".into()),
+        correlation_id: Some("amqp-corr".into()),
+        reply_to: None,
+        attempt,
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    "2026-01-02T03:04:05Z".parse().unwrap()
+}
+
+fn builder() -> EventBuilder {
+    EventBuilder::new("host-1", "0123456789abcdef0123456789abcdef")
+}
+
+fn header(props: &BasicProperties, name: &str) -> Option<String> {
+    crate::amqp::header_str(props, name)
+}
+
+#[test]
+fn started_carries_job_fields_attempt_and_default_account() {
+    let event = builder().started(&job(Some("req-1")), &meta(3), now());
+    assert_eq!(event.kind, EventKind::Started);
+    let data = &event.body.data;
+    assert_eq!(data.attempt, 3);
+    assert_eq!(data.job.correlation_id.as_deref(), Some("req-1"));
+    assert_eq!(
+        data.job.account_id.as_deref(),
+        Some("0123456789abcdef0123456789abcdef")
+    );
+    assert_eq!(
+        data.job.labels.get("tenant").map(String::as_str),
+        Some("acme")
+    );
+    assert_eq!(data.duration_ms, None);
+    assert_eq!(event.body.id, "acme-42:started:3");
+}
+
+#[test]
+fn properties_follow_the_contract() {
+    let event = builder().started(&job(Some("req-1")), &meta(1), now());
+    let props = properties(&event.body, now());
+    assert_eq!(
+        props.content_type().as_ref().unwrap().as_str(),
+        CONTENT_TYPE
+    );
+    assert_eq!(*props.delivery_mode(), Some(2));
+    assert_eq!(
+        props.message_id().as_ref().unwrap().as_str(),
+        "acme-42:started:1"
+    );
+    assert_eq!(
+        props.kind().as_ref().unwrap().as_str(),
+        "wfp.deploy.started"
+    );
+    assert_eq!(props.correlation_id().as_ref().unwrap().as_str(), "req-1");
+    assert_eq!(*props.timestamp(), Some(1_767_323_045));
+    assert_eq!(props.app_id().as_ref().unwrap().as_str(), "wfp-deployer");
+    assert_eq!(header(&props, "job_id").as_deref(), Some("acme-42"));
+    assert_eq!(header(&props, "namespace").as_deref(), Some("customers"));
+    assert_eq!(header(&props, "script_name").as_deref(), Some("acme-site"));
+}
+
+#[test]
+fn correlation_id_falls_back_to_the_amqp_one() {
+    let event = builder().started(&job(None), &meta(1), now());
+    assert_eq!(
+        event.body.data.job.correlation_id.as_deref(),
+        Some("amqp-corr")
+    );
+    let props = properties(&event.body, now());
+    assert_eq!(
+        props.correlation_id().as_ref().unwrap().as_str(),
+        "amqp-corr"
+    );
+}
+
+#[test]
+fn an_overlong_correlation_id_stays_in_the_body_only() {
+    let long = "c".repeat(256);
+    let event = builder().started(&job(Some(&long)), &meta(1), now());
+    let props = properties(&event.body, now());
+    assert_eq!(*props.correlation_id(), None);
+    assert_eq!(
+        event.body.data.job.correlation_id.as_deref(),
+        Some(long.as_str())
+    );
+}
+
+#[test]
+fn terminal_events_come_from_the_outcome() {
+    let failed = Outcome {
+        account_id: Some("ffffffffffffffffffffffffffffffff".into()),
+        duration: Duration::from_millis(1500),
+        result: Err(FailureInfo {
+            code: ErrorCode::CloudflareRejected,
+            message: "session: HTTP 400".into(),
+            step: Step::Session,
+            retryable: false,
+        }),
+    };
+    let event = builder().terminal(&job(None), &meta(2), &failed, now());
+    assert_eq!(event.kind, EventKind::Failed);
+    assert_eq!(event.body.id, "acme-42:failed");
+    let data = &event.body.data;
+    assert_eq!(data.duration_ms, Some(1500));
+    assert_eq!(data.attempt, 2);
+    assert_eq!(
+        data.job.account_id.as_deref(),
+        Some("ffffffffffffffffffffffffffffffff")
+    );
+    assert_eq!(
+        data.error.as_ref().unwrap().code,
+        ErrorCode::CloudflareRejected
+    );
+    assert!(data.manifest.is_none());
+
+    let succeeded = Outcome {
+        account_id: None,
+        duration: Duration::from_millis(7),
+        result: Ok(Success {
+            manifest: crate::contract::ManifestSummary {
+                files: 1,
+                bytes: 2,
+                sha256: "ab".into(),
+            },
+            upload: Default::default(),
+            deployment: Default::default(),
+        }),
+    };
+    let event = builder().terminal(&job(None), &meta(1), &succeeded, now());
+    assert_eq!(event.kind, EventKind::Succeeded);
+    assert_eq!(event.body.data.manifest.as_ref().unwrap().files, 1);
+    assert!(event.body.data.upload.is_some() && event.body.data.deployment.is_some());
+    assert!(event.body.data.error.is_none());
+    assert_eq!(event.body.data.job.account_id, None);
+}
+
+#[test]
+fn invalid_jobs_use_the_best_id_available() {
+    let mut invalid = InvalidJob {
+        job_id: Some("from-body".into()),
+        correlation_id: None,
+        message: "namespace: missing".into(),
+    };
+    assert_eq!(invalid_job_id(&invalid, &meta(1)), "from-body");
+    invalid.job_id = None;
+    assert_eq!(invalid_job_id(&invalid, &meta(1)), "msg-1");
+    let mut long_id = meta(1);
+    long_id.message_id = Some("m".repeat(200));
+    let generated = invalid_job_id(&invalid, &long_id);
+    assert!(uuid::Uuid::parse_str(&generated).is_ok(), "{generated}");
+    let none = DeliveryMeta::default();
+    assert!(uuid::Uuid::parse_str(&invalid_job_id(&invalid, &none)).is_ok());
+}
+
+#[test]
+fn invalid_event_is_a_permanent_validate_failure() {
+    let invalid = InvalidJob {
+        job_id: None,
+        correlation_id: Some("c-9".into()),
+        message: "job is not valid JSON: expected value".into(),
+    };
+    let event = builder().invalid(&invalid, &meta(1), Duration::ZERO, now());
+    assert_eq!(event.kind, EventKind::Failed);
+    assert_eq!(event.body.id, "msg-1:failed");
+    let error = event.body.data.error.as_ref().unwrap();
+    assert_eq!(
+        (error.code, error.step, error.retryable),
+        (ErrorCode::InvalidJob, Step::Validate, false)
+    );
+    assert!(error.message.contains("not valid JSON"));
+    assert_eq!(event.body.data.job.correlation_id.as_deref(), Some("c-9"));
+    let props = properties(&event.body, now());
+    assert_eq!(header(&props, "job_id").as_deref(), Some("msg-1"));
+    assert_eq!(header(&props, "namespace"), None);
+}
