@@ -93,7 +93,7 @@ impl Pipeline {
             script_name: job.script_name.clone(),
         };
 
-        // 1-2. Bundle: list, then stream every file once, hashing into the
+        // The bundle: list it, then stream every file once, hashing into the
         // manifest and spooling the bytes for the upload step.
         let spool = Spool::create(&self.spool_root).map_err(DeployError::Spool)?;
         let source = self
@@ -111,19 +111,20 @@ impl Pipeline {
             "bundle hashed"
         );
 
-        // 3. Upload session, then the buckets it asks for.
+        // Cloudflare 1/3: the upload session says which files it lacks.
         let session = self
             .cloudflare
             .start_session(&target, &manifest)
             .await
             .map_err(DeployError::Cloudflare)?;
+        // Cloudflare 2/3: upload those, bucket by bucket, with the upload JWT.
         let assets = self
             .cloudflare
             .upload(&target, &manifest, &spool, session)
             .await
             .map_err(DeployError::Cloudflare)?;
 
-        // 4. The script PUT with the completion JWT.
+        // Cloudflare 3/3: the script PUT with the completion JWT.
         let deployed = self
             .cloudflare
             .deploy(&target, &manifest, &spool, assets, &script)
