@@ -48,18 +48,13 @@ done
 curl -fsS "http://127.0.0.1:$sim_port/__sim/health" >/dev/null || {
   echo "the simulator did not start:" >&2; tail -20 "$run_dir/demo-sim.log" >&2; exit 1; }
 
-# The local stack: S3 on moto, the simulator as Cloudflare, topology names of
-# this run so the demo never meets another consumer's queue.
+# The local stack: S3 on moto, the simulator as Cloudflare, and the
+# contract's default topology names, as a real deployment uses them.
 export AWS_ENDPOINT_URL_S3="http://127.0.0.1:9000" AWS_REGION="us-east-1"
 export AWS_ACCESS_KEY_ID="wfptest" AWS_SECRET_ACCESS_KEY="wfptestsecret"
 export WFP__S3__FORCE_PATH_STYLE=true
 export CLOUDFLARE_API_TOKEN="$token" CLOUDFLARE_ACCOUNT_ID="$account"
 export CLOUDFLARE_API_BASE_URL="http://127.0.0.1:$sim_port/client/v4"
-export WFP__AMQP__JOBS_EXCHANGE="wfp.deploy.$suffix"
-export WFP__AMQP__JOBS_QUEUE="wfp.deploy.jobs.$suffix"
-export WFP__AMQP__DEAD_LETTER_EXCHANGE="wfp.deploy.dlx.$suffix"
-export WFP__AMQP__DEAD_LETTER_QUEUE="wfp.deploy.jobs.dlq.$suffix"
-export WFP__AMQP__EVENTS_EXCHANGE="wfp.deploy.events.$suffix"
 export WFP__WORKER__INSTANCE="demo"
 
 step "Sample site into s3://$bucket/acme/builds/1/"
