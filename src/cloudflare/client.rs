@@ -21,6 +21,7 @@ use reqwest::{Method, RequestBuilder, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
+use super::ScriptTarget;
 use super::backoff::{Failed, parse_retry_after, with_retries};
 use super::envelope::{self, Call};
 use super::error::{CloudflareError, TransportKind};
@@ -123,6 +124,23 @@ impl CloudflareClient {
             path.pop_if_empty().extend(segments);
         }
         url
+    }
+
+    /// The script's URL (`.../dispatch/namespaces/{ns}/scripts/{script}`),
+    /// with `extra` segments after it; steps 1 and 3 both address it.
+    pub(crate) fn script_url(&self, target: &ScriptTarget, extra: &[&str]) -> Url {
+        let mut segments = vec![
+            "accounts",
+            &target.account_id,
+            "workers",
+            "dispatch",
+            "namespaces",
+            &target.namespace,
+            "scripts",
+            &target.script_name,
+        ];
+        segments.extend_from_slice(extra);
+        self.url(&segments)
     }
 
     /// Sends one call, rebuilding it with `body` for every try, and reads the

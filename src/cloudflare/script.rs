@@ -177,16 +177,7 @@ impl CloudflareClient {
                 bad.name
             )));
         }
-        let url = self.url(&[
-            "accounts",
-            &target.account_id,
-            "workers",
-            "dispatch",
-            "namespaces",
-            &target.namespace,
-            "scripts",
-            &target.script_name,
-        ]);
+        let url = self.script_url(target, &[]);
         let answer = self
             .send::<Option<ScriptResult>, _>(call, Method::PUT, &url, Auth::ApiToken, |req| {
                 req.multipart(form(&metadata, modules))

@@ -84,17 +84,7 @@ impl CloudflareClient {
                 subject: subject.clone(),
                 reason: e.to_string(),
             })?;
-        let url = self.url(&[
-            "accounts",
-            &target.account_id,
-            "workers",
-            "dispatch",
-            "namespaces",
-            &target.namespace,
-            "scripts",
-            &target.script_name,
-            "assets-upload-session",
-        ]);
+        let url = self.script_url(target, &["assets-upload-session"]);
         let answer = self
             .send::<SessionResult, _>(call, Method::POST, &url, Auth::ApiToken, |req| {
                 req.header(reqwest::header::CONTENT_TYPE, "application/json")
