@@ -20,8 +20,11 @@ pub fn init(settings: &LogSettings) -> Result<(), String> {
         _ => EnvFilter::try_new(&settings.filter),
     }
     .map_err(|e| format!("log filter: {e}"))?;
+    // Colours only for a person at a terminal, never in files or collectors.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_span_events(FmtSpan::NONE)
         .with_writer(std::io::stderr);
     let installed = match settings.format {

@@ -60,6 +60,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = cli.settings()?;
             crate::telemetry::init(&settings.log).map_err(anyhow::Error::msg)?;
             settings.check_worker_ready()?;
+            tracing::info!(
+                version = env!("CARGO_PKG_VERSION"),
+                instance = %settings.worker.instance_name(),
+                concurrency = settings.worker.concurrency,
+                cloudflare = %settings.cloudflare.api_base_url,
+                jobs_queue = %settings.amqp.jobs_queue,
+                "wfp-deployer worker starting"
+            );
             let worker = crate::startup::build_worker(&settings).await?;
             let shutdown = shutdown_on_signal();
             worker.run(shutdown).await.context("worker")?;

@@ -104,12 +104,6 @@ impl Pipeline {
             .await
             .map_err(DeployError::Bundle)?;
         let script = self.script_upload(job).await?;
-        tracing::info!(
-            files = manifest.len(),
-            bytes = manifest.total_bytes(),
-            source = %source.location(),
-            "bundle hashed"
-        );
 
         // Cloudflare 1/3: the upload session says which files it lacks.
         let session = self
