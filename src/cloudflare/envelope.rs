@@ -74,9 +74,11 @@ pub(crate) fn read<T: DeserializeOwned>(
         .map_err(|e| call.invalid(status, format!("unexpected result: {e}"), body))
 }
 
-/// The start of a body, on one line, for an error message.
+/// The start of a body, on one line, for an error message. Anything that
+/// looks like a JWT is cut out first: a successful answer we could not read
+/// may well carry one, and error messages end up in logs and events.
 pub(crate) fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+    let text = redact_jwts(&String::from_utf8_lossy(body));
     let mut out: String = text
         .chars()
         .take(SNIPPET_CHARS)
@@ -86,6 +88,24 @@ pub(crate) fn snippet(body: &[u8]) -> String {
         out.push('…');
     }
     out.trim().to_string()
+}
+
+/// Replaces every JWT-shaped token (`eyJ` then base64url and dots: every
+/// JWT's header starts with `{"`) with `<redacted>`.
+fn redact_jwts(text: &str) -> String {
+    let is_jwt_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("eyJ") {
+        out.push_str(&rest[..at]);
+        let token_len = rest[at..]
+            .find(|c: char| !is_jwt_char(c))
+            .unwrap_or(rest.len() - at);
+        out.push_str("<redacted>");
+        rest = &rest[at + token_len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -188,6 +208,24 @@ mod tests {
             "{err}"
         );
         assert!(!err.is_transient());
+    }
+
+    #[test]
+    fn snippets_never_quote_a_jwt() {
+        let body = br#"{"success":true,"result":{"jwt":"eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.c2ln","buckets":[[1]]}}"#;
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Session {
+            jwt: String,
+            buckets: Vec<Vec<String>>,
+        }
+        let err = read::<Session>(CALL, 200, body).unwrap_err().to_string();
+        assert!(!err.contains("eyJ"), "{err}");
+        assert!(err.contains("<redacted>"), "{err}");
+        assert_eq!(
+            redact_jwts("a eyJx.y-z_ b eyJ"),
+            "a <redacted> b <redacted>"
+        );
     }
 
     #[test]

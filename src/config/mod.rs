@@ -294,6 +294,13 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// Cloudflare's account id format: 32 lowercase hex characters.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// The conventional environment variables and the setting each one sets.
 const CONVENTIONAL_ENV: &[(&str, &str)] = &[
     ("AMQP_URL", "amqp.url"),
@@ -326,20 +333,30 @@ impl Settings {
         if let Some(file) = extra_file {
             builder = builder.add_source(config::File::from(file).required(true));
         }
-        let wfp_env: config::Map<String, String> = env
+        let mut wfp_env: config::Map<String, String> = env
             .iter()
             .filter(|(k, _)| k.starts_with("WFP__"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        // The one list setting, comma-separated in the environment. Split
+        // here rather than with the crate's `try_parsing`, which would also
+        // read an account id or token of digits as a number.
+        let accounts = wfp_env.remove("WFP__CLOUDFLARE__ACCOUNTS");
         builder = builder.add_source(
             config::Environment::with_prefix("WFP")
                 .prefix_separator("__")
                 .separator("__")
-                .list_separator(",")
-                .with_list_parse_key("cloudflare.accounts")
-                .try_parsing(true)
                 .source(Some(wfp_env)),
         );
+        if let Some(list) = accounts {
+            let accounts: Vec<String> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect();
+            builder = builder.set_override("cloudflare.accounts", accounts)?;
+        }
         for (var, key) in CONVENTIONAL_ENV {
             if let Some(value) = env.get(*var).filter(|v| !v.is_empty()) {
                 builder = builder.set_override(*key, value.as_str())?;
@@ -372,6 +389,36 @@ impl Settings {
             .is_err()
         {
             return invalid("worker.default_compatibility_date must be a YYYY-MM-DD date");
+        }
+        // A zero here would not disable anything: it would fail every call
+        // (timeouts) or spin (reconnects), so it is refused by name.
+        let durations = [
+            ("amqp.confirm_timeout", self.amqp.confirm_timeout),
+            ("amqp.reconnect_max_delay", self.amqp.reconnect_max_delay),
+            (
+                "cloudflare.connect_timeout",
+                self.cloudflare.connect_timeout,
+            ),
+            (
+                "cloudflare.request_timeout",
+                self.cloudflare.request_timeout,
+            ),
+            ("s3.connect_timeout", self.s3.connect_timeout),
+            ("s3.request_timeout", self.s3.request_timeout),
+            ("retry.max_delay", self.retry.max_delay),
+        ];
+        if let Some((name, _)) = durations.iter().find(|(_, d)| d.is_zero()) {
+            return invalid(&format!("{name} must be more than zero"));
+        }
+        let accounts = std::iter::once(&self.cloudflare.account_id)
+            .filter(|a| !a.is_empty())
+            .chain(&self.cloudflare.accounts);
+        for account in accounts {
+            if !is_account_id(account) {
+                return invalid(&format!(
+                    "cloudflare account {account:?} must be 32 lowercase hexadecimal characters"
+                ));
+            }
         }
         Ok(())
     }

@@ -45,7 +45,7 @@ fn layers_apply_in_order() {
             ("extra.toml", "[worker]\nconcurrency = 3\n"),
         ],
         &[
-            ("CLOUDFLARE_ACCOUNT_ID", "abc"),
+            ("CLOUDFLARE_ACCOUNT_ID", "0123456789abcdef0123456789abcdef"),
             ("AMQP_URL", "amqp://x/%2f"),
             ("WFP__CLOUDFLARE__UPLOAD_CONCURRENCY", "7"),
         ],
@@ -53,7 +53,7 @@ fn layers_apply_in_order() {
     .unwrap();
     assert_eq!(s.worker.concurrency, 3, "--config beats default.toml");
     assert_eq!(s.cloudflare.upload_concurrency, 7, "WFP__ beats files");
-    assert_eq!(s.cloudflare.account_id, "abc");
+    assert_eq!(s.cloudflare.account_id, "0123456789abcdef0123456789abcdef");
     assert_eq!(s.amqp.url.expose_secret(), "amqp://x/%2f");
 }
 
@@ -100,4 +100,45 @@ fn debug_never_shows_secrets() {
     let shown = format!("{s:?}");
     assert!(!shown.contains("tok-very-secret"), "{shown}");
     assert!(!shown.contains("pw-secret"), "{shown}");
+}
+
+#[test]
+fn numeric_looking_values_stay_text() {
+    let s = load(
+        &[],
+        &[
+            (
+                "WFP__CLOUDFLARE__ACCOUNT_ID",
+                "01234567890123456789012345678901",
+            ),
+            ("WFP__WORKER__INSTANCE", "007"),
+            ("WFP__WORKER__CONCURRENCY", "8"),
+            ("WFP__CLOUDFLARE__JWT_EXPIRY_MARGIN", "90s"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.cloudflare.account_id, "01234567890123456789012345678901");
+    assert_eq!(s.worker.instance, "007");
+    assert_eq!(s.worker.concurrency, 8);
+    assert_eq!(s.cloudflare.jwt_expiry_margin, Duration::from_secs(90));
+}
+
+#[test]
+fn accounts_are_read_as_a_list_and_checked() {
+    let a = "0123456789abcdef0123456789abcdef";
+    let b = "fedcba9876543210fedcba9876543210";
+    let s = load(&[], &[("WFP__CLOUDFLARE__ACCOUNTS", &format!("{a},{b}"))]).unwrap();
+    assert_eq!(s.cloudflare.accounts, vec![a.to_string(), b.to_string()]);
+    let err = load(&[], &[("CLOUDFLARE_ACCOUNT_ID", "ABC")]).unwrap_err();
+    assert!(err.to_string().contains("\"ABC\""), "{err}");
+}
+
+#[test]
+fn zero_timeouts_are_refused_by_name() {
+    let err = load(
+        &[("default.toml", "[amqp]\nconfirm_timeout = \"0s\"\n")],
+        &[],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("amqp.confirm_timeout"), "{err}");
 }

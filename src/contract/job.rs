@@ -102,37 +102,53 @@ const NOT_FOUND_HANDLING: &[&str] = &["none", "404-page", "single-page-applicati
 const MAX_LABELS: usize = 32;
 
 /// Why a message is not a valid job, with whatever id could be read from it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct InvalidJob {
     /// The `job_id` if the message had a readable one.
     pub job_id: Option<String>,
     /// The `correlation_id` if the message had a readable one.
     pub correlation_id: Option<String>,
+    /// `namespace` and `script_name`, when readable: consumers route on them.
+    pub namespace: Option<String>,
+    pub script_name: Option<String>,
+    /// `labels`, when every one is a string pair.
+    pub labels: BTreeMap<String, String>,
     pub message: String,
 }
 
 /// Decodes and validates a job body.
 pub fn decode_job(body: &[u8]) -> Result<DeployJob, InvalidJob> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| InvalidJob {
-        job_id: None,
-        correlation_id: None,
         message: format!("job is not valid JSON: {e}"),
+        ..InvalidJob::default()
     })?;
-    // Read what identifies the job before the strict decode, so even a job
-    // that breaks the schema gets a failed event under its own id.
-    let read = |field: &str| {
+    // Read what identifies the job before the strict decode, each by its own
+    // rule, so even a job that breaks the schema gets a failed event under
+    // its own id, correlation and routing headers.
+    let read = |field: &str, valid: fn(&str) -> bool| {
         value
             .get(field)
             .and_then(|v| v.as_str())
-            .filter(|s| valid_job_id(s))
+            .filter(|s| valid(s))
             .map(str::to_string)
     };
-    let (job_id, correlation_id) = (read("job_id"), read("correlation_id"));
+    let labels: BTreeMap<String, String> = value
+        .get("labels")
+        .and_then(|l| serde_json::from_value(l.clone()).ok())
+        .filter(|l: &BTreeMap<String, String>| valid_labels(l).is_ok())
+        .unwrap_or_default();
+    let known = InvalidJob {
+        job_id: read("job_id", valid_job_id),
+        correlation_id: read("correlation_id", valid_correlation_id),
+        namespace: read("namespace", valid_namespace),
+        script_name: read("script_name", valid_worker_name),
+        labels,
+        message: String::new(),
+    };
     let invalid = |message: String| InvalidJob {
-        job_id: job_id.clone(),
-        correlation_id: correlation_id.clone(),
         message,
+        ..known.clone()
     };
     let job: DeployJob = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
@@ -152,8 +168,39 @@ fn valid_job_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
-/// Cloudflare's rule for script and namespace names: lowercase letters,
-/// digits, `-` and `_`, at most 63, not starting or ending with `-`.
+fn valid_correlation_id(s: &str) -> bool {
+    (1..=256).contains(&s.len()) && !s.chars().any(char::is_control)
+}
+
+/// Dispatch namespace names: letters, digits, `-` and `_`, at most 63, not
+/// starting or ending with `-`.
+fn valid_namespace(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn valid_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
+    if labels.len() > MAX_LABELS {
+        return Err(format!(
+            "labels: {} labels given, at most {MAX_LABELS} allowed",
+            labels.len()
+        ));
+    }
+    for (k, v) in labels {
+        if k.is_empty() || k.len() > 63 || v.len() > 256 {
+            return Err(format!(
+                "labels: {k:?} must be a 1-63 character key with a value of at most 256 characters"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Cloudflare's rule for script names: lowercase letters, digits, `-` and
+/// `_`, at most 63, not starting or ending with `-`.
 fn valid_worker_name(s: &str) -> bool {
     (1..=63).contains(&s.len())
         && !s.starts_with('-')
@@ -198,9 +245,9 @@ impl DeployJob {
         if !valid_job_id(&self.job_id) {
             return Err("job_id: must be 1-128 characters of [A-Za-z0-9._:-]".into());
         }
-        if !valid_worker_name(&self.namespace) {
+        if !valid_namespace(&self.namespace) {
             return Err(format!(
-                "namespace: {:?} must be 1-63 characters of [a-z0-9_-], not starting or ending with '-'",
+                "namespace: {:?} must be 1-63 characters of [A-Za-z0-9_-], not starting or ending with '-'",
                 self.namespace
             ));
         }
@@ -211,9 +258,12 @@ impl DeployJob {
             ));
         }
         if let Some(account) = &self.account_id
-            && (account.len() != 32 || !account.bytes().all(|b| b.is_ascii_hexdigit()))
+            && (account.len() != 32
+                || !account
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
         {
-            return Err("account_id: must be 32 hexadecimal characters".into());
+            return Err("account_id: must be 32 lowercase hexadecimal characters".into());
         }
         self.validate_bundle()?;
         self.validate_worker()?;
@@ -223,6 +273,14 @@ impl DeployJob {
             return Err(format!(
                 "compatibility_date: {date:?} is not a YYYY-MM-DD date"
             ));
+        }
+        // Cloudflare refuses dates in the future; a day of slack covers
+        // producers in time zones ahead of UTC.
+        if let Some(date) = &self.compatibility_date
+            && let Ok(day) = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+            && day > chrono::Utc::now().date_naive() + chrono::Days::new(1)
+        {
+            return Err(format!("compatibility_date: {date} is in the future"));
         }
         for flag in &self.compatibility_flags {
             if flag.is_empty()
@@ -240,24 +298,11 @@ impl DeployJob {
         }
         self.validate_bindings()?;
         if let Some(id) = &self.correlation_id
-            && (id.is_empty() || id.len() > 256)
+            && !valid_correlation_id(id)
         {
-            return Err("correlation_id: must be 1-256 characters".into());
+            return Err("correlation_id: must be 1-256 characters, no control characters".into());
         }
-        if self.labels.len() > MAX_LABELS {
-            return Err(format!(
-                "labels: {} labels given, at most {MAX_LABELS} allowed",
-                self.labels.len()
-            ));
-        }
-        for (k, v) in &self.labels {
-            if k.is_empty() || k.len() > 63 || v.len() > 256 {
-                return Err(format!(
-                    "labels: {k:?} must be a 1-63 character key with a value of at most 256 characters"
-                ));
-            }
-        }
-        Ok(())
+        valid_labels(&self.labels)
     }
 
     fn validate_bundle(&self) -> Result<(), String> {
@@ -310,6 +355,17 @@ impl DeployJob {
                 worker.main_module
             ));
         }
+        // Worker code inside the bundle would be served to anyone as a
+        // static file, secrets and all: the two must not overlap.
+        let code_bucket = worker.bucket.as_deref().unwrap_or(&self.bundle.bucket);
+        let (site, code) = (self.bundle_prefix(), worker.folder_prefix());
+        if code_bucket == self.bundle.bucket && (code.starts_with(&site) || site.starts_with(&code))
+        {
+            return Err(format!(
+                "worker.prefix: {code:?} overlaps bundle.prefix {site:?} in bucket {code_bucket}: \
+                 worker code would be published as static assets"
+            ));
+        }
         Ok(())
     }
 
@@ -320,6 +376,7 @@ impl DeployJob {
                 "assets_binding: {assets_binding:?} is not a valid binding name"
             ));
         }
+        let mut seen = std::collections::BTreeSet::new();
         for (i, binding) in self.bindings.iter().enumerate() {
             let name = binding.get("name").and_then(|n| n.as_str());
             let kind = binding.get("type").and_then(|t| t.as_str());
@@ -329,6 +386,9 @@ impl DeployJob {
                         return Err(format!(
                             "bindings[{i}]: {name:?} clashes with the assets binding"
                         ));
+                    }
+                    if !seen.insert(name) {
+                        return Err(format!("bindings[{i}]: {name:?} is bound twice"));
                     }
                 }
                 _ => {

@@ -142,10 +142,10 @@ impl EventBuilder {
                     .correlation_id
                     .clone()
                     .or_else(|| meta.correlation_id.clone()),
-                labels: Default::default(),
+                labels: invalid.labels.clone(),
                 account_id: None,
-                namespace: None,
-                script_name: None,
+                namespace: invalid.namespace.clone(),
+                script_name: invalid.script_name.clone(),
             },
             attempt: meta.attempt,
             duration_ms: Some(millis(duration)),

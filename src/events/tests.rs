@@ -159,8 +159,8 @@ fn terminal_events_come_from_the_outcome() {
 fn invalid_jobs_use_the_best_id_available() {
     let mut invalid = InvalidJob {
         job_id: Some("from-body".into()),
-        correlation_id: None,
         message: "namespace: missing".into(),
+        ..InvalidJob::default()
     };
     assert_eq!(invalid_job_id(&invalid, &meta(1)), "from-body");
     invalid.job_id = None;
@@ -176,9 +176,9 @@ fn invalid_jobs_use_the_best_id_available() {
 #[test]
 fn invalid_event_is_a_permanent_validate_failure() {
     let invalid = InvalidJob {
-        job_id: None,
         correlation_id: Some("c-9".into()),
         message: "job is not valid JSON: expected value".into(),
+        ..InvalidJob::default()
     };
     let event = builder().invalid(&invalid, &meta(1), Duration::ZERO, now());
     assert_eq!(event.kind, EventKind::Failed);

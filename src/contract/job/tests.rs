@@ -95,7 +95,7 @@ fn each_rule_names_its_field() {
     rejects(|v| v["version"] = 2.into(), "version");
     rejects(|v| v["job_id"] = "has space".into(), "job_id");
     rejects(|v| v["job_id"] = "x".repeat(129).into(), "job_id");
-    rejects(|v| v["namespace"] = "Upper".into(), "namespace");
+    rejects(|v| v["namespace"] = "has space".into(), "namespace");
     rejects(|v| v["script_name"] = "-lead".into(), "script_name");
     rejects(|v| v["account_id"] = "abc".into(), "account_id");
     rejects(|v| v["bundle"]["bucket"] = "A".into(), "bundle.bucket");
@@ -144,6 +144,26 @@ fn each_rule_names_its_field() {
     rejects(|v| v["assets_binding"] = "1bad".into(), "assets_binding");
     rejects(
         |v| {
+            v["bindings"] =
+                serde_json::json!([{"name": "A", "type": "x"}, {"name": "A", "type": "y"}])
+        },
+        "bound twice",
+    );
+    rejects(
+        |v| v["account_id"] = "0123456789ABCDEF0123456789ABCDEF".into(),
+        "account_id",
+    );
+    rejects(
+        |v| v["compatibility_date"] = "2999-01-01".into(),
+        "in the future",
+    );
+    rejects(
+        |v| v["worker"]["prefix"] = "acme/builds/42/worker/".into(),
+        "overlaps",
+    );
+    rejects(|v| v["bundle"]["prefix"] = "".into(), "overlaps");
+    rejects(
+        |v| {
             v["labels"] = (0..33)
                 .map(|i| (format!("k{i}"), serde_json::Value::from("v")))
                 .collect::<serde_json::Map<_, _>>()
@@ -163,4 +183,33 @@ fn run_worker_first_takes_a_flag_or_routes() {
     assert!(decode(&v).is_ok());
     v["assets_config"]["run_worker_first"] = serde_json::json!(["api"]);
     assert!(decode(&v).is_err());
+}
+
+#[test]
+fn worker_code_elsewhere_in_the_bucket_is_fine() {
+    let mut v = example();
+    v["worker"]["prefix"] = "acme/code/42/".into();
+    assert!(decode(&v).is_ok());
+    v["worker"]["bucket"] = "other-bucket".into();
+    v["worker"]["prefix"] = "acme/builds/42/".into();
+    assert!(decode(&v).is_ok(), "same prefix, other bucket");
+}
+
+#[test]
+fn namespaces_may_hold_capitals() {
+    let mut v = example();
+    v["namespace"] = "Customers_EU".into();
+    assert!(decode(&v).is_ok());
+}
+
+#[test]
+fn a_broken_job_keeps_what_routes_and_correlates_it() {
+    let mut v = example();
+    v["correlation_id"] = "req 7f3a/with spaces".into();
+    v["surprise"] = true.into();
+    let err = decode(&v).unwrap_err();
+    assert_eq!(err.correlation_id.as_deref(), Some("req 7f3a/with spaces"));
+    assert_eq!(err.namespace.as_deref(), Some("customers"));
+    assert_eq!(err.script_name.as_deref(), Some("acme-site"));
+    assert_eq!(err.labels["tenant"], "acme");
 }
