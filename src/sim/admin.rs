@@ -48,8 +48,12 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
+/// The counters, plus `live_sessions`: sessions created and not pruned yet.
 async fn stats(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    Json(json!(shared.lock().stats))
+    let inner = shared.lock();
+    let mut stats = json!(inner.stats);
+    stats["live_sessions"] = json!(inner.sessions.len());
+    Json(stats)
 }
 
 async fn requests(State(shared): State<Arc<Shared>>) -> Json<Value> {
@@ -156,7 +160,10 @@ async fn asset(
         .and_then(|d| d.manifest.get(&path))
         .and_then(|entry| inner.store(&account, &namespace)?.get(&entry.hash));
     match file {
-        Some(file) => bytes_response(&file.content_type, file.bytes.clone()),
+        Some(file) => bytes_response(
+            file.content_type.as_deref().unwrap_or(OCTET_STREAM),
+            file.bytes.clone(),
+        ),
         None => error(
             StatusCode::NOT_FOUND,
             format!("asset {path} is not in the live deployment"),
@@ -182,10 +189,13 @@ async fn module(
     }
 }
 
+/// Served for an asset uploaded without a Content-Type.
+const OCTET_STREAM: &str = "application/octet-stream";
+
 fn bytes_response(content_type: &str, bytes: Bytes) -> Response {
     let mut response = bytes.into_response();
     let value = HeaderValue::from_str(content_type)
-        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+        .unwrap_or_else(|_| HeaderValue::from_static(OCTET_STREAM));
     response.headers_mut().insert(header::CONTENT_TYPE, value);
     response
 }

@@ -34,10 +34,19 @@
 //!   only for hashes not stored yet, and is complete once it has received
 //!   every hash it asked for (another session's upload does not count).
 //! - An upload request is checked whole before anything is stored.
+//! - An upload part may omit Content-Type, as in Cloudflare's own
+//!   `curl -F "<hash>=<base64>"` example; such an asset has no media type
+//!   and `/__sim` serves it as `application/octet-stream`. A Content-Type
+//!   that is sent must be a valid media type.
+//! - A session is pruned once every JWT issued for it (its upload JWT and
+//!   any completion JWT) has expired by the sim clock; pruning runs when a
+//!   session is created. Requests with those JWTs fail as expired anyway.
 //! - A completion JWT may be used more than once until it expires, so a
 //!   client retrying a PUT whose answer was lost succeeds.
 //! - `keep_assets: true` without `assets.jwt` keeps the live assets.
-//! - `stats.files_uploaded` counts accepted parts, re-uploads included.
+//! - `stats.files_uploaded` counts accepted parts, re-uploads included;
+//!   `stats.sessions` counts sessions created, `stats.live_sessions` those
+//!   not pruned yet.
 //!
 //! # Fault rules
 //!

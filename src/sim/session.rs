@@ -2,6 +2,8 @@
 //! manifest, works out which hashes the store lacks and answers with an
 //! upload JWT and buckets, or with a completion JWT alone when nothing is
 //! missing.
+//!
+//! Creating a session first prunes those whose JWTs have all expired.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -48,6 +50,7 @@ pub async fn create_session(
     let sid = uuid::Uuid::new_v4().to_string();
     let mut inner = shared.lock();
     let now = inner.now().timestamp();
+    inner.prune_sessions(now);
     let store = inner.store(&account, &namespace);
     let requested: BTreeMap<String, u64> = manifest
         .values()
@@ -77,6 +80,7 @@ pub async fn create_session(
             manifest,
             requested: Arc::new(requested),
             received: HashSet::new(),
+            expires_at: claims.exp,
         },
     );
     drop(inner);

@@ -2,6 +2,10 @@
 //! asset store, upload sessions, live deployments, statistics and the recent
 //! request log.
 //!
+//! Sessions are pruned once every JWT issued for them has expired by the sim
+//! clock (checked whenever a session is created), so a long-running
+//! simulator keeps only the manifests still in use.
+//!
 //! One mutex guards it all; handlers hold it only between awaits, never
 //! across one, so a stalled client cannot block the others. A poisoned lock
 //! is recovered rather than unwrapped: the data is plain values and stays
@@ -45,11 +49,12 @@ pub struct Inner {
     pub requests: VecDeque<RequestRecord>,
 }
 
-/// An uploaded asset and the media type it was uploaded with.
+/// An uploaded asset and the media type it was uploaded with, if its part
+/// had a Content-Type header.
 #[derive(Debug, Clone)]
 pub struct StoredFile {
     pub bytes: Bytes,
-    pub content_type: String,
+    pub content_type: Option<String>,
 }
 
 /// An upload session: its manifest, the hashes it asked for, those received.
@@ -61,6 +66,10 @@ pub struct Session {
     /// sizes; shared so an upload request can check parts without the lock.
     pub requested: Arc<BTreeMap<String, u64>>,
     pub received: HashSet<String>,
+    /// Sim unix seconds at which the last JWT issued for this session (its
+    /// upload JWT or any completion JWT) expires; from then on no token can
+    /// reach the session, so it may be pruned.
+    pub expires_at: i64,
 }
 
 impl Session {
@@ -91,9 +100,11 @@ pub struct Deployment {
     pub version: u64,
 }
 
-/// Counters served by `/__sim/stats`.
+/// Counters served by `/__sim/stats` (which adds `live_sessions`, the
+/// sessions not pruned yet).
 #[derive(Debug, Default, Serialize)]
 pub struct Stats {
+    /// Sessions created, pruned ones included.
     pub sessions: u64,
     /// Accepted upload parts, idempotent re-uploads included.
     pub files_uploaded: u64,
@@ -193,7 +204,41 @@ impl Inner {
             .unwrap_or_else(Utc::now)
     }
 
+    /// Forgets the sessions no JWT can reach any more at sim time `now`
+    /// (unix seconds): every token issued for them has expired, so a request
+    /// presenting one is refused as expired before the session is looked up.
+    pub fn prune_sessions(&mut self, now: i64) {
+        self.sessions.retain(|_, session| now < session.expires_at);
+    }
+
     pub fn store(&self, account: &str, namespace: &str) -> Option<&HashMap<String, StoredFile>> {
         self.stores.get(&(account.to_owned(), namespace.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(expires_at: i64) -> Session {
+        Session {
+            manifest: Manifest::new(),
+            requested: Arc::new(BTreeMap::new()),
+            received: HashSet::new(),
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn pruning_keeps_sessions_until_their_last_jwt_expires() {
+        let mut inner = Inner::default();
+        inner.sessions.insert("old".into(), session(100));
+        inner.sessions.insert("edge".into(), session(101));
+        inner.sessions.insert("new".into(), session(200));
+        inner.prune_sessions(101);
+        let mut left: Vec<&str> = inner.sessions.keys().map(String::as_str).collect();
+        left.sort_unstable();
+        // A JWT is expired at `now >= exp`, so "edge" goes at 101 too.
+        assert_eq!(left, vec!["new"]);
     }
 }

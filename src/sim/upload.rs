@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -21,7 +21,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::auth;
-use super::envelope::{ApiError, success};
+use super::envelope::{ApiError, CODE_AUTH, success};
 use super::jwt::TokenKind;
 use super::session::mint_claims;
 use super::state::{Shared, StoredFile};
@@ -31,7 +31,7 @@ use super::validate::media_type_essence;
 struct Part {
     hash: String,
     bytes: Bytes,
-    content_type: String,
+    content_type: Option<String>,
 }
 
 pub async fn upload(
@@ -75,14 +75,7 @@ pub async fn upload(
                 "part {hash}: sent twice in one request"
             )));
         }
-        let content_type = field
-            .content_type()
-            .and_then(|ct| media_type_essence(ct).map(|_| ct.trim().to_owned()))
-            .ok_or_else(|| {
-                ApiError::validation(format!(
-                    "part {hash}: needs a Content-Type header with a valid media type"
-                ))
-            })?;
+        let content_type = part_content_type(&hash, field.headers())?;
         let encoded = field.bytes().await.map_err(ApiError::from)?;
         let bytes = decode_and_check(&hash, &encoded, expected_size)?;
         parts.push(Part {
@@ -97,6 +90,15 @@ pub async fn upload(
 
     let mut inner = shared.lock();
     let now = inner.now().timestamp();
+    // The session is gone only if it was pruned while the parts were read:
+    // its upload JWT expired meanwhile. Refuse before storing anything.
+    if !inner.sessions.contains_key(&claims.sid) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            CODE_AUTH,
+            "upload JWT expired",
+        ));
+    }
     let uploaded_bytes: u64 = parts.iter().map(|p| p.bytes.len() as u64).sum();
     inner.stats.files_uploaded += parts.len() as u64;
     inner.stats.bytes_uploaded += uploaded_bytes;
@@ -112,31 +114,52 @@ pub async fn upload(
             },
         );
     }
-    let complete = match inner.sessions.get_mut(&claims.sid) {
-        Some(live) => {
-            live.received.extend(hashes);
-            live.is_complete()
-        }
-        None => false,
-    };
+    let completion = inner.sessions.get_mut(&claims.sid).and_then(|live| {
+        live.received.extend(hashes);
+        live.is_complete().then(|| {
+            let completion = mint_claims(
+                &shared,
+                TokenKind::Completion,
+                &claims.sid,
+                &claims.account,
+                &claims.namespace,
+                &claims.script,
+                now,
+            );
+            // The session must outlive every token issued for it.
+            live.expires_at = live.expires_at.max(completion.exp);
+            completion
+        })
+    });
     drop(inner);
-    if !complete {
+    let Some(completion) = completion else {
         return Ok(success(StatusCode::OK, json!({ "jwt": null })));
-    }
-    let completion = mint_claims(
-        &shared,
-        TokenKind::Completion,
-        &claims.sid,
-        &claims.account,
-        &claims.namespace,
-        &claims.script,
-        now,
-    );
+    };
     let jwt = shared
         .keys
         .mint(&completion)
         .map_err(|e| ApiError::internal(format!("signing the completion JWT: {e}")))?;
     Ok(success(StatusCode::CREATED, json!({ "jwt": jwt })))
+}
+
+/// The part's media type as sent, or `None` without a Content-Type header
+/// (Cloudflare's own `curl -F "<hash>=<base64>"` example sends none). A
+/// header that is present must hold a valid media type. The raw header is
+/// read because multer turns an unparsable one into `None` too.
+fn part_content_type(hash: &str, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|ct| media_type_essence(ct).is_some())
+        .map(|ct| Some(ct.trim().to_owned()))
+        .ok_or_else(|| {
+            ApiError::validation(format!(
+                "part {hash}: Content-Type is not a valid media type"
+            ))
+        })
 }
 
 /// `base64=true` must be among the query parameters.
@@ -174,6 +197,7 @@ fn decode_and_check(hash: &str, encoded: &[u8], expected_size: u64) -> Result<By
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     const HELLO_HASH: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e";
 
@@ -197,6 +221,24 @@ mod tests {
                 decode_and_check(HELLO_HASH, encoded, size).is_err(),
                 "{encoded:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_part_content_type_is_optional_but_must_be_valid_when_sent() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(part_content_type(HELLO_HASH, &headers).ok(), Some(None));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        assert_eq!(
+            part_content_type(HELLO_HASH, &headers).ok(),
+            Some(Some("text/plain; charset=utf-8".to_owned()))
+        );
+        for bad in ["not a type", "", "text/"] {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(bad));
+            assert!(part_content_type(HELLO_HASH, &headers).is_err(), "{bad:?}");
         }
     }
 

@@ -10,7 +10,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
 use super::{ACCOUNT, Api, NS, code, hash, manifest, message};
-use crate::helpers::sim::{TEST_TOKEN, advance_clock, requests};
+use crate::helpers::sim::{TEST_TOKEN, advance_clock, requests, stats};
 
 fn assert_unauthorized(status: StatusCode, body: &Value, mentions: &str) {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
@@ -199,4 +199,52 @@ async fn assets_jwt_must_be_a_live_completion_jwt_for_this_script() {
         crate::helpers::sim::deployment(&api.sim, ACCOUNT, NS, "acme-site").await,
         Value::Null
     );
+}
+
+#[tokio::test]
+async fn sessions_are_pruned_once_their_last_jwt_expires() {
+    let api = Api::start().await;
+    let completed = upload_jwt(&api, "acme-site").await;
+    let abandoned = upload_jwt(&api, "other-site").await;
+    advance_clock(&api.sim, 3000).await;
+    // Completing late issues a completion JWT valid until offset 6600.
+    let (status, answer) = api
+        .upload_files(&completed, &[(b"alpha", "text/plain")])
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let completion = answer["result"]["jwt"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let live = |stats: &Value| (stats["sessions"].clone(), stats["live_sessions"].clone());
+    assert_eq!(live(&stats(&api.sim).await), (json!(2), json!(2)));
+
+    // Both upload JWTs have expired; creating a session prunes the abandoned
+    // one but keeps the one its completion JWT still reaches.
+    advance_clock(&api.sim, 600).await;
+    let (status, _) = api
+        .session("third-site", &manifest(&[("/c.txt", b"gamma")]))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(live(&stats(&api.sim).await), (json!(3), json!(2)));
+    let (status, answer) = api
+        .upload_files(&abandoned, &[(b"alpha", "text/plain")])
+        .await;
+    assert_unauthorized(status, &answer, "upload JWT expired");
+    let (status, answer) = api
+        .put_script("acme-site", &Api::metadata(&completion), Api::worker())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    // Past the completion JWT too: the completed session goes as well.
+    advance_clock(&api.sim, 3000).await;
+    let (status, _) = api
+        .session("fourth-site", &manifest(&[("/d.txt", b"delta")]))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(live(&stats(&api.sim).await), (json!(4), json!(2)));
+    let (status, answer) = api
+        .put_script("acme-site", &Api::metadata(&completion), Api::worker())
+        .await;
+    assert_unauthorized(status, &answer, "assets.jwt: expired");
 }

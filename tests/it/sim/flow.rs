@@ -1,7 +1,10 @@
 //! The three-step flow end to end: buckets, 200 then 201, deploy, and the
 //! assets and modules served back byte for byte with their media types.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use wfp_deployer::sim::SimConfig;
 
@@ -300,6 +303,43 @@ async fn keep_assets_redeploys_code_over_the_live_assets() {
         asset(&api.sim, ACCOUNT, NS, "acme-site", "/a.txt").await.1,
         b"alpha"
     );
+}
+
+#[tokio::test]
+async fn a_part_without_content_type_is_accepted_and_served_as_octet_stream() {
+    let api = Api::start().await;
+    let files: [(&str, &[u8]); 2] = [("/a.txt", b"alpha"), ("/data.bin", b"\x00\x01raw")];
+    let (status, body) = api.session("acme-site", &manifest(&files)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let jwt = body["result"]["jwt"].as_str().unwrap_or_default();
+    // As Cloudflare's `curl -F "<hash>=<base64>"` example sends it: no
+    // Content-Type on the bare part (reqwest adds none to a text part
+    // without `mime_str`), next to one that has it.
+    let bare = Part::text(STANDARD.encode(b"\x00\x01raw"));
+    let typed = Part::text(STANDARD.encode("alpha"))
+        .mime_str("text/plain")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let form = Form::new()
+        .part(hash(b"\x00\x01raw"), bare)
+        .part(hash(b"alpha"), typed);
+    let request = api
+        .http
+        .post(api.upload_url(ACCOUNT))
+        .bearer_auth(jwt)
+        .multipart(form);
+    let (status, body) = api.send(request).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let completion = body["result"]["jwt"].as_str().unwrap_or_default();
+    let (status, body) = api
+        .put_script("acme-site", &Api::metadata(completion), Api::worker())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (served_type, served) = asset(&api.sim, ACCOUNT, NS, "acme-site", "/data.bin").await;
+    assert_eq!(served_type, "application/octet-stream");
+    assert_eq!(served, b"\x00\x01raw");
+    let (served_type, _) = asset(&api.sim, ACCOUNT, NS, "acme-site", "/a.txt").await;
+    assert_eq!(served_type, "text/plain");
 }
 
 #[tokio::test]

@@ -271,7 +271,7 @@ async fn bad_upload_parts_are_refused_naming_the_hash() {
         &answer,
         StatusCode::BAD_REQUEST,
         10021,
-        &format!("part {a}: needs a Content-Type"),
+        &format!("part {a}: Content-Type is not a valid media type"),
     );
     // An empty form, as reqwest writes it (a closing boundary only).
     let (status, answer) = api.upload(&jwt, vec![]).await;
@@ -292,20 +292,6 @@ async fn bad_upload_parts_are_refused_naming_the_hash() {
         StatusCode::BAD_REQUEST,
         10021,
         "no file parts",
-    );
-    let part = Part::text(STANDARD.encode("alpha"));
-    let request = api
-        .http
-        .post(api.upload_url(ACCOUNT))
-        .bearer_auth(&jwt)
-        .multipart(Form::new().part(a.clone(), part));
-    let (status, answer) = api.send(request).await;
-    assert_refused(
-        status,
-        &answer,
-        StatusCode::BAD_REQUEST,
-        10021,
-        "Content-Type",
     );
     let no_flag = api.upload_url(ACCOUNT).replace("?base64=true", "");
     let form = Form::new().part(
