@@ -118,10 +118,14 @@ pub struct InvalidJob {
 }
 
 /// Decodes and validates a job body.
-pub fn decode_job(body: &[u8]) -> Result<DeployJob, InvalidJob> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| InvalidJob {
-        message: format!("job is not valid JSON: {e}"),
-        ..InvalidJob::default()
+/// The error is boxed: it carries the fields read for the failed event and
+/// is much larger than the job's happy path needs to move around.
+pub fn decode_job(body: &[u8]) -> Result<DeployJob, Box<InvalidJob>> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        Box::new(InvalidJob {
+            message: format!("job is not valid JSON: {e}"),
+            ..InvalidJob::default()
+        })
     })?;
     // Read what identifies the job before the strict decode, each by its own
     // rule, so even a job that breaks the schema gets a failed event under
@@ -146,9 +150,11 @@ pub fn decode_job(body: &[u8]) -> Result<DeployJob, InvalidJob> {
         labels,
         message: String::new(),
     };
-    let invalid = |message: String| InvalidJob {
-        message,
-        ..known.clone()
+    let invalid = |message: String| {
+        Box::new(InvalidJob {
+            message,
+            ..known.clone()
+        })
     };
     let job: DeployJob = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();

@@ -6,6 +6,7 @@
 //! ([`failure`]), and nothing here knows about AMQP.
 
 mod failure;
+mod locks;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ use crate::manifest::Manifest;
 use crate::spool::Spool;
 
 pub use failure::DeployError;
+use locks::ScriptLocks;
 
 /// What a deploy came to; the worker turns it into the terminal event.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +58,7 @@ pub struct Pipeline {
     limits: LimitSettings,
     spool_root: PathBuf,
     default_compatibility_date: String,
+    script_locks: ScriptLocks,
 }
 
 impl Pipeline {
@@ -69,6 +72,7 @@ impl Pipeline {
             limits: settings.limits.clone(),
             spool_root: settings.worker.spool_root(),
             default_compatibility_date: settings.worker.default_compatibility_date.clone(),
+            script_locks: ScriptLocks::default(),
         }
     }
 
@@ -93,6 +97,14 @@ impl Pipeline {
             script_name: job.script_name.clone(),
         };
 
+        // One deploy of a script at a time in this process: two builds of
+        // one site racing would let the older PUT land last.
+        let _script_lock = self.script_locks.lock(&target).await;
+
+        // Worker code first: it is small, and a missing main module should
+        // fail before gigabytes of assets are read.
+        let script = self.script_upload(job).await?;
+
         // The bundle: list it, then stream every file once, hashing into the
         // manifest and spooling the bytes for the upload step.
         let spool = Spool::create(&self.spool_root).map_err(DeployError::Spool)?;
@@ -103,7 +115,6 @@ impl Pipeline {
             .ingest(&spool, &self.limits)
             .await
             .map_err(DeployError::Bundle)?;
-        let script = self.script_upload(job).await?;
 
         // Cloudflare 1/3: the upload session says which files it lacks.
         let session = self
@@ -150,6 +161,14 @@ impl Pipeline {
                 )
                 .await
                 .map_err(DeployError::WorkerCode)?;
+                if let Some((bad, _)) = modules
+                    .iter()
+                    .find(|(name, _)| name.contains('"') || name.chars().any(char::is_control))
+                {
+                    return Err(DeployError::WorkerCodeInvalid(format!(
+                        "module name {bad:?} cannot name a multipart part (quote or control character)"
+                    )));
+                }
                 if !modules.iter().any(|(name, _)| *name == code.main_module) {
                     return Err(DeployError::WorkerCodeInvalid(format!(
                         "main_module {:?} is not among the {} module(s) under s3://{bucket}/{}",

@@ -21,7 +21,7 @@ fn example() -> serde_json::Value {
     })
 }
 
-fn decode(v: &serde_json::Value) -> Result<DeployJob, InvalidJob> {
+fn decode(v: &serde_json::Value) -> Result<DeployJob, Box<InvalidJob>> {
     decode_job(&serde_json::to_vec(v).unwrap())
 }
 
