@@ -33,9 +33,9 @@ impl RetryPolicy {
         self.settings.max_attempts
     }
 
-    /// The longest single wait; also the ceiling applied to `Retry-After`.
-    pub fn max_delay(&self) -> Duration {
-        self.settings.max_delay
+    /// The longest `Retry-After` a caller honours.
+    pub fn max_retry_after(&self) -> Duration {
+        self.settings.max_retry_after
     }
 }
 
@@ -78,6 +78,7 @@ mod tests {
             max_attempts: attempts,
             initial_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(30),
         }
     }
 

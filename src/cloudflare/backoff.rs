@@ -5,8 +5,8 @@
 //! transient failures are retried (the classification lives in
 //! [`CloudflareError::is_transient`]), and a `Retry-After` on 429/503 is
 //! honoured through backon's `adjust` — we never come back sooner than asked,
-//! and if we are asked to wait longer than our longest wait we stop at once
-//! and say so, instead of hammering a server that told us to go away.
+//! and if we are asked to wait longer than `retry.max_retry_after` we stop at
+//! once and say so, instead of hammering a server that told us to go away.
 //!
 //! The loop takes the attempt as a closure so tests can script answers and
 //! check the waits under a paused clock.
@@ -48,7 +48,7 @@ where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, Failed>>,
 {
-    let max_delay = policy.max_delay();
+    let max_delay = policy.max_retry_after();
     let tries = AtomicU32::new(0);
     let result = (|| attempt(tries.fetch_add(1, Ordering::Relaxed) + 1))
         .retry(policy.clone())
@@ -130,6 +130,7 @@ mod tests {
             max_attempts: attempts,
             initial_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(30),
         })
     }
 

@@ -65,6 +65,7 @@ fn client(base: String) -> CloudflareClient {
         max_attempts: 2,
         initial_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(100),
+        max_retry_after: Duration::from_millis(100),
     };
     CloudflareClient::new(&settings, &retry).unwrap()
 }

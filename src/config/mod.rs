@@ -221,6 +221,11 @@ pub struct RetrySettings {
     pub initial_delay: Duration,
     #[serde(with = "humantime_serde")]
     pub max_delay: Duration,
+    /// The longest `Retry-After` honoured. Cloudflare's rate limits work in
+    /// windows of minutes, so this is longer than `max_delay`; a server
+    /// asking for more fails the call as unavailable (never retried sooner).
+    #[serde(with = "humantime_serde")]
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetrySettings {
@@ -229,6 +234,7 @@ impl Default for RetrySettings {
             max_attempts: 6,
             initial_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(300),
         }
     }
 }

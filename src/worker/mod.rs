@@ -189,6 +189,7 @@ impl Worker {
             max_attempts: usize::MAX,
             initial_delay: RECONNECT_INITIAL_DELAY.min(self.amqp.reconnect_max_delay),
             max_delay: self.amqp.reconnect_max_delay,
+            max_retry_after: self.amqp.reconnect_max_delay,
         })
         .build()
     }

@@ -96,6 +96,7 @@ async fn storage(endpoint: &str, attempts: usize, timeout: Duration) -> S3Storag
         max_attempts: attempts,
         initial_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
+        max_retry_after: Duration::from_millis(5),
     };
     S3Storage::new(&settings, &retry, 4).await
 }

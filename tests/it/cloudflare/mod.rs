@@ -55,6 +55,7 @@ fn fast_retries() -> RetrySettings {
         max_attempts: 4,
         initial_delay: Duration::from_millis(10),
         max_delay: Duration::from_secs(2),
+        max_retry_after: Duration::from_secs(2),
     }
 }
 

@@ -17,7 +17,8 @@ async fn app() -> TestApp {
     TestApp::spawn_with(S3Server::Moto, SimConfig::for_tests(), |s| {
         s.retry.max_attempts = 6;
         s.retry.initial_delay = Duration::from_millis(10);
-        s.retry.max_delay = Duration::from_secs(2);
+        s.retry.max_delay = Duration::from_millis(100);
+        s.retry.max_retry_after = Duration::from_secs(2);
         s.cloudflare.request_timeout = Duration::from_secs(2);
     })
     .await

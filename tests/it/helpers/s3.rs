@@ -103,6 +103,7 @@ pub fn fast_retry() -> RetrySettings {
         max_attempts: 3,
         initial_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(100),
+        max_retry_after: Duration::from_millis(100),
     }
 }
 
