@@ -153,13 +153,23 @@ impl ConfirmedPublisher {
         ) else {
             return Err(PublishError::InvalidName { target });
         };
-        let channel = self
-            .channel()
-            .await
-            .map_err(|error| PublishError::Channel {
-                target: target.clone(),
-                error,
-            })?;
+        // Opening a fresh channel waits on the broker too: bounded by the
+        // same timeout, so a wedged connection cannot hold every job's event.
+        let channel = match tokio::time::timeout(self.confirm_timeout, self.channel()).await {
+            Ok(Ok(channel)) => channel,
+            Ok(Err(error)) => {
+                return Err(PublishError::Channel {
+                    target: target.clone(),
+                    error,
+                });
+            }
+            Err(_) => {
+                return Err(PublishError::Timeout {
+                    target,
+                    after: self.confirm_timeout,
+                });
+            }
+        };
         let send_and_confirm = async {
             let confirm = channel
                 .basic_publish(
