@@ -81,3 +81,40 @@ async fn completion_jwt_expired_before_the_put_is_renewed() {
     assert_eq!(puts[1]["status"], 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_upload_jwt_about_to_expire_is_renewed_before_cloudflare_refuses_it() {
+    // JWTs live 10 s and count as expiring 7 s before that: after 2-3 s of
+    // one-second uploads the worker must open a new session on its own
+    // reading of `exp`, long before the simulator would refuse the JWT.
+    let mut sim = SimConfig::for_tests();
+    sim.bucket_max_files = 1;
+    sim.jwt_ttl = std::time::Duration::from_secs(10);
+    let mut app = TestApp::spawn_with(S3Server::Moto, sim, |s| {
+        s.cloudflare.upload_concurrency = 1;
+        s.cloudflare.jwt_expiry_margin = std::time::Duration::from_secs(7);
+    })
+    .await;
+    app.bucket
+        .put_many((0..5).map(|i| (format!("pro/f{i}.txt"), format!("pro {i}").into_bytes())))
+        .await;
+    add_fault(
+        &app.sim,
+        json!({"endpoint": "upload", "kind": "latency", "ms": 1000}),
+    )
+    .await;
+    let event = app.deploy_ok(&app.job("pro-1", "pro-site", "pro/")).await;
+    let sessions = upload(&event)["sessions"].as_u64().unwrap();
+    assert!(sessions >= 2, "renewed before expiry: {}", event.json);
+    assert_eq!(upload(&event)["files"], 5, "nothing uploaded twice");
+    let refused: Vec<_> = requests(&app.sim)
+        .await
+        .into_iter()
+        .filter(|r| r["status"] == 401)
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "no JWT was used after it expired: {refused:?}"
+    );
+    app.stop().await;
+}
