@@ -62,15 +62,6 @@ impl Manifest {
         self.entries.iter()
     }
 
-    /// The first path (in sorted order) whose content has `hash`: it names
-    /// the asset in logs and decides its media type on upload.
-    pub fn path_of(&self, hash: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(_, e)| e.hash == hash)
-            .map(|(p, _)| p.as_str())
-    }
-
     /// For each hash, the first path holding it and the size; what the
     /// upload step needs to build parts.
     pub fn by_hash(&self) -> BTreeMap<&str, (&str, u64)> {

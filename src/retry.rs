@@ -28,11 +28,6 @@ impl RetryPolicy {
         }
     }
 
-    /// Tries in all, the first included.
-    pub fn max_attempts(&self) -> usize {
-        self.settings.max_attempts
-    }
-
     /// The longest `Retry-After` a caller honours.
     pub fn max_retry_after(&self) -> Duration {
         self.settings.max_retry_after

@@ -93,12 +93,6 @@ impl AmqpError {
             Some(ACCESS_REFUSED | PRECONDITION_FAILED | NOT_ALLOWED)
         )
     }
-
-    /// Whether the broker refused a declaration because what exists differs
-    /// (`PRECONDITION_FAILED`).
-    pub fn is_precondition_failed(&self) -> bool {
-        self.lapin().and_then(reply_code) == Some(PRECONDITION_FAILED)
-    }
 }
 
 /// The AMQP reply code of a broker-side error (`406` for

@@ -118,14 +118,6 @@ impl BundleError {
             BundleError::Local { .. } => BundleErrorKind::Local,
         }
     }
-
-    /// Whether the same job may succeed if tried again later.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.kind(),
-            BundleErrorKind::Storage { retryable: true } | BundleErrorKind::Local
-        )
-    }
 }
 
 #[cfg(test)]
@@ -158,7 +150,7 @@ mod tests {
             once.to_string(),
             "s3://b/: HTTP 403 AccessDenied: Access Denied"
         );
-        assert!(!once.is_retryable());
+        assert_eq!(once.kind(), BundleErrorKind::Storage { retryable: false });
     }
 
     #[test]
