@@ -211,6 +211,7 @@ async fn api_middleware(
             status,
             retry_after,
         }) => {
+            drain(request).await;
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut error = ApiError::new(
                 status,
@@ -221,6 +222,7 @@ async fn api_middleware(
             error.into_response()
         }
         Some(FaultAction::RateLimit { retry_after }) => {
+            drain(request).await;
             let mut error = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 CODE_RATE_LIMIT,
@@ -253,6 +255,17 @@ async fn api_middleware(
     drop(pending);
     response
 }
+
+/// Reads and drops a request's body before an injected error answer, as a
+/// real front end does: answering while the client still streams a large
+/// upload makes the client see a broken pipe instead of the status (and its
+/// `Retry-After`), which would test the transport, not the fault asked for.
+async fn drain(request: Request) {
+    let _ = axum::body::to_bytes(request.into_body(), DRAIN_LIMIT).await;
+}
+
+/// The most an injected fault reads of a body (the multipart limit).
+const DRAIN_LIMIT: usize = 256 * 1024 * 1024;
 
 /// A response whose body fails at once: hyper then closes the connection
 /// without writing anything, so the client sees a dropped connection.

@@ -67,7 +67,16 @@ async fn a_job_is_acked_only_after_its_terminal_event_is_confirmed() {
     .collect();
     assert_eq!(started, vec![1, 2], "attempt 2 is 1 + x-delivery-count");
 
-    drop(blocker); // exclusive: the blocker queue goes with its connection
+    // Delete the blocker and wait for the broker's delete-ok: dropping its
+    // connection would remove it only eventually, racing the next publish.
+    let (blocker_connection, blocker_queue) = blocker;
+    let ch = blocker_connection.create_channel().await.unwrap();
+    ch.queue_delete(
+        blocker_queue.as_str().into(),
+        lapin::options::QueueDeleteOptions::default(),
+    )
+    .await
+    .unwrap();
     deployer.release(1);
     let done = loop {
         let event = events.next().await;
