@@ -43,6 +43,8 @@ pub(crate) struct Inner {
     policy: RetryPolicy,
     pub upload_concurrency: usize,
     pub jwt_expiry_margin: Duration,
+    pub request_timeout: Duration,
+    pub min_upload_rate: u64,
 }
 
 impl fmt::Debug for CloudflareClient {
@@ -113,6 +115,8 @@ impl CloudflareClient {
                 policy: RetryPolicy::new(retry),
                 upload_concurrency: settings.upload_concurrency.max(1),
                 jwt_expiry_margin: settings.jwt_expiry_margin,
+                request_timeout: settings.request_timeout,
+                min_upload_rate: settings.min_upload_rate.max(1),
             }),
         })
     }
@@ -124,6 +128,12 @@ impl CloudflareClient {
             path.pop_if_empty().extend(segments);
         }
         url
+    }
+
+    /// The time allowed to send `body_bytes`: the request timeout plus the
+    /// body at the slowest rate we accept.
+    pub(crate) fn upload_timeout(&self, body_bytes: u64) -> Duration {
+        self.inner.request_timeout + Duration::from_secs(body_bytes / self.inner.min_upload_rate)
     }
 
     /// The script's URL (`.../dispatch/namespaces/{ns}/scripts/{script}`),
@@ -297,6 +307,19 @@ mod tests {
         assert_eq!(
             url.as_str(),
             "https://api.example.com/client/v4/accounts/a1/workers/dispatch/namespaces/n%20s"
+        );
+    }
+
+    #[test]
+    fn uploads_get_time_for_their_size() {
+        let mut s = settings(Some("t"), "https://api.example.com/client/v4");
+        s.request_timeout = Duration::from_secs(10);
+        s.min_upload_rate = 1024 * 1024;
+        let client = CloudflareClient::new(&s, &RetrySettings::default()).unwrap();
+        assert_eq!(client.upload_timeout(0), Duration::from_secs(10));
+        assert_eq!(
+            client.upload_timeout(5 * 1024 * 1024),
+            Duration::from_secs(15)
         );
     }
 

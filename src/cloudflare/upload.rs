@@ -241,13 +241,15 @@ impl CloudflareClient {
             "upload",
         ]);
         url.set_query(Some("base64=true"));
+        let encoded: u64 = parts.iter().map(|p| p.body.base64_len()).sum();
+        let timeout = self.upload_timeout(encoded);
         let sent = self
             .send::<Option<UploadResult>, _>(
                 job.call,
                 Method::POST,
                 &url,
                 Auth::UploadJwt(jwt),
-                |req| req.multipart(form(&parts)),
+                |req| req.multipart(form(&parts)).timeout(timeout),
             )
             .await;
         let answer = match sent {

@@ -150,6 +150,10 @@ pub struct CloudflareSettings {
     /// Whole-request ceiling; a stalled upload fails with a timeout and is retried.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Bucket uploads get `request_timeout` plus their size at this rate
+    /// (bytes per second), so a large bucket on a slow link is not cut off
+    /// while a stalled one still fails.
+    pub min_upload_rate: u64,
 }
 
 impl Default for CloudflareSettings {
@@ -163,6 +167,7 @@ impl Default for CloudflareSettings {
             jwt_expiry_margin: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
+            min_upload_rate: 256 * 1024,
         }
     }
 }
@@ -381,6 +386,9 @@ impl Settings {
         }
         if self.worker.fetch_concurrency == 0 {
             return invalid("worker.fetch_concurrency must be at least 1");
+        }
+        if self.cloudflare.min_upload_rate == 0 {
+            return invalid("cloudflare.min_upload_rate must be at least 1 (bytes per second)");
         }
         if self.cloudflare.upload_concurrency == 0 {
             return invalid("cloudflare.upload_concurrency must be at least 1");
