@@ -1,4 +1,6 @@
 //! Settings loading: defaults, layer order, names of bad keys, secrets.
+use std::time::Duration;
+
 use super::*;
 
 fn load(files: &[(&str, &str)], env: &[(&str, &str)]) -> Result<Settings, ConfigError> {

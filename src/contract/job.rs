@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::JOB_VERSION;
+mod rules;
+
+use rules::{valid_correlation_id, valid_job_id, valid_labels, valid_namespace, valid_worker_name};
 
 /// One deploy request, as a platform service publishes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,15 +94,6 @@ pub enum RunWorkerFirst {
     Routes(Vec<String>),
 }
 
-const HTML_HANDLING: &[&str] = &[
-    "auto-trailing-slash",
-    "force-trailing-slash",
-    "drop-trailing-slash",
-    "none",
-];
-const NOT_FOUND_HANDLING: &[&str] = &["none", "404-page", "single-page-application"];
-const MAX_LABELS: usize = 32;
-
 /// Why a message is not a valid job, with whatever id could be read from it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -168,245 +161,7 @@ pub fn decode_job(body: &[u8]) -> Result<DeployJob, Box<InvalidJob>> {
     Ok(job)
 }
 
-fn valid_job_id(s: &str) -> bool {
-    (1..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-}
-
-fn valid_correlation_id(s: &str) -> bool {
-    (1..=256).contains(&s.len()) && !s.chars().any(char::is_control)
-}
-
-/// Dispatch namespace names: letters, digits, `-` and `_`, at most 63, not
-/// starting or ending with `-`.
-fn valid_namespace(s: &str) -> bool {
-    (1..=63).contains(&s.len())
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-fn valid_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
-    if labels.len() > MAX_LABELS {
-        return Err(format!(
-            "labels: {} labels given, at most {MAX_LABELS} allowed",
-            labels.len()
-        ));
-    }
-    for (k, v) in labels {
-        if k.is_empty() || k.len() > 63 || v.len() > 256 {
-            return Err(format!(
-                "labels: {k:?} must be a 1-63 character key with a value of at most 256 characters"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Cloudflare's rule for script names: lowercase letters, digits, `-` and
-/// `_`, at most 63, not starting or ending with `-`.
-fn valid_worker_name(s: &str) -> bool {
-    (1..=63).contains(&s.len())
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
-
-/// S3's bucket naming rules, the part that matters for addressing.
-fn valid_bucket(s: &str) -> bool {
-    (3..=63).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && s.as_bytes()[0].is_ascii_alphanumeric()
-        && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
-}
-
-fn valid_prefix(s: &str) -> bool {
-    s.len() <= 1024
-        && !s.starts_with('/')
-        && !s.chars().any(char::is_control)
-        && s.split('/').all(|seg| seg != "." && seg != "..")
-}
-
-fn valid_binding_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && (s.as_bytes()[0].is_ascii_alphabetic() || s.as_bytes()[0] == b'_')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 impl DeployJob {
-    /// Checks every rule of contract v1 that serde's types cannot express.
-    /// The message names the offending field.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.version != JOB_VERSION {
-            return Err(format!(
-                "version: {} is not supported (expected {JOB_VERSION})",
-                self.version
-            ));
-        }
-        if !valid_job_id(&self.job_id) {
-            return Err("job_id: must be 1-128 characters of [A-Za-z0-9._:-]".into());
-        }
-        if !valid_namespace(&self.namespace) {
-            return Err(format!(
-                "namespace: {:?} must be 1-63 characters of [A-Za-z0-9_-], not starting or ending with '-'",
-                self.namespace
-            ));
-        }
-        if !valid_worker_name(&self.script_name) {
-            return Err(format!(
-                "script_name: {:?} must be 1-63 characters of [a-z0-9_-], not starting or ending with '-'",
-                self.script_name
-            ));
-        }
-        if let Some(account) = &self.account_id
-            && (account.len() != 32
-                || !account
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        {
-            return Err("account_id: must be 32 lowercase hexadecimal characters".into());
-        }
-        self.validate_bundle()?;
-        self.validate_worker()?;
-        if let Some(date) = &self.compatibility_date
-            && (chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err() || date.len() != 10)
-        {
-            return Err(format!(
-                "compatibility_date: {date:?} is not a YYYY-MM-DD date"
-            ));
-        }
-        // Cloudflare refuses dates in the future; a day of slack covers
-        // producers in time zones ahead of UTC.
-        if let Some(date) = &self.compatibility_date
-            && let Ok(day) = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
-            && day > chrono::Utc::now().date_naive() + chrono::Days::new(1)
-        {
-            return Err(format!("compatibility_date: {date} is in the future"));
-        }
-        for flag in &self.compatibility_flags {
-            if flag.is_empty()
-                || !flag
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            {
-                return Err(format!(
-                    "compatibility_flags: {flag:?} is not a flag name ([a-z0-9_]+)"
-                ));
-            }
-        }
-        if let Some(config) = &self.assets_config {
-            config.validate()?;
-        }
-        self.validate_bindings()?;
-        if let Some(id) = &self.correlation_id
-            && !valid_correlation_id(id)
-        {
-            return Err("correlation_id: must be 1-256 characters, no control characters".into());
-        }
-        valid_labels(&self.labels)
-    }
-
-    fn validate_bundle(&self) -> Result<(), String> {
-        let b = &self.bundle;
-        if !valid_bucket(&b.bucket) {
-            return Err(format!(
-                "bundle.bucket: {:?} is not a valid bucket name",
-                b.bucket
-            ));
-        }
-        match (&b.prefix, &b.key) {
-            (Some(prefix), None) if valid_prefix(prefix) => Ok(()),
-            (Some(prefix), None) => Err(format!(
-                "bundle.prefix: {prefix:?} must not start with '/', hold '.' or '..' segments or control characters"
-            )),
-            (None, Some(_)) => {
-                Err("bundle.key: archive bundles are not supported yet; give bundle.prefix".into())
-            }
-            (Some(_), Some(_)) => Err("bundle: give either prefix or key, not both".into()),
-            (None, None) => Err("bundle.prefix: missing".into()),
-        }
-    }
-
-    fn validate_worker(&self) -> Result<(), String> {
-        let Some(worker) = &self.worker else {
-            return Ok(());
-        };
-        if let Some(bucket) = &worker.bucket
-            && !valid_bucket(bucket)
-        {
-            return Err(format!(
-                "worker.bucket: {bucket:?} is not a valid bucket name"
-            ));
-        }
-        if !valid_prefix(&worker.prefix) {
-            return Err(format!(
-                "worker.prefix: {:?} must not start with '/', hold '.' or '..' segments or control characters",
-                worker.prefix
-            ));
-        }
-        if worker.main_module.is_empty()
-            || worker.main_module.starts_with('/')
-            || worker
-                .main_module
-                .split('/')
-                .any(|s| s.is_empty() || s == "." || s == "..")
-        {
-            return Err(format!(
-                "worker.main_module: {:?} must be a relative module path",
-                worker.main_module
-            ));
-        }
-        // Worker code inside the bundle would be served to anyone as a
-        // static file, secrets and all: the two must not overlap.
-        let code_bucket = worker.bucket.as_deref().unwrap_or(&self.bundle.bucket);
-        let (site, code) = (self.bundle_prefix(), worker.folder_prefix());
-        if code_bucket == self.bundle.bucket && (code.starts_with(&site) || site.starts_with(&code))
-        {
-            return Err(format!(
-                "worker.prefix: {code:?} overlaps bundle.prefix {site:?} in bucket {code_bucket}: \
-                 worker code would be published as static assets"
-            ));
-        }
-        Ok(())
-    }
-
-    fn validate_bindings(&self) -> Result<(), String> {
-        let assets_binding = self.assets_binding();
-        if !valid_binding_name(assets_binding) {
-            return Err(format!(
-                "assets_binding: {assets_binding:?} is not a valid binding name"
-            ));
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for (i, binding) in self.bindings.iter().enumerate() {
-            let name = binding.get("name").and_then(|n| n.as_str());
-            let kind = binding.get("type").and_then(|t| t.as_str());
-            match (name, kind) {
-                (Some(name), Some(_)) if valid_binding_name(name) => {
-                    if self.worker.is_some() && name == assets_binding {
-                        return Err(format!(
-                            "bindings[{i}]: {name:?} clashes with the assets binding"
-                        ));
-                    }
-                    if !seen.insert(name) {
-                        return Err(format!("bindings[{i}]: {name:?} is bound twice"));
-                    }
-                }
-                _ => {
-                    return Err(format!(
-                        "bindings[{i}]: must be an object with a string \"type\" and a valid \"name\""
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// The name of the assets binding given to worker code.
     pub fn assets_binding(&self) -> &str {
         self.assets_binding.as_deref().unwrap_or("ASSETS")
@@ -431,37 +186,6 @@ fn folder(prefix: &str) -> String {
         prefix.to_string()
     } else {
         format!("{prefix}/")
-    }
-}
-
-impl AssetsConfig {
-    fn validate(&self) -> Result<(), String> {
-        if let Some(v) = &self.html_handling
-            && !HTML_HANDLING.contains(&v.as_str())
-        {
-            return Err(format!(
-                "assets_config.html_handling: {v:?} is not one of {}",
-                HTML_HANDLING.join(", ")
-            ));
-        }
-        if let Some(v) = &self.not_found_handling
-            && !NOT_FOUND_HANDLING.contains(&v.as_str())
-        {
-            return Err(format!(
-                "assets_config.not_found_handling: {v:?} is not one of {}",
-                NOT_FOUND_HANDLING.join(", ")
-            ));
-        }
-        if let Some(RunWorkerFirst::Routes(routes)) = &self.run_worker_first
-            && routes
-                .iter()
-                .any(|r| !r.starts_with('/') && !r.starts_with("!/"))
-        {
-            return Err(
-                "assets_config.run_worker_first: routes must start with '/' or '!/'".into(),
-            );
-        }
-        Ok(())
     }
 }
 
