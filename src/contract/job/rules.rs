@@ -65,7 +65,7 @@ pub(super) fn valid_worker_name(s: &str) -> bool {
 }
 
 /// S3's bucket naming rules, the part that matters for addressing.
-pub(super) fn valid_bucket(s: &str) -> bool {
+fn valid_bucket(s: &str) -> bool {
     (3..=63).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
@@ -73,14 +73,14 @@ pub(super) fn valid_bucket(s: &str) -> bool {
         && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
 }
 
-pub(super) fn valid_prefix(s: &str) -> bool {
+fn valid_prefix(s: &str) -> bool {
     s.len() <= 1024
         && !s.starts_with('/')
         && !s.chars().any(char::is_control)
         && s.split('/').all(|seg| seg != "." && seg != "..")
 }
 
-pub(super) fn valid_binding_name(s: &str) -> bool {
+fn valid_binding_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && (s.as_bytes()[0].is_ascii_alphabetic() || s.as_bytes()[0] == b'_')
