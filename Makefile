@@ -36,7 +36,7 @@ test-unit:
 	$(CARGO) nextest run --lib
 
 ## demo: deploy a sample site end to end on the local stack, then stop what it started
-demo: services build
+demo: build
 	scripts/demo.sh "$(BIN)"
 
 ## bench: throughput and memory of the hashing and upload path

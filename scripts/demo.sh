@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # `make demo`: one deploy end to end on the local stack.
 #
-# Starts the Cloudflare simulator and a worker (RabbitMQ and the S3 servers
-# are started by `make services` before this runs), puts a small sample site
-# in S3, publishes a job, waits for its deploy.succeeded event, prints it,
-# then fetches pages back from the simulator and checks the bytes match.
-# Whatever this script started is stopped when it exits.
+# Starts what is not running (RabbitMQ, the S3 servers, installing them if
+# needed), then the Cloudflare simulator and a worker; puts a small sample
+# site in S3, publishes a job, waits for its deploy.succeeded event, prints
+# it, then fetches pages back from the simulator and checks the bytes match.
+# Whatever this script started is stopped when it exits; what was already
+# running is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,11 @@ token="demo-api-token"
 suffix="demo-$(date +%s)-$$"
 bucket="wfp-demo-sites"
 
+up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+rabbit_was_up=false; up 5672 && rabbit_was_up=true
+moto_was_up=false; up 9000 && moto_was_up=true
+s3s_was_up=false; up 9100 && s3s_was_up=true
+
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do
@@ -27,8 +33,16 @@ cleanup() {
   for pid in "${pids[@]}"; do
     wait "$pid" 2>/dev/null || true
   done
+  $moto_was_up || scripts/s3-start.sh stop moto || true
+  $s3s_was_up || scripts/s3-start.sh stop s3s-fs || true
+  if ! $rabbit_was_up; then
+    echo "stopping the RabbitMQ this demo started"
+    rabbitmqctl -q stop >/dev/null 2>&1 || true
+  fi
 }
 trap cleanup EXIT
+
+scripts/services.sh start >/dev/null
 
 step() { printf '\n== %s\n' "$*"; }
 

@@ -5,8 +5,8 @@
 # Logs and pid files go to ${WFP_RUN_DIR:-$PWD/.run}. Progress goes to
 # stderr; the variables to use go to stdout, so this works:
 #   eval "$(scripts/s3-start.sh)"
-# `scripts/s3-start.sh stop` stops only the servers this script started
-# (those with a pid file). Install the servers first: scripts/s3-install.sh.
+# `scripts/s3-start.sh stop [moto|s3s-fs]` stops only the servers this
+# script started (those with a pid file). Install the servers first: scripts/s3-install.sh.
 set -euo pipefail
 
 CACHE_DIR="${WFP_CACHE:-$HOME/.cache/wfp-deployer}"
@@ -135,10 +135,12 @@ export AWS_ENDPOINT_URL_S3=http://$HOST:$MOTO_PORT AWS_REGION=us-east-1 AWS_ACCE
 VARS
     ;;
 stop)
-    stop moto moto_server
-    stop s3s-fs s3s-fs
+    # `stop` alone stops both; `stop moto` or `stop s3s-fs` just one.
+    what="${2:-all}"
+    if [[ "$what" == all || "$what" == moto ]]; then stop moto moto_server; fi
+    if [[ "$what" == all || "$what" == s3s-fs ]]; then stop s3s-fs s3s-fs; fi
     ;;
 *)
-    die "usage: $0 [start|stop]"
+    die "usage: $0 [start|stop [moto|s3s-fs]]"
     ;;
 esac
