@@ -102,8 +102,15 @@ impl EventBuilder {
         outcome: &Outcome,
         now: DateTime<Utc>,
     ) -> Event {
+        // The account the deploy used; if it never got that far (a panic),
+        // the one `deploy.started` named.
+        let account = outcome
+            .account_id
+            .clone()
+            .or_else(|| job.account_id.clone())
+            .or_else(|| self.default_account.clone());
         let mut data = EventData {
-            job: self.fields(job, meta, outcome.account_id.clone()),
+            job: self.fields(job, meta, account),
             attempt: meta.attempt,
             duration_ms: Some(millis(outcome.duration)),
             manifest: None,

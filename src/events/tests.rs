@@ -152,7 +152,11 @@ fn terminal_events_come_from_the_outcome() {
     assert_eq!(event.body.data.manifest.as_ref().unwrap().files, 1);
     assert!(event.body.data.upload.is_some() && event.body.data.deployment.is_some());
     assert!(event.body.data.error.is_none());
-    assert_eq!(event.body.data.job.account_id, None);
+    assert_eq!(
+        event.body.data.job.account_id.as_deref(),
+        Some("0123456789abcdef0123456789abcdef"),
+        "an outcome without an account reports the one deploy.started named"
+    );
 }
 
 #[test]
