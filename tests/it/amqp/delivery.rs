@@ -184,3 +184,38 @@ async fn a_dropped_connection_loses_no_job() {
     worker.stop().await.unwrap();
     delete_topology(s).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_deploy_runs_before_its_started_event_is_confirmed() {
+    let mut settings = unique_settings();
+    settings.worker.concurrency = 1;
+    let s = &settings.amqp;
+    let (deployer, mut rx) = Scripted::new(false);
+    let mut events = EventTap::bound(s, "deploy.succeeded").await;
+    let worker = start_worker(&settings, deployer.clone()).await;
+    let (blocker_connection, blocker_queue) = block_events(s, "deploy.started").await;
+
+    publish_job(s, &job_body("job-unstarted"), BasicProperties::default()).await;
+    // Refused started events: the job goes back again and again, never deployed.
+    tokio::time::sleep(QUIET * 3).await;
+    assert!(
+        rx.try_recv().is_err(),
+        "a deploy ran without its started event"
+    );
+    assert!(deployer.calls().is_empty());
+
+    let ch = blocker_connection.create_channel().await.unwrap();
+    ch.queue_delete(
+        blocker_queue.as_str().into(),
+        lapin::options::QueueDeleteOptions::default(),
+    )
+    .await
+    .unwrap();
+    let (job, attempt) = entered(&mut rx).await;
+    assert_eq!(job, "job-unstarted");
+    assert!(attempt >= 2, "it came back: attempt {attempt}");
+    assert_eq!(events.next().await.json["id"], "job-unstarted:succeeded");
+    wait_for_counts(&s.jobs_queue, (0, 0)).await;
+    worker.stop().await.unwrap();
+    delete_topology(s).await;
+}
