@@ -134,6 +134,19 @@ async fn entered(rx: &mut mpsc::UnboundedReceiver<(String, u32)>) -> (String, u3
         .expect("deployer alive")
 }
 
+/// Removes a [`block_events`] queue and waits for the broker's delete-ok:
+/// dropping its connection would remove it only eventually, racing the next
+/// publish.
+async fn unblock_events((connection, queue): (lapin::Connection, String)) {
+    let ch = connection.create_channel().await.unwrap();
+    ch.queue_delete(
+        queue.as_str().into(),
+        lapin::options::QueueDeleteOptions::default(),
+    )
+    .await
+    .unwrap();
+}
+
 fn text(value: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value))
 }

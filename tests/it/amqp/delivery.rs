@@ -67,16 +67,7 @@ async fn a_job_is_acked_only_after_its_terminal_event_is_confirmed() {
     .collect();
     assert_eq!(started, vec![1, 2], "attempt 2 is 1 + x-delivery-count");
 
-    // Delete the blocker and wait for the broker's delete-ok: dropping its
-    // connection would remove it only eventually, racing the next publish.
-    let (blocker_connection, blocker_queue) = blocker;
-    let ch = blocker_connection.create_channel().await.unwrap();
-    ch.queue_delete(
-        blocker_queue.as_str().into(),
-        lapin::options::QueueDeleteOptions::default(),
-    )
-    .await
-    .unwrap();
+    unblock_events(blocker).await;
     deployer.release(1);
     let done = loop {
         let event = events.next().await;
@@ -193,7 +184,7 @@ async fn no_deploy_runs_before_its_started_event_is_confirmed() {
     let (deployer, mut rx) = Scripted::new(false);
     let mut events = EventTap::bound(s, "deploy.succeeded").await;
     let worker = start_worker(&settings, deployer.clone()).await;
-    let (blocker_connection, blocker_queue) = block_events(s, "deploy.started").await;
+    let blocker = block_events(s, "deploy.started").await;
 
     publish_job(s, &job_body("job-unstarted"), BasicProperties::default()).await;
     // Refused started events: the job goes back again and again, never deployed.
@@ -204,13 +195,7 @@ async fn no_deploy_runs_before_its_started_event_is_confirmed() {
     );
     assert!(deployer.calls().is_empty());
 
-    let ch = blocker_connection.create_channel().await.unwrap();
-    ch.queue_delete(
-        blocker_queue.as_str().into(),
-        lapin::options::QueueDeleteOptions::default(),
-    )
-    .await
-    .unwrap();
+    unblock_events(blocker).await;
     let (job, attempt) = entered(&mut rx).await;
     assert_eq!(job, "job-unstarted");
     assert!(attempt >= 2, "it came back: attempt {attempt}");
