@@ -32,6 +32,20 @@ impl RetryPolicy {
     pub fn max_retry_after(&self) -> Duration {
         self.settings.max_retry_after
     }
+
+    /// Back-off that never runs out of tries, for a loop that must keep
+    /// trying until it is told to stop (the worker's broker reconnects):
+    /// waits start below `initial` and stay below `max`, which also caps any
+    /// `Retry-After`.
+    pub fn unlimited(initial: Duration, max: Duration) -> Self {
+        Self::new(&RetrySettings {
+            // Tries are counted in a usize: this many never run out.
+            max_attempts: usize::MAX,
+            initial_delay: initial,
+            max_delay: max,
+            max_retry_after: max,
+        })
+    }
 }
 
 impl BackoffBuilder for RetryPolicy {

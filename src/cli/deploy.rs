@@ -12,7 +12,7 @@ use crate::amqp::DeliveryMeta;
 use crate::config::Settings;
 use crate::contract::decode_job;
 use crate::events::EventBuilder;
-use crate::pipeline::Deploy;
+use crate::pipeline::{self, Deploy, DeployObserver};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DeployArgs {
@@ -28,16 +28,17 @@ pub async fn run(settings: &Settings, args: &DeployArgs) -> anyhow::Result<()> {
     let pipeline = crate::startup::build_pipeline(settings)
         .await
         .context("building the pipeline")?;
-    let outcome = pipeline.deploy(&job, 1).await;
-    let events = EventBuilder::new(
-        settings.worker.instance_name(),
-        &settings.cloudflare.account_id,
-    );
+    let account_id = pipeline::account_for(&job, &settings.cloudflare.account_id);
+    let outcome = pipeline
+        .deploy(&job, &account_id, 1, &DeployObserver::new())
+        .await;
     let meta = DeliveryMeta {
         attempt: 1,
         ..DeliveryMeta::default()
     };
-    let event = events.terminal(&job, &meta, &outcome, chrono::Utc::now());
+    let event = EventBuilder::new(settings.worker.instance_name())
+        .job(&job, &account_id, &meta)
+        .terminal(&outcome.result, outcome.duration, chrono::Utc::now());
     println!("{}", serde_json::to_string_pretty(&event.body)?);
     match outcome.result {
         Ok(_) => Ok(()),

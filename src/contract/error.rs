@@ -2,7 +2,11 @@
 //! event carries.
 //!
 //! Lower layers have their own error enums; `pipeline` maps them to an
-//! [`ErrorCode`] and a [`Step`] in one place.
+//! [`ErrorCode`] and a [`Step`] in one place. The rules the contract itself
+//! fixes (an invalid job is never retryable, a local failure is, a bug is
+//! not) live in [`FailureInfo`]'s constructors, so whoever reports one of
+//! those (the worker for an undecodable message or a panic, the pipeline for
+//! everything else) cannot get them wrong.
 
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +100,38 @@ pub struct FailureInfo {
     pub retryable: bool,
 }
 
+impl FailureInfo {
+    /// A failure whose code, step and retryability its reporter decided
+    /// (the pipeline's mapping of a layer's error).
+    pub fn new(code: ErrorCode, step: Step, retryable: bool, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            step,
+            retryable,
+        }
+    }
+
+    /// `invalid_job` at `validate`: not JSON, breaks the schema, or names an
+    /// account this worker has no credentials for. Never retryable: the same
+    /// message fails the same way.
+    pub fn invalid_job(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidJob, Step::Validate, false, message)
+    }
+
+    /// `internal` for a local failure (the disk, say) at `step`: retryable,
+    /// another run may find the disk fine.
+    pub fn local(step: Step, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, step, true, message)
+    }
+
+    /// `internal` for a bug (a panic) at `step`: not retryable, the same job
+    /// would meet the same bug.
+    pub fn bug(step: Step, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, step, false, message)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +163,25 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(step).unwrap(), step.as_str());
         }
+    }
+
+    #[test]
+    fn the_contract_fixes_retryability_of_invalid_jobs_local_failures_and_bugs() {
+        let invalid = FailureInfo::invalid_job("namespace: missing");
+        assert_eq!(
+            (invalid.code, invalid.step, invalid.retryable),
+            (ErrorCode::InvalidJob, Step::Validate, false)
+        );
+        assert_eq!(invalid.message, "namespace: missing");
+        let local = FailureInfo::local(Step::Hash, "spool: disk full");
+        assert_eq!(
+            (local.code, local.step, local.retryable),
+            (ErrorCode::Internal, Step::Hash, true)
+        );
+        let bug = FailureInfo::bug(Step::Upload, "the deploy task died");
+        assert_eq!(
+            (bug.code, bug.step, bug.retryable),
+            (ErrorCode::Internal, Step::Upload, false)
+        );
     }
 }

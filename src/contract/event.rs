@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{DeployJob, FailureInfo};
+use super::FailureInfo;
 
 /// Which event; decides `type`, the routing key and the id suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +38,12 @@ impl EventKind {
     }
 
     /// Whether this event ends the job (and so is also sent to `reply_to`).
+    /// Every kind is listed, so a new one must say whether it ends the job.
     pub fn is_terminal(self) -> bool {
-        !matches!(self, EventKind::Started)
+        match self {
+            EventKind::Started => false,
+            EventKind::Succeeded | EventKind::Failed => true,
+        }
     }
 }
 
@@ -73,20 +77,6 @@ pub struct JobFields {
     pub script_name: Option<String>,
 }
 
-impl JobFields {
-    /// The fields of a valid job; `account_id` is the one actually used.
-    pub fn of(job: &DeployJob, account_id: &str) -> Self {
-        Self {
-            job_id: job.job_id.clone(),
-            correlation_id: job.correlation_id.clone(),
-            labels: job.labels.clone(),
-            account_id: Some(account_id.to_string()),
-            namespace: Some(job.namespace.clone()),
-            script_name: Some(job.script_name.clone()),
-        }
-    }
-}
-
 /// `data` of an event. Optional parts are present exactly for the event
 /// kinds the contract gives them to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +94,31 @@ pub struct EventData {
     pub deployment: Option<DeploymentInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<FailureInfo>,
+}
+
+impl EventData {
+    /// The data every event starts from: the job's fields and the attempt,
+    /// every optional part absent. Each event kind then fills in its own.
+    pub fn new(job: JobFields, attempt: u32) -> Self {
+        Self {
+            job,
+            attempt,
+            duration_ms: None,
+            manifest: None,
+            upload: None,
+            deployment: None,
+            error: None,
+        }
+    }
+}
+
+/// The facts of a successful deploy that the `deploy.succeeded` event
+/// reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Success {
+    pub manifest: ManifestSummary,
+    pub upload: UploadSummary,
+    pub deployment: DeploymentInfo,
 }
 
 /// What was deployed.
@@ -180,8 +195,6 @@ mod tests {
     #[test]
     fn succeeded_event_has_the_contract_shape() {
         let data = EventData {
-            job: fields(),
-            attempt: 1,
             duration_ms: Some(812),
             manifest: Some(ManifestSummary {
                 files: 37,
@@ -199,7 +212,7 @@ mod tests {
                 etag: Some("e1".into()),
                 modified_on: Some("2026-11-25T10:00:00Z".into()),
             }),
-            error: None,
+            ..EventData::new(fields(), 1)
         };
         let event = CloudEvent::new(EventKind::Succeeded, "host-1", data, at());
         let json = serde_json::to_value(&event).unwrap();
@@ -227,18 +240,14 @@ mod tests {
     #[test]
     fn failed_event_carries_the_error() {
         let data = EventData {
-            job: fields(),
-            attempt: 2,
             duration_ms: Some(5),
-            manifest: None,
-            upload: None,
-            deployment: None,
-            error: Some(FailureInfo {
-                code: ErrorCode::CloudflareRejected,
-                message: "session: HTTP 400".into(),
-                step: Step::Session,
-                retryable: false,
-            }),
+            error: Some(FailureInfo::new(
+                ErrorCode::CloudflareRejected,
+                Step::Session,
+                false,
+                "session: HTTP 400",
+            )),
+            ..EventData::new(fields(), 2)
         };
         let event = CloudEvent::new(EventKind::Failed, "w", data, at());
         let json = serde_json::to_value(&event).unwrap();
@@ -253,16 +262,15 @@ mod tests {
     }
 
     #[test]
+    fn only_succeeded_and_failed_end_a_job() {
+        assert!(!EventKind::Started.is_terminal());
+        assert!(EventKind::Succeeded.is_terminal());
+        assert!(EventKind::Failed.is_terminal());
+    }
+
+    #[test]
     fn started_ids_differ_per_attempt() {
-        let mut data = EventData {
-            job: fields(),
-            attempt: 1,
-            duration_ms: None,
-            manifest: None,
-            upload: None,
-            deployment: None,
-            error: None,
-        };
+        let mut data = EventData::new(fields(), 1);
         let first = CloudEvent::new(EventKind::Started, "w", data.clone(), at());
         data.attempt = 2;
         let second = CloudEvent::new(EventKind::Started, "w", data, at());

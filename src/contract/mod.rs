@@ -10,7 +10,8 @@ mod job;
 
 pub use error::{ErrorCode, FailureInfo, Step};
 pub use event::{
-    CloudEvent, DeploymentInfo, EventData, EventKind, JobFields, ManifestSummary, UploadSummary,
+    CloudEvent, DeploymentInfo, EventData, EventKind, JobFields, ManifestSummary, Success,
+    UploadSummary,
 };
 pub use job::{
     AssetsConfig, BundleRef, DeployJob, InvalidJob, RunWorkerFirst, WorkerCode, decode_job,

@@ -1,7 +1,15 @@
 //! Event building and the AMQP properties each event carries.
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lapin::BasicProperties;
+
+use super::build::invalid_job_id;
 use super::*;
-use crate::contract::decode_job;
-use crate::pipeline::Success;
+use crate::amqp::DeliveryMeta;
+use crate::contract::{DeployJob, ErrorCode, FailureInfo, InvalidJob, Step, Success, decode_job};
+
+const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 
 fn job(correlation: Option<&str>) -> DeployJob {
     let mut body = serde_json::json!({
@@ -29,7 +37,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn builder() -> EventBuilder {
-    EventBuilder::new("host-1", "0123456789abcdef0123456789abcdef")
+    EventBuilder::new("host-1")
 }
 
 fn header(props: &BasicProperties, name: &str) -> Option<String> {
@@ -37,8 +45,10 @@ fn header(props: &BasicProperties, name: &str) -> Option<String> {
 }
 
 #[test]
-fn started_carries_job_fields_attempt_and_default_account() {
-    let event = builder().started(&job(Some("req-1")), &meta(3), now());
+fn started_carries_job_fields_attempt_and_the_resolved_account() {
+    let event = builder()
+        .job(&job(Some("req-1")), ACCOUNT, &meta(3))
+        .started(now());
     assert_eq!(event.kind, EventKind::Started);
     let data = &event.body.data;
     assert_eq!(data.attempt, 3);
@@ -57,7 +67,9 @@ fn started_carries_job_fields_attempt_and_default_account() {
 
 #[test]
 fn properties_follow_the_contract() {
-    let event = builder().started(&job(Some("req-1")), &meta(1), now());
+    let event = builder()
+        .job(&job(Some("req-1")), ACCOUNT, &meta(1))
+        .started(now());
     let props = properties(&event.body, now());
     assert_eq!(
         props.content_type().as_ref().unwrap().as_str(),
@@ -82,7 +94,7 @@ fn properties_follow_the_contract() {
 
 #[test]
 fn correlation_id_falls_back_to_the_amqp_one() {
-    let event = builder().started(&job(None), &meta(1), now());
+    let event = builder().job(&job(None), ACCOUNT, &meta(1)).started(now());
     assert_eq!(
         event.body.data.job.correlation_id.as_deref(),
         Some("amqp-corr")
@@ -97,7 +109,9 @@ fn correlation_id_falls_back_to_the_amqp_one() {
 #[test]
 fn an_overlong_correlation_id_stays_in_the_body_only() {
     let long = "c".repeat(256);
-    let event = builder().started(&job(Some(&long)), &meta(1), now());
+    let event = builder()
+        .job(&job(Some(&long)), ACCOUNT, &meta(1))
+        .started(now());
     let props = properties(&event.body, now());
     assert_eq!(*props.correlation_id(), None);
     assert_eq!(
@@ -107,56 +121,45 @@ fn an_overlong_correlation_id_stays_in_the_body_only() {
 }
 
 #[test]
-fn terminal_events_come_from_the_outcome() {
-    let failed = Outcome {
-        account_id: Some("ffffffffffffffffffffffffffffffff".into()),
-        duration: Duration::from_millis(1500),
-        result: Err(FailureInfo {
-            code: ErrorCode::CloudflareRejected,
-            message: "session: HTTP 400".into(),
-            step: Step::Session,
-            retryable: false,
-        }),
-    };
-    let event = builder().terminal(&job(None), &meta(2), &failed, now());
+fn terminal_events_come_from_how_the_deploy_ended() {
+    let other = "ffffffffffffffffffffffffffffffff";
+    let builder = builder();
+    let events = builder.job(&job(None), other, &meta(2));
+    let failed = Err(FailureInfo::new(
+        ErrorCode::CloudflareRejected,
+        Step::Session,
+        false,
+        "session: HTTP 400",
+    ));
+    let event = events.terminal(&failed, Duration::from_millis(1500), now());
     assert_eq!(event.kind, EventKind::Failed);
     assert_eq!(event.body.id, "acme-42:failed");
     let data = &event.body.data;
     assert_eq!(data.duration_ms, Some(1500));
     assert_eq!(data.attempt, 2);
-    assert_eq!(
-        data.job.account_id.as_deref(),
-        Some("ffffffffffffffffffffffffffffffff")
-    );
+    assert_eq!(data.job.account_id.as_deref(), Some(other));
     assert_eq!(
         data.error.as_ref().unwrap().code,
         ErrorCode::CloudflareRejected
     );
     assert!(data.manifest.is_none());
 
-    let succeeded = Outcome {
-        account_id: None,
-        duration: Duration::from_millis(7),
-        result: Ok(Success {
-            manifest: crate::contract::ManifestSummary {
-                files: 1,
-                bytes: 2,
-                sha256: "ab".into(),
-            },
-            upload: Default::default(),
-            deployment: Default::default(),
-        }),
-    };
-    let event = builder().terminal(&job(None), &meta(1), &succeeded, now());
+    let succeeded = Ok(Success {
+        manifest: crate::contract::ManifestSummary {
+            files: 1,
+            bytes: 2,
+            sha256: "ab".into(),
+        },
+        upload: Default::default(),
+        deployment: Default::default(),
+    });
+    let event = events.terminal(&succeeded, Duration::from_millis(7), now());
     assert_eq!(event.kind, EventKind::Succeeded);
+    assert_eq!(event.body.id, "acme-42:succeeded");
     assert_eq!(event.body.data.manifest.as_ref().unwrap().files, 1);
     assert!(event.body.data.upload.is_some() && event.body.data.deployment.is_some());
     assert!(event.body.data.error.is_none());
-    assert_eq!(
-        event.body.data.job.account_id.as_deref(),
-        Some("0123456789abcdef0123456789abcdef"),
-        "an outcome without an account reports the one deploy.started named"
-    );
+    assert_eq!(event.body.data.duration_ms, Some(7));
 }
 
 #[test]

@@ -4,6 +4,13 @@
 //! Lower layers speak their own error enums (`BundleError`,
 //! `CloudflareError`, I/O); nothing below the pipeline knows the contract's
 //! codes, and nothing above it needs to know the layers' variants.
+//!
+//! Where the next failure goes: a new way for a layer to fail is a variant
+//! of that layer's error (or a new [`DeployError`] variant for a new layer),
+//! classified in [`DeployError::to_failure`] below and nowhere else. Failures
+//! whose code the contract fixes whatever the layer (an invalid job, a local
+//! failure, a bug) use [`FailureInfo`]'s constructors; a new error code is a
+//! contract change (`contract/error.rs` and the README's table).
 
 use crate::bundle::{BundleError, BundleErrorKind, BundleStep};
 use crate::cloudflare::{CfStep, CloudflareError};
@@ -35,27 +42,20 @@ pub enum DeployError {
 impl DeployError {
     /// The contract's view of this failure.
     pub fn to_failure(&self) -> FailureInfo {
-        let (code, step, retryable) = self.classify();
-        FailureInfo {
-            code,
-            step,
-            retryable,
-            message: self.to_string(),
-        }
-    }
-
-    fn classify(&self) -> (ErrorCode, Step, bool) {
+        let message = self.to_string();
         match self {
-            DeployError::Invalid(_) => (ErrorCode::InvalidJob, Step::Validate, false),
-            DeployError::Bundle(e) | DeployError::WorkerCode(e) => classify_bundle(e),
-            DeployError::WorkerCodeInvalid(_) => (ErrorCode::BundleInvalid, Step::List, false),
-            DeployError::Spool(_) => (ErrorCode::Internal, Step::Hash, true),
-            DeployError::Cloudflare(e) => classify_cloudflare(e),
+            DeployError::Invalid(_) => FailureInfo::invalid_job(message),
+            DeployError::Bundle(e) | DeployError::WorkerCode(e) => bundle_failure(e, message),
+            DeployError::WorkerCodeInvalid(_) => {
+                FailureInfo::new(ErrorCode::BundleInvalid, Step::List, false, message)
+            }
+            DeployError::Spool(_) => FailureInfo::local(Step::Hash, message),
+            DeployError::Cloudflare(e) => cloudflare_failure(e, message),
         }
     }
 }
 
-fn classify_bundle(e: &BundleError) -> (ErrorCode, Step, bool) {
+fn bundle_failure(e: &BundleError, message: String) -> FailureInfo {
     let step = match e.step() {
         BundleStep::List => Step::List,
         BundleStep::Hash => Step::Hash,
@@ -66,25 +66,26 @@ fn classify_bundle(e: &BundleError) -> (ErrorCode, Step, bool) {
         BundleErrorKind::Invalid => (ErrorCode::BundleInvalid, false),
         BundleErrorKind::TooLarge => (ErrorCode::BundleTooLarge, false),
         BundleErrorKind::Storage { retryable } => (ErrorCode::StorageError, retryable),
-        BundleErrorKind::Local => (ErrorCode::Internal, true),
+        BundleErrorKind::Local => return FailureInfo::local(step, message),
     };
-    (code, step, retryable)
+    FailureInfo::new(code, step, retryable, message)
 }
 
-fn classify_cloudflare(e: &CloudflareError) -> (ErrorCode, Step, bool) {
+fn cloudflare_failure(e: &CloudflareError, message: String) -> FailureInfo {
     let step = match e.step() {
         CfStep::Session => Step::Session,
         CfStep::Upload => Step::Upload,
         CfStep::Deploy => Step::Deploy,
     };
     if e.is_local() {
-        return (ErrorCode::Internal, step, true);
+        return FailureInfo::local(step, message);
     }
-    if e.is_auth() {
-        return (ErrorCode::CloudflareAuth, step, false);
-    }
-    if e.is_transient() {
-        return (ErrorCode::CloudflareUnavailable, step, true);
-    }
-    (ErrorCode::CloudflareRejected, step, false)
+    let (code, retryable) = if e.is_auth() {
+        (ErrorCode::CloudflareAuth, false)
+    } else if e.is_transient() {
+        (ErrorCode::CloudflareUnavailable, true)
+    } else {
+        (ErrorCode::CloudflareRejected, false)
+    };
+    FailureInfo::new(code, step, retryable, message)
 }

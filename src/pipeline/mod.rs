@@ -3,10 +3,16 @@
 //! [`Pipeline::run`] reads as the steps of the product: validate, bundle
 //! (list + hash into the spool), upload session, bucket uploads, script PUT.
 //! Every lower error becomes a contract error code in one place
-//! ([`failure`]), and nothing here knows about AMQP.
+//! ([`failure`]), and nothing here knows about AMQP. The deploy reports each
+//! step it enters to the [`DeployObserver`] its runner handed it.
+//!
+//! The job's account is resolved once, by the runner ([`account_for`]),
+//! before `deploy.started`, and handed to both the events and the deploy, so
+//! the two can never name different accounts.
 
 mod failure;
 mod locks;
+mod observer;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -16,38 +22,48 @@ use tracing::Instrument;
 use crate::bundle::{self, BundleSource, S3Storage};
 use crate::cloudflare::{CloudflareClient, Module, ScriptTarget, ScriptUpload, UploadStats};
 use crate::config::{CloudflareSettings, LimitSettings, Settings};
-use crate::contract::{DeployJob, DeploymentInfo, FailureInfo, ManifestSummary, UploadSummary};
+use crate::contract::{
+    DeployJob, DeploymentInfo, FailureInfo, ManifestSummary, Step, Success, UploadSummary,
+};
 use crate::manifest::Manifest;
 use crate::spool::Spool;
 
 pub use failure::DeployError;
 use locks::ScriptLocks;
+pub use observer::DeployObserver;
 
-/// What a deploy came to; the worker turns it into the terminal event.
+/// What a deploy came to; the runner turns it into the terminal event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
-    /// The account the job deployed to (or would have), when known.
-    pub account_id: Option<String>,
     /// Wall time spent on the job.
     pub duration: Duration,
     pub result: Result<Success, FailureInfo>,
-}
-
-/// The facts of a successful deploy that the `deploy.succeeded` event reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Success {
-    pub manifest: ManifestSummary,
-    pub upload: UploadSummary,
-    pub deployment: DeploymentInfo,
 }
 
 /// Runs one job. A trait so the worker can be tested with a scripted deployer
 /// (the real one is [`Pipeline`]).
 #[async_trait::async_trait]
 pub trait Deploy: Send + Sync + 'static {
-    /// Deploys `job`; `attempt` counts deliveries, starting at 1. Never panics
+    /// Deploys `job` into `account_id` (its runner resolved it with
+    /// [`account_for`]); `attempt` counts deliveries, starting at 1; each
+    /// step is reported to `observer` as the deploy enters it. Never panics
     /// on bad input: every failure is an `Outcome` with a contract error code.
-    async fn deploy(&self, job: &DeployJob, attempt: u32) -> Outcome;
+    async fn deploy(
+        &self,
+        job: &DeployJob,
+        account_id: &str,
+        attempt: u32,
+        observer: &DeployObserver,
+    ) -> Outcome;
+}
+
+/// The account a job deploys into: its own `account_id`, else the configured
+/// default. Called once per job, before `deploy.started`; whether this worker
+/// may deploy there is the deploy's first check (`validate`).
+pub fn account_for(job: &DeployJob, default_account: &str) -> String {
+    job.account_id
+        .clone()
+        .unwrap_or_else(|| default_account.to_string())
 }
 
 /// The real deployer: S3 in, Cloudflare out.
@@ -76,23 +92,23 @@ impl Pipeline {
         }
     }
 
-    /// The account a job deploys into: its own, else the configured default.
-    fn account_of(&self, job: &DeployJob) -> String {
-        job.account_id
-            .clone()
-            .unwrap_or_else(|| self.accounts.account_id.clone())
-    }
-
-    /// The deploy itself, in the product's order.
-    async fn run(&self, job: &DeployJob, account_id: String) -> Result<Success, DeployError> {
+    /// The deploy itself, in the product's order, each step reported to
+    /// `observer` as it starts.
+    async fn run(
+        &self,
+        job: &DeployJob,
+        account_id: &str,
+        observer: &DeployObserver,
+    ) -> Result<Success, DeployError> {
         // Validate: what decoding could not know, this worker's accounts.
-        if !self.accounts.allows_account(&account_id) {
+        observer.step(Step::Validate);
+        if !self.accounts.allows_account(account_id) {
             return Err(DeployError::Invalid(format!(
                 "account_id: {account_id} is not an account this worker is configured for"
             )));
         }
         let target = ScriptTarget {
-            account_id,
+            account_id: account_id.to_string(),
             namespace: job.namespace.clone(),
             script_name: job.script_name.clone(),
         };
@@ -103,6 +119,7 @@ impl Pipeline {
 
         // Worker code first: it is small, and a missing main module should
         // fail before gigabytes of assets are read.
+        observer.step(Step::List);
         let script = self.script_upload(job).await?;
 
         // The bundle: list it, then stream every file once, hashing into the
@@ -117,12 +134,14 @@ impl Pipeline {
             .map_err(DeployError::Bundle)?;
 
         // Cloudflare 1/3: the upload session says which files it lacks.
+        observer.step(Step::Session);
         let session = self
             .cloudflare
             .start_session(&target, &manifest)
             .await
             .map_err(DeployError::Cloudflare)?;
         // Cloudflare 2/3: upload those, bucket by bucket, with the upload JWT.
+        observer.step(Step::Upload);
         let assets = self
             .cloudflare
             .upload(&target, &manifest, &spool, session)
@@ -130,6 +149,7 @@ impl Pipeline {
             .map_err(DeployError::Cloudflare)?;
 
         // Cloudflare 3/3: the script PUT with the completion JWT.
+        observer.step(Step::Deploy);
         let deployed = self
             .cloudflare
             .deploy(&target, &manifest, &spool, assets, &script)
@@ -208,9 +228,14 @@ impl Pipeline {
 
 #[async_trait::async_trait]
 impl Deploy for Pipeline {
-    async fn deploy(&self, job: &DeployJob, attempt: u32) -> Outcome {
+    async fn deploy(
+        &self,
+        job: &DeployJob,
+        account_id: &str,
+        attempt: u32,
+        observer: &DeployObserver,
+    ) -> Outcome {
         let started = Instant::now();
-        let account_id = self.account_of(job);
         let span = tracing::info_span!(
             "deploy",
             job_id = %job.job_id,
@@ -219,7 +244,7 @@ impl Deploy for Pipeline {
             attempt
         );
         let result = self
-            .run(job, account_id.clone())
+            .run(job, account_id, observer)
             .instrument(span.clone())
             .await
             .map_err(|e| {
@@ -230,7 +255,6 @@ impl Deploy for Pipeline {
                 failure
             });
         Outcome {
-            account_id: Some(account_id),
             duration: started.elapsed(),
             result,
         }

@@ -27,9 +27,10 @@ use tokio::sync::{Semaphore, mpsc};
 use wfp_deployer::amqp::{self, ConfirmedPublisher, PublishError, connection::reply_code};
 use wfp_deployer::config::AmqpSettings;
 use wfp_deployer::contract::{
-    DeployJob, DeploymentInfo, ErrorCode, FailureInfo, ManifestSummary, Step, UploadSummary,
+    DeployJob, DeploymentInfo, ErrorCode, FailureInfo, ManifestSummary, Step, Success,
+    UploadSummary,
 };
-use wfp_deployer::pipeline::{Deploy, Outcome, Success};
+use wfp_deployer::pipeline::{Deploy, DeployObserver, Outcome};
 use wfp_deployer::worker::Worker;
 
 use crate::helpers::amqp::*;
@@ -73,7 +74,13 @@ impl Scripted {
 
 #[async_trait::async_trait]
 impl Deploy for Scripted {
-    async fn deploy(&self, job: &DeployJob, attempt: u32) -> Outcome {
+    async fn deploy(
+        &self,
+        job: &DeployJob,
+        _account_id: &str,
+        attempt: u32,
+        _observer: &DeployObserver,
+    ) -> Outcome {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_running.fetch_max(now, Ordering::SeqCst);
         self.calls
@@ -116,11 +123,6 @@ impl Deploy for Scripted {
             })
         };
         Outcome {
-            account_id: Some(
-                job.account_id
-                    .clone()
-                    .unwrap_or_else(|| TEST_ACCOUNT.into()),
-            ),
             duration: Duration::from_millis(12),
             result,
         }

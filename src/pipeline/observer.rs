@@ -1,0 +1,78 @@
+//! What a running deploy tells whoever runs it, while it runs.
+//!
+//! The runner (the worker, the `deploy` command) hands one [`DeployObserver`]
+//! to each deploy; the pipeline reports every step as it enters it. When a
+//! deploy dies (a panic: a bug), the worker reads the last step, so the
+//! `internal` failure names the step it happened in instead of guessing.
+//!
+//! It is handed down per job, never a global, so what else a deploy has to
+//! say while it runs (per-call retries, files hashed, buckets uploaded) can
+//! become methods here and, in the runner, events or metrics, without a new
+//! parameter threaded through every layer.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::contract::Step;
+
+/// Watches one deploy. Clones share what they saw, so the runner keeps one
+/// while the deploy's task holds another.
+#[derive(Debug, Clone)]
+pub struct DeployObserver {
+    step: Arc<Mutex<Step>>,
+}
+
+impl DeployObserver {
+    /// An observer of a deploy that has not reported a step yet: it is at
+    /// `validate`, the first one.
+    pub fn new() -> Self {
+        Self {
+            step: Arc::new(Mutex::new(Step::Validate)),
+        }
+    }
+
+    /// The deploy enters `step`.
+    pub fn step(&self, step: Step) {
+        // Nothing panics while holding the lock, but a poisoned lock still
+        // holds a valid step: read through it rather than lose the report.
+        *self.step.lock().unwrap_or_else(PoisonError::into_inner) = step;
+    }
+
+    /// The last step the deploy entered.
+    pub fn current_step(&self) -> Step {
+        *self.step.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Default for DeployObserver {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clones_see_the_last_step_reported() {
+        let runner = DeployObserver::new();
+        assert_eq!(runner.current_step(), Step::Validate);
+        let deploy = runner.clone();
+        deploy.step(Step::List);
+        deploy.step(Step::Upload);
+        assert_eq!(runner.current_step(), Step::Upload);
+    }
+
+    #[test]
+    fn a_step_reported_before_a_panic_survives_it() {
+        let runner = DeployObserver::new();
+        let deploy = runner.clone();
+        let died = std::thread::spawn(move || {
+            deploy.step(Step::Hash);
+            panic!("a bug while hashing");
+        })
+        .join();
+        assert!(died.is_err());
+        assert_eq!(runner.current_step(), Step::Hash);
+    }
+}
