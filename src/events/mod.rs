@@ -1,6 +1,6 @@
 //! The worker's events: built from a job (or an invalid message) and how its
-//! deploy ended ([`build`]), and published with the AMQP properties contract
-//! v1 promises ([`publish`]).
+//! deploy ended (`build`), and published with the AMQP properties contract
+//! v1 promises (`publish`).
 //!
 //! Kept apart from the worker loop so the exact shape of what other teams
 //! consume (CloudEvent body, `message_id`, `type`, `correlation_id`, headers)

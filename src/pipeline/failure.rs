@@ -89,3 +89,26 @@ fn cloudflare_failure(e: &CloudflareError, message: String) -> FailureInfo {
     };
     FailureInfo::new(code, step, retryable, message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_account_is_an_invalid_job_and_a_spool_failure_a_local_one() {
+        let invalid = DeployError::Invalid("account_id: x is not an account".into()).to_failure();
+        assert_eq!(
+            (invalid.code, invalid.step, invalid.retryable),
+            (ErrorCode::InvalidJob, Step::Validate, false)
+        );
+        assert_eq!(invalid.message, "account_id: x is not an account");
+
+        let disk = std::io::Error::other("no space left on device");
+        let spool = DeployError::Spool(disk).to_failure();
+        assert_eq!(
+            (spool.code, spool.step, spool.retryable),
+            (ErrorCode::Internal, Step::Hash, true)
+        );
+        assert_eq!(spool.message, "spool: no space left on device");
+    }
+}

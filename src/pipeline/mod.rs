@@ -93,7 +93,8 @@ impl Pipeline {
     }
 
     /// The deploy itself, in the product's order, each step reported to
-    /// `observer` as it starts.
+    /// `observer` as it starts. Listing and hashing the bundle are one call
+    /// ([`BundleSource::ingest`]), so both report as `list`.
     async fn run(
         &self,
         job: &DeployJob,
