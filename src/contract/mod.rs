@@ -13,7 +13,8 @@ pub use event::{
     CloudEvent, DeploymentInfo, EventData, EventKind, JobFields, ManifestSummary, UploadSummary,
 };
 pub use job::{
-    AssetsConfig, BundleRef, DeployJob, InvalidJob, RunWorkerFirst, WorkerCode, decode_job,
+    AssetsConfig, BundleArchive, BundlePrefix, BundleRef, DeployJob, InvalidJob, RunWorkerFirst,
+    WorkerCode, decode_job,
 };
 
 /// The only job `version` this worker understands.
