@@ -9,8 +9,9 @@
 //! - [`config`]: typed settings loaded in layers (defaults, files, environment).
 //! - [`telemetry`]: tracing set-up in one place.
 //! - [`amqp`]: broker connection, topology, consumer and confirmed publisher.
-//! - [`bundle`]: where a site's files come from (`BundleSource`: S3 prefix now,
-//!   archives later) and the path rules they must follow.
+//! - [`bundle`]: where a site's files come from (`Bundles` opens the
+//!   `BundleSource` a job names: S3 prefix now, archives later) and the path
+//!   rules they must follow.
 //! - [`manifest`]: streaming SHA-256, the manifest and its canonical digest.
 //! - [`spool`]: per-job, content-addressed scratch space so each object is read
 //!   from storage once and memory stays bounded by configuration.

@@ -158,6 +158,8 @@ impl<'a, E> Retry<'a, E> {
                 };
             };
             (self.notify)(&failure, attempts, wait);
+            // Not held across the wait: the loop's future stays `Send`
+            // whatever the failure type.
             drop(failure);
             tokio::time::sleep(wait).await;
         }

@@ -5,13 +5,13 @@
 //! [`Manifest`]. [`Bundles`] opens the source a job's [`BundleRef`] names;
 //! the pipeline knows only that factory and the trait. Today the only
 //! source is an S3 prefix ([`S3Prefix`]). Every source reads a file's bytes
-//! through [`body`] (held to the listed size, a stall deadline per chunk,
+//! through `body.rs` (held to the listed size, a stall deadline per chunk,
 //! hashed into the spool) and follows the same path rules ([`path`]) and
 //! limits.
 //!
 //! **Adding a source** (an archive object, a local directory): its variant
 //! in `contract/job/bundle.rs` (and its rules), one file here implementing
-//! [`BundleSource`] on top of [`body`], and its arm in [`Bundles::open`].
+//! [`BundleSource`] on top of `body.rs`, and its arm in [`Bundles::open`].
 //! Nothing above this module changes.
 //!
 //! Worker code is read differently ([`Bundles::read_modules`]): a handful of
