@@ -9,14 +9,17 @@
 //! - [`config`]: typed settings loaded in layers (defaults, files, environment).
 //! - [`telemetry`]: tracing set-up in one place.
 //! - [`amqp`]: broker connection, topology, consumer and confirmed publisher.
-//! - [`bundle`]: where a site's files come from (`BundleSource`: S3 prefix now,
-//!   archives later) and the path rules they must follow.
+//! - [`bundle`]: where a site's files come from (`Bundles` opens the
+//!   `BundleSource` a job names: S3 prefix now, archives later) and the path
+//!   rules they must follow.
 //! - [`manifest`]: streaming SHA-256, the manifest and its canonical digest.
 //! - [`spool`]: per-job, content-addressed scratch space so each object is read
 //!   from storage once and memory stays bounded by configuration.
 //! - [`cloudflare`]: the three Workers-for-Platforms calls, the envelope, JWT
 //!   expiry, multipart bodies and the retry policy.
-//! - [`retry`]: the one back-off policy (full jitter) every remote call uses.
+//! - [`retry`]: the one back-off policy (full jitter) and the one retry loop
+//!   every remote call uses.
+//! - [`error_chain`]: a client error and its causes on one line, each once.
 //! - [`pipeline`]: one deploy, from job to outcome, top to bottom; maps every
 //!   lower error to a contract error code in one place.
 //! - [`events`]: CloudEvents built from jobs and outcomes, published with
@@ -34,6 +37,7 @@ pub mod cli;
 pub mod cloudflare;
 pub mod config;
 pub mod contract;
+pub mod error_chain;
 pub mod events;
 pub mod manifest;
 pub mod pipeline;

@@ -19,7 +19,6 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use tempfile::{NamedTempFile, TempDir, TempPath};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
@@ -66,32 +65,36 @@ impl Spool {
         })
     }
 
-    /// The bytes stored under `hash`. Only well-formed asset hashes are
-    /// looked up, so a hash can never name a path outside the spool.
-    pub async fn read(&self, hash: &str) -> io::Result<Bytes> {
-        let path = self.path_of(hash)?;
-        match tokio::fs::read(&path).await {
-            Ok(bytes) => Ok(Bytes::from(bytes)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("spool: no content with hash {hash}"),
-            )),
-            Err(e) => Err(io::Error::new(
-                e.kind(),
-                format!("spool: reading {hash}: {e}"),
-            )),
-        }
-    }
-
-    fn path_of(&self, hash: &str) -> io::Result<PathBuf> {
+    /// The file stored under `hash`, and its length, for the step that
+    /// sends it on. Only well-formed asset hashes are looked up, so a hash
+    /// can never name a path outside the spool.
+    pub async fn file(&self, hash: &str) -> io::Result<SpoolFile> {
         if !is_asset_hash(hash) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("spool: {hash:?} is not an asset hash"),
             ));
         }
-        Ok(self.dir.path().join(hash))
+        let path = self.dir.path().join(hash);
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) => Ok(SpoolFile {
+                path,
+                len: meta.len(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("spool: no content with hash {hash}"),
+            )),
+            Err(e) => Err(io::Error::new(e.kind(), format!("spool: {hash}: {e}"))),
+        }
     }
+}
+
+/// One stored content: where it is and how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolFile {
+    pub path: PathBuf,
+    pub len: u64,
 }
 
 /// One file being written to a [`Spool`]: hashed as it is written.
@@ -155,25 +158,6 @@ impl SpoolWriter {
     }
 }
 
-/// The upload step reads the files Cloudflare asks for from here.
-#[async_trait::async_trait]
-impl crate::cloudflare::AssetContent for Spool {
-    async fn locate(&self, hash: &str) -> io::Result<crate::cloudflare::AssetBody> {
-        let path = self.path_of(hash)?;
-        match tokio::fs::metadata(&path).await {
-            Ok(meta) => Ok(crate::cloudflare::AssetBody::File {
-                path,
-                len: meta.len(),
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("spool: no content with hash {hash}"),
-            )),
-            Err(e) => Err(io::Error::new(e.kind(), format!("spool: {hash}: {e}"))),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +170,14 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    /// The bytes stored under `hash`, read back through [`Spool::file`].
+    async fn stored(spool: &Spool, hash: &str) -> Vec<u8> {
+        let file = spool.file(hash).await.unwrap();
+        let bytes = tokio::fs::read(&file.path).await.unwrap();
+        assert_eq!(bytes.len() as u64, file.len);
+        bytes
     }
 
     async fn store(spool: &Spool, chunks: &[&[u8]]) -> ManifestEntry {
@@ -208,7 +200,7 @@ mod tests {
         assert_eq!(entry.hash, asset_hash(b"hello world"));
         assert_eq!(entry.size, 11);
         assert_eq!(files_in(spool.path()), vec![entry.hash.clone()]);
-        assert_eq!(&spool.read(&entry.hash).await.unwrap()[..], b"hello world");
+        assert_eq!(stored(&spool, &entry.hash).await, b"hello world");
         assert!(spool.path().join(&entry.hash).exists());
     }
 
@@ -220,7 +212,7 @@ mod tests {
         let chunks: Vec<&[u8]> = data.chunks(10_007).collect();
         let entry = store(&spool, &chunks).await;
         assert_eq!(entry.hash, asset_hash(&data));
-        assert_eq!(spool.read(&entry.hash).await.unwrap(), data);
+        assert_eq!(stored(&spool, &entry.hash).await, data);
     }
 
     #[tokio::test]
@@ -249,7 +241,7 @@ mod tests {
                 size: 0
             }
         );
-        assert!(spool.read(&entry.hash).await.unwrap().is_empty());
+        assert!(stored(&spool, &entry.hash).await.is_empty());
     }
 
     #[tokio::test]
@@ -275,34 +267,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn serves_asset_content_to_the_upload_step() {
-        let root = tempfile::tempdir().unwrap();
-        let spool = Spool::create(root.path()).unwrap();
-        let entry = store(&spool, &[b"asset"]).await;
-        let content: &dyn crate::cloudflare::AssetContent = &spool;
-        let body = content.locate(&entry.hash).await.unwrap();
-        assert_eq!(body.len(), 5);
-        let encoded: Vec<Bytes> = futures::TryStreamExt::try_collect(body.base64_stream())
-            .await
-            .unwrap();
-        assert_eq!(encoded.concat(), b"YXNzZXQ=");
-        let missing = asset_hash(b"not stored");
-        assert_eq!(
-            content.locate(&missing).await.unwrap_err().kind(),
-            io::ErrorKind::NotFound
-        );
-    }
-
-    #[tokio::test]
-    async fn read_refuses_what_is_not_a_hash() {
+    async fn file_refuses_what_is_not_a_hash() {
         let root = tempfile::tempdir().unwrap();
         let spool = Spool::create(root.path()).unwrap();
         for bad in ["../etc/passwd", "", "ABCDEF0123456789abcdef0123456789"] {
-            let err = spool.read(bad).await.unwrap_err();
+            let err = spool.file(bad).await.unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}");
         }
         let missing = asset_hash(b"never stored");
-        let err = spool.read(&missing).await.unwrap_err();
+        let err = spool.file(&missing).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert!(err.to_string().contains(&missing), "{err}");
     }

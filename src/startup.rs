@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::bundle::S3Storage;
+use crate::bundle::Bundles;
 use crate::cloudflare::{CloudflareClient, CloudflareError};
 use crate::config::Settings;
 use crate::pipeline::Pipeline;
@@ -20,14 +20,9 @@ pub enum StartupError {
 /// The deploy pipeline with its clients, built once per process: the HTTP and
 /// S3 clients pool connections across jobs.
 pub async fn build_pipeline(settings: &Settings) -> Result<Pipeline, StartupError> {
-    let storage = S3Storage::new(
-        &settings.s3,
-        &settings.retry,
-        settings.worker.fetch_concurrency,
-    )
-    .await;
+    let bundles = Bundles::new(settings).await;
     let cloudflare = CloudflareClient::new(&settings.cloudflare, &settings.retry)?;
-    Ok(Pipeline::new(settings, storage, cloudflare))
+    Ok(Pipeline::new(settings, bundles, cloudflare))
 }
 
 /// The worker, ready to `run`.

@@ -35,7 +35,7 @@ impl fmt::Display for BundleStep {
 pub enum BundleErrorKind {
     /// No bucket, no objects under the prefix, or an object vanished.
     NotFound,
-    /// A key breaks the path rules.
+    /// A key breaks the path rules, or the bundle is of a kind not read.
     Invalid,
     /// Over one of the configured limits.
     TooLarge,
@@ -76,6 +76,9 @@ pub enum BundleError {
         /// Tries made, the first included.
         attempts: usize,
     },
+    /// A kind of bundle this worker cannot read yet.
+    #[error("{subject}: {what} are not supported yet")]
+    Unsupported { subject: String, what: &'static str },
     /// Local I/O (the spool) failed.
     #[error("{subject}: spool: {source}")]
     Local {
@@ -98,7 +101,7 @@ impl BundleError {
     /// Listing or hashing.
     pub fn step(&self) -> BundleStep {
         match self {
-            BundleError::Invalid { .. } => BundleStep::List,
+            BundleError::Invalid { .. } | BundleError::Unsupported { .. } => BundleStep::List,
             BundleError::NotFound { step, .. }
             | BundleError::TooLarge { step, .. }
             | BundleError::Storage { step, .. }
@@ -110,7 +113,9 @@ impl BundleError {
     pub fn kind(&self) -> BundleErrorKind {
         match self {
             BundleError::NotFound { .. } => BundleErrorKind::NotFound,
-            BundleError::Invalid { .. } => BundleErrorKind::Invalid,
+            BundleError::Invalid { .. } | BundleError::Unsupported { .. } => {
+                BundleErrorKind::Invalid
+            }
             BundleError::TooLarge { .. } => BundleErrorKind::TooLarge,
             BundleError::Storage { retryable, .. } => BundleErrorKind::Storage {
                 retryable: *retryable,

@@ -2,13 +2,22 @@
 //!
 //! A [`BundleSource`] lists a bundle's files and streams each one once
 //! through the job's [`Spool`], hashing as it goes, and returns the
-//! [`Manifest`]. Today the only source is an S3 prefix ([`S3Prefix`]);
-//! archives streamed from S3 (tar, tar.gz, zip) will be a second source with
-//! the same path rules ([`path`]) and limits, so the pipeline need not change.
+//! [`Manifest`]. [`Bundles`] opens the source a job's [`BundleRef`] names;
+//! the pipeline knows only that factory and the trait. Today the only
+//! source is an S3 prefix ([`S3Prefix`]). Every source reads a file's bytes
+//! through `body.rs` (held to the listed size, a stall deadline per chunk,
+//! hashed into the spool) and follows the same path rules ([`path`]) and
+//! limits.
 //!
-//! Worker code is read differently ([`read_modules`]): a handful of small
-//! modules held in memory for one multipart upload.
+//! **Adding a source** (an archive object, a local directory): its variant
+//! in `contract/job/bundle.rs` (and its rules), one file here implementing
+//! [`BundleSource`] on top of `body.rs`, and its arm in [`Bundles::open`].
+//! Nothing above this module changes.
+//!
+//! Worker code is read differently ([`Bundles::read_modules`]): a handful of
+//! small modules held in memory for one multipart upload.
 
+mod body;
 mod error;
 pub mod path;
 mod s3;
@@ -16,7 +25,10 @@ mod s3;
 pub use self::error::{BundleError, BundleErrorKind, BundleStep};
 pub use self::s3::{S3Prefix, S3Storage, read_modules};
 
-use crate::config::LimitSettings;
+use bytes::Bytes;
+
+use crate::config::{LimitSettings, Settings};
+use crate::contract::BundleRef;
 use crate::manifest::Manifest;
 use crate::spool::Spool;
 
@@ -30,4 +42,80 @@ pub trait BundleSource: Send + Sync {
     /// any byte is read), then streams every file once through `spool`
     /// (step "hash"), holding each to its listed size; returns the manifest.
     async fn ingest(&self, spool: &Spool, limits: &LimitSettings) -> Result<Manifest, BundleError>;
+}
+
+/// Opens the bundles jobs name, whatever their kind. Built once per process
+/// (the storage clients inside pool connections) and cloned freely.
+#[derive(Debug, Clone)]
+pub struct Bundles {
+    s3: S3Storage,
+}
+
+impl Bundles {
+    /// The storage clients every kind of bundle needs, from `settings`.
+    pub async fn new(settings: &Settings) -> Bundles {
+        Bundles {
+            s3: S3Storage::new(
+                &settings.s3,
+                &settings.retry,
+                settings.worker.fetch_concurrency,
+            )
+            .await,
+        }
+    }
+
+    /// The source of the bundle `bundle` names. Nothing is read yet.
+    pub fn open(&self, bundle: &BundleRef) -> Result<Box<dyn BundleSource>, BundleError> {
+        match bundle {
+            BundleRef::Prefix(p) => Ok(Box::new(self.s3.prefix(&p.bucket, &p.folder_prefix()))),
+            // Refused with `invalid_job` when the job is decoded; never opened.
+            BundleRef::Archive(a) => Err(BundleError::Unsupported {
+                subject: format!("s3://{}/{}", a.bucket, a.key),
+                what: "archive bundles",
+            }),
+        }
+    }
+
+    /// Worker code: every object under `prefix` (a folder prefix ending in
+    /// `/`) in `bucket`, named by its path below it, in name order; at most
+    /// `max_bytes` in all.
+    pub async fn read_modules(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<(String, Bytes)>, BundleError> {
+        read_modules(&self.s3, bucket, prefix, max_bytes).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{BundleArchive, BundlePrefix};
+
+    #[tokio::test]
+    async fn a_prefix_opens_as_a_folder_and_an_archive_is_refused() {
+        let bundles = Bundles::new(&Settings::default()).await;
+        let prefix = BundleRef::Prefix(BundlePrefix {
+            bucket: "sites".into(),
+            prefix: "acme/builds/42".into(),
+        });
+        let source = bundles.open(&prefix).map_err(|e| e.to_string()).unwrap();
+        assert_eq!(source.location(), "s3://sites/acme/builds/42/");
+
+        let archive = BundleRef::Archive(BundleArchive {
+            bucket: "sites".into(),
+            key: "acme/42.tar.gz".into(),
+        });
+        let Err(err) = bundles.open(&archive) else {
+            panic!("an archive bundle opened");
+        };
+        assert_eq!(err.kind(), BundleErrorKind::Invalid);
+        assert_eq!(err.step(), BundleStep::List);
+        assert_eq!(
+            err.to_string(),
+            "s3://sites/acme/42.tar.gz: archive bundles are not supported yet"
+        );
+    }
 }

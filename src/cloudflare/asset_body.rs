@@ -1,4 +1,5 @@
-//! Asset bytes as the upload step sends them: base64, streamed.
+//! Asset bytes as the upload step sends them: where they come from
+//! ([`AssetContent`]), and how they go out (base64, streamed).
 //!
 //! A bucket can hold tens of megabytes; encoding it whole would hold the raw
 //! bytes and their base64 in memory for every bucket in flight, for every
@@ -18,6 +19,16 @@ use tokio::io::AsyncReadExt;
 /// Raw bytes read per block: a multiple of 3, so each block encodes to
 /// base64 without padding and the blocks concatenate into one valid string.
 const BLOCK: usize = 3 * 16 * 1024;
+
+/// Where the bytes of an asset come from, so this module reads them without
+/// knowing where they live (the job's spool: `spool_content.rs`; a test's
+/// memory).
+#[async_trait::async_trait]
+pub trait AssetContent: Send + Sync {
+    /// Where the content with this asset hash can be read (as often as a
+    /// retried upload needs), and its length.
+    async fn locate(&self, hash: &str) -> std::io::Result<AssetBody>;
+}
 
 /// Where an asset's bytes can be read, as often as needed.
 #[derive(Debug, Clone)]

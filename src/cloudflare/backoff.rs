@@ -1,25 +1,23 @@
-//! Retrying one Cloudflare call: which failures, how long to wait, when to stop.
+//! Retrying one Cloudflare call: which failures, and what the server asked.
 //!
-//! The delays come from [`crate::retry::RetryPolicy`] (full jitter, capped);
-//! `backon` drives the loop. What this adds is Cloudflare's side of it: only
+//! The loop and the delays are the crate's ([`crate::retry::Retry`]: full
+//! jitter, capped). What this adds is Cloudflare's side of it: only
 //! transient failures are retried (the classification lives in
 //! [`CloudflareError::is_transient`]), and a `Retry-After` on 429/503 is
-//! honoured through backon's `adjust` — we never come back sooner than asked,
-//! and if we are asked to wait longer than `retry.max_retry_after` we stop at
-//! once and say so, instead of hammering a server that told us to go away.
+//! honoured — we never come back sooner than asked, and if we are asked to
+//! wait longer than `retry.max_retry_after` we stop at once and say so
+//! ([`CloudflareError::RetryAfterTooLong`]), instead of hammering a server
+//! that told us to go away.
 //!
 //! The loop takes the attempt as a closure so tests can script answers and
 //! check the waits under a paused clock.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-
-use backon::Retryable;
 
 use super::envelope::Call;
 use super::error::CloudflareError;
-use crate::retry::RetryPolicy;
+use crate::retry::{Retried, Retry, RetryPolicy};
 
 /// One failed try: the error and the wait the server asked for, if any.
 #[derive(Debug)]
@@ -49,29 +47,21 @@ where
     Fut: Future<Output = Result<T, Failed>>,
 {
     let max_delay = policy.max_retry_after();
-    let tries = AtomicU32::new(0);
-    let result = (|| attempt(tries.fetch_add(1, Ordering::Relaxed) + 1))
-        .retry(policy.clone())
-        .when(|f: &Failed| f.error.is_transient())
-        .adjust(|f: &Failed, drawn| match f.retry_after {
-            Some(asked) if asked > max_delay => None,
-            // Never sooner than asked; the drawn wait may spread a crowd further.
-            Some(asked) => drawn.map(|d| d.max(asked)),
-            None => drawn,
-        })
-        .notify(|f: &Failed, wait| {
+    let Retried { result, attempts } = Retry::new(policy, |f: &Failed| f.error.is_transient())
+        .server_wait(|f| f.retry_after)
+        .notify(|f, attempt, wait| {
             tracing::info!(
                 step = %call.step,
                 subject = call.subject,
-                attempt = tries.load(Ordering::Relaxed),
+                attempt,
                 status = f.error.status(),
                 wait_ms = wait.as_millis() as u64,
                 error = %f.error,
                 "cloudflare call failed; retrying"
             );
         })
+        .run(|n| attempt(u32::try_from(n).unwrap_or(u32::MAX)))
         .await;
-    let tries = tries.load(Ordering::Relaxed);
     result.map_err(|f| match (f.retry_after, f.error.status()) {
         (Some(asked), Some(status)) if asked > max_delay && f.error.is_transient() => {
             CloudflareError::RetryAfterTooLong {
@@ -82,7 +72,9 @@ where
                 max_delay,
             }
         }
-        _ => f.error.with_attempts(tries),
+        _ => f
+            .error
+            .with_attempts(u32::try_from(attempts).unwrap_or(u32::MAX)),
     })
 }
 

@@ -21,12 +21,13 @@ use reqwest::{Method, RequestBuilder, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
-use super::ScriptTarget;
 use super::backoff::{Failed, parse_retry_after, with_retries};
 use super::envelope::{self, Call};
 use super::error::{CloudflareError, TransportKind};
 use super::jwt::Jwt;
+use super::types::ScriptTarget;
 use crate::config::{CloudflareSettings, RetrySettings};
+use crate::error_chain;
 use crate::retry::RetryPolicy;
 
 /// The Workers-for-Platforms API client. Cheap to clone: clones share one
@@ -222,21 +223,10 @@ fn transport(call: Call<'_>, err: &reqwest::Error) -> Failed {
     } else {
         TransportKind::Other
     };
-    let mut message = String::new();
-    let mut source: Option<&dyn std::error::Error> = Some(err);
-    while let Some(e) = source {
-        let text = match e.downcast_ref::<reqwest::Error>() {
-            Some(re) => strip_url(re),
-            None => e.to_string(),
-        };
-        if !message.contains(&text) {
-            if !message.is_empty() {
-                message.push_str(": ");
-            }
-            message.push_str(&text);
-        }
-        source = e.source();
-    }
+    let message = error_chain::flatten_with(err, |e| match e.downcast_ref::<reqwest::Error>() {
+        Some(re) => strip_url(re),
+        None => e.to_string(),
+    });
     let error = CloudflareError::Transport {
         step: call.step,
         subject: call.subject.to_string(),

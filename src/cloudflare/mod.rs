@@ -24,54 +24,18 @@ mod jwt;
 mod media;
 mod script;
 mod session;
+mod spool_content;
+mod types;
 mod upload;
 
 #[cfg(test)]
 mod stall_tests;
 
-use std::fmt;
-
-pub use asset_body::AssetBody;
+pub use asset_body::{AssetBody, AssetContent};
 pub use client::CloudflareClient;
 pub use error::{ApiMessage, CfStep, CloudflareError, TransportKind, is_retryable_status};
 pub use media::{asset_media_type, module_media_type};
 pub use script::{Deployment, Module, ScriptUpload};
 pub use session::UploadSession;
+pub use types::{ScriptTarget, UploadStats};
 pub use upload::AssetsUploaded;
-
-/// The user worker a deploy goes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScriptTarget {
-    pub account_id: String,
-    pub namespace: String,
-    pub script_name: String,
-}
-
-impl fmt::Display for ScriptTarget {
-    /// `namespace/script_name`: the subject of every message about it.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.script_name)
-    }
-}
-
-/// What one deploy sent to Cloudflare, for the succeeded event and logs.
-#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UploadStats {
-    /// Upload sessions opened, the first included (1 unless a JWT ran out).
-    pub sessions: u32,
-    /// Buckets uploaded.
-    pub buckets: u32,
-    /// Files uploaded (a file Cloudflare already held is not counted).
-    pub files: u64,
-    /// Raw (decoded) bytes of the files uploaded.
-    pub bytes: u64,
-}
-
-/// Where the bytes of an asset come from: the job's spool implements it, so
-/// this module reads files without knowing where they live.
-#[async_trait::async_trait]
-pub trait AssetContent: Send + Sync {
-    /// Where the content with this asset hash can be read (as often as a
-    /// retried upload needs), and its length.
-    async fn locate(&self, hash: &str) -> std::io::Result<AssetBody>;
-}

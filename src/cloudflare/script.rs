@@ -15,13 +15,14 @@ use reqwest::multipart::{Form, Part};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::asset_body::AssetContent;
 use super::client::{Auth, CloudflareClient};
 use super::envelope::Call;
 use super::error::{CfStep, CloudflareError};
 use super::jwt::{Jwt, now_epoch};
 use super::media::module_media_type;
+use super::types::{ScriptTarget, UploadStats};
 use super::upload::AssetsUploaded;
-use super::{AssetContent, ScriptTarget, UploadStats};
 use crate::manifest::Manifest;
 
 /// The user worker to deploy with the assets.

@@ -16,7 +16,7 @@ use super::client::{Auth, CloudflareClient};
 use super::envelope::Call;
 use super::error::{CfStep, CloudflareError};
 use super::jwt::Jwt;
-use super::{ScriptTarget, UploadStats};
+use super::types::{ScriptTarget, UploadStats};
 use crate::manifest::Manifest;
 
 /// Sessions one deploy may open in all. Each renewal is legitimate (a JWT

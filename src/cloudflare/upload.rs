@@ -21,13 +21,14 @@ use reqwest::multipart::{Form, Part};
 use reqwest::{Body, Method};
 use serde::Deserialize;
 
+use super::asset_body::{AssetBody, AssetContent};
 use super::client::{Auth, CloudflareClient};
 use super::envelope::Call;
 use super::error::{CfStep, CloudflareError};
 use super::jwt::{Jwt, now_epoch};
 use super::media::asset_media_type;
 use super::session::UploadSession;
-use super::{AssetBody, AssetContent, ScriptTarget, UploadStats};
+use super::types::{ScriptTarget, UploadStats};
 use crate::manifest::Manifest;
 
 /// 401s from the upload endpoint we answer with a new session before

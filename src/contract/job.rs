@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+mod bundle;
 mod rules;
 
+pub use bundle::{BundleArchive, BundlePrefix, BundleRef};
 use rules::{valid_correlation_id, valid_job_id, valid_labels, valid_namespace, valid_worker_name};
 
 /// One deploy request, as a platform service publishes it.
@@ -44,20 +46,6 @@ pub struct DeployJob {
     pub correlation_id: Option<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-}
-
-/// Where the site's files are.
-///
-/// `prefix` is a folder of objects. `key` (one archive object) is reserved
-/// for archive bundles and refused until they are supported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BundleRef {
-    pub bucket: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
 }
 
 /// Worker code: every object under `prefix` is a module named by its path
@@ -151,10 +139,15 @@ pub fn decode_job(body: &[u8]) -> Result<DeployJob, Box<InvalidJob>> {
     };
     let job: DeployJob = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
+        let message = e.inner().to_string();
         if path == "." {
-            invalid(format!("job: {}", e.inner()))
+            invalid(format!("job: {message}"))
+        } else if message.starts_with(&path) {
+            // A conversion of ours (the bundle's shape) names its field
+            // itself, as the rules do; serde's own messages never start so.
+            invalid(message)
         } else {
-            invalid(format!("job: {path}: {}", e.inner()))
+            invalid(format!("job: {path}: {message}"))
         }
     })?;
     job.validate().map_err(invalid)?;
@@ -166,21 +159,16 @@ impl DeployJob {
     pub fn assets_binding(&self) -> &str {
         self.assets_binding.as_deref().unwrap_or("ASSETS")
     }
-
-    /// The bundle prefix as a folder: empty, or ending with `/`, so
-    /// `builds/4` never matches `builds/42/...`.
-    pub fn bundle_prefix(&self) -> String {
-        folder(self.bundle.prefix.as_deref().unwrap_or(""))
-    }
 }
 
 impl WorkerCode {
-    /// The code prefix as a folder (see [`DeployJob::bundle_prefix`]).
+    /// The code prefix as a folder (see [`BundlePrefix::folder_prefix`]).
     pub fn folder_prefix(&self) -> String {
         folder(&self.prefix)
     }
 }
 
+/// A prefix as a folder: empty, or ending with `/`.
 fn folder(prefix: &str) -> String {
     if prefix.is_empty() || prefix.ends_with('/') {
         prefix.to_string()

@@ -14,7 +14,8 @@ pub use event::{
     UploadSummary,
 };
 pub use job::{
-    AssetsConfig, BundleRef, DeployJob, InvalidJob, RunWorkerFirst, WorkerCode, decode_job,
+    AssetsConfig, BundleArchive, BundlePrefix, BundleRef, DeployJob, InvalidJob, RunWorkerFirst,
+    WorkerCode, decode_job,
 };
 
 /// The only job `version` this worker understands.

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
-use crate::bundle::{self, BundleSource, S3Storage};
+use crate::bundle::Bundles;
 use crate::cloudflare::{CloudflareClient, Module, ScriptTarget, ScriptUpload, UploadStats};
 use crate::config::{CloudflareSettings, LimitSettings, Settings};
 use crate::contract::{
@@ -68,7 +68,7 @@ pub fn account_for(job: &DeployJob, default_account: &str) -> String {
 
 /// The real deployer: S3 in, Cloudflare out.
 pub struct Pipeline {
-    storage: S3Storage,
+    bundles: Bundles,
     cloudflare: CloudflareClient,
     accounts: CloudflareSettings,
     limits: LimitSettings,
@@ -80,9 +80,9 @@ pub struct Pipeline {
 impl Pipeline {
     /// Built once per process by `startup`; the clients inside are shared by
     /// every job.
-    pub fn new(settings: &Settings, storage: S3Storage, cloudflare: CloudflareClient) -> Self {
+    pub fn new(settings: &Settings, bundles: Bundles, cloudflare: CloudflareClient) -> Self {
         Self {
-            storage,
+            bundles,
             cloudflare,
             accounts: settings.cloudflare.clone(),
             limits: settings.limits.clone(),
@@ -127,8 +127,9 @@ impl Pipeline {
         // manifest and spooling the bytes for the upload step.
         let spool = Spool::create(&self.spool_root).map_err(DeployError::Spool)?;
         let source = self
-            .storage
-            .prefix(&job.bundle.bucket, &job.bundle_prefix());
+            .bundles
+            .open(&job.bundle)
+            .map_err(DeployError::Bundle)?;
         let manifest = source
             .ingest(&spool, &self.limits)
             .await
@@ -173,15 +174,12 @@ impl Pipeline {
         let (main_module, modules, assets_binding) = match &job.worker {
             None => (None, Vec::new(), None),
             Some(code) => {
-                let bucket = code.bucket.as_deref().unwrap_or(&job.bundle.bucket);
-                let modules = bundle::read_modules(
-                    &self.storage,
-                    bucket,
-                    &code.folder_prefix(),
-                    self.limits.max_worker_bytes,
-                )
-                .await
-                .map_err(DeployError::WorkerCode)?;
+                let bucket = code.bucket.as_deref().unwrap_or(job.bundle.bucket());
+                let modules = self
+                    .bundles
+                    .read_modules(bucket, &code.folder_prefix(), self.limits.max_worker_bytes)
+                    .await
+                    .map_err(DeployError::WorkerCode)?;
                 if let Some((bad, _)) = modules
                     .iter()
                     .find(|(name, _)| name.contains('"') || name.chars().any(char::is_control))

@@ -106,8 +106,12 @@ async fn nested_site_gives_exact_manifest_and_spool(server: S3Server) {
         .collect();
     assert_eq!(got, want);
     for (path, bytes) in &files {
-        let stored = spool.read(&asset_hash(bytes)).await.unwrap();
-        assert_eq!(stored, *bytes, "spool content of /{path}");
+        let stored = spool.file(&asset_hash(bytes)).await.unwrap();
+        assert_eq!(
+            std::fs::read(&stored.path).unwrap(),
+            *bytes,
+            "spool content of /{path}"
+        );
     }
     assert_eq!(
         spool_file_count(&spool),

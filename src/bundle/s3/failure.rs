@@ -1,22 +1,23 @@
 //! What went wrong with one S3 call, and whether trying again may help.
 //!
 //! Transient failures (connection errors, timeouts, a stalled body, 5xx,
-//! throttling) are retried through [`RetryPolicy`]; an object that changed
-//! while being read is retried once; everything else (missing bucket or key,
-//! access denied, other 4xx) fails at once. The final failure becomes a
-//! [`BundleError`] naming its subject, step and the number of tries.
+//! throttling) are retried through the crate's one loop ([`Retry`]); an
+//! object that changed while being read is retried once; everything else
+//! (missing bucket or key, access denied, other 4xx) fails at once. The final
+//! failure becomes a [`BundleError`] naming its subject, step and the number
+//! of tries.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use backon::Retryable;
 
+use crate::bundle::body::BodyError;
 use crate::bundle::{BundleError, BundleStep};
-use crate::retry::RetryPolicy;
+use crate::error_chain;
+use crate::retry::{Retried, Retry, RetryPolicy};
 
 /// One attempt's failure.
 #[derive(Debug)]
@@ -80,27 +81,26 @@ where
         }
         SdkError::TimeoutError(_) => Failure::Transient("timed out".into()),
         SdkError::DispatchFailure(dispatch) if dispatch.is_user() => {
-            Failure::Refused(error_chain(&err))
+            Failure::Refused(error_chain::flatten(&err))
         }
-        SdkError::ConstructionFailure(_) => Failure::Refused(error_chain(&err)),
+        SdkError::ConstructionFailure(_) => Failure::Refused(error_chain::flatten(&err)),
         // Connection errors, unreadable responses and anything new.
-        _ => Failure::Transient(error_chain(&err)),
+        _ => Failure::Transient(error_chain::flatten(&err)),
     }
 }
 
-/// An error and its sources on one line, repeats dropped (the SDK often
-/// wraps one cause in several layers that all say the same).
-pub(super) fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
+/// A body that could not be read whole: a stall or a broken stream may pass
+/// on another try; a size other than listed means the object changed.
+impl From<BodyError> for Failure {
+    fn from(err: BodyError) -> Self {
+        match err {
+            BodyError::Stalled { .. } | BodyError::Read(_) => Failure::Transient(err.to_string()),
+            BodyError::Longer { .. } | BodyError::Shorter { .. } => {
+                Failure::Changed(err.to_string())
+            }
+            BodyError::Local(e) => Failure::Local(e),
         }
-        next = e.source();
     }
-    parts.join(": ")
 }
 
 impl Failure {
@@ -152,14 +152,8 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
 {
-    let attempts = AtomicUsize::new(0);
     let mut changes = 0;
-    let result = (|| {
-        attempts.fetch_add(1, Ordering::Relaxed);
-        op()
-    })
-    .retry(policy.clone())
-    .when(|failure| match failure {
+    let Retried { result, attempts } = Retry::new(policy, |failure: &Failure| match failure {
         Failure::Transient(_) => true,
         Failure::Changed(_) => {
             changes += 1;
@@ -167,9 +161,10 @@ where
         }
         _ => false,
     })
-    .notify(|failure, wait| {
+    .notify(|failure, _, wait| {
         tracing::warn!(subject, error = %failure, ?wait, "s3 call failed; retrying");
     })
+    .run(|_| op())
     .await;
-    (result, attempts.load(Ordering::Relaxed))
+    (result, attempts)
 }

@@ -170,7 +170,8 @@ async fn slow_down_is_retried_then_succeeds() {
     let entry = manifest.get("/a.txt").unwrap();
     assert_eq!(entry.hash, asset_hash(b"hello"));
     assert_eq!(gets.load(Ordering::SeqCst), 2);
-    assert_eq!(&spool.read(&entry.hash).await.unwrap()[..], b"hello");
+    let stored = spool.file(&entry.hash).await.unwrap();
+    assert_eq!(std::fs::read(stored.path).unwrap(), b"hello");
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{AssetsConfig, DeployJob, RunWorkerFirst};
+use super::{AssetsConfig, BundleRef, DeployJob, RunWorkerFirst};
 use crate::contract::JOB_VERSION;
 
 const HTML_HANDLING: &[&str] = &[
@@ -161,23 +161,21 @@ impl DeployJob {
     }
 
     fn validate_bundle(&self) -> Result<(), String> {
-        let b = &self.bundle;
-        if !valid_bucket(&b.bucket) {
+        let bucket = self.bundle.bucket();
+        if !valid_bucket(bucket) {
             return Err(format!(
-                "bundle.bucket: {:?} is not a valid bucket name",
-                b.bucket
+                "bundle.bucket: {bucket:?} is not a valid bucket name"
             ));
         }
-        match (&b.prefix, &b.key) {
-            (Some(prefix), None) if valid_prefix(prefix) => Ok(()),
-            (Some(prefix), None) => Err(format!(
-                "bundle.prefix: {prefix:?} must not start with '/', hold '.' or '..' segments or control characters"
+        match &self.bundle {
+            BundleRef::Prefix(p) if valid_prefix(&p.prefix) => Ok(()),
+            BundleRef::Prefix(p) => Err(format!(
+                "bundle.prefix: {:?} must not start with '/', hold '.' or '..' segments or control characters",
+                p.prefix
             )),
-            (None, Some(_)) => {
+            BundleRef::Archive(_) => {
                 Err("bundle.key: archive bundles are not supported yet; give bundle.prefix".into())
             }
-            (Some(_), Some(_)) => Err("bundle: give either prefix or key, not both".into()),
-            (None, None) => Err("bundle.prefix: missing".into()),
         }
     }
 
@@ -211,11 +209,14 @@ impl DeployJob {
             ));
         }
         // Worker code inside the bundle would be served to anyone as a
-        // static file, secrets and all: the two must not overlap.
-        let code_bucket = worker.bucket.as_deref().unwrap_or(&self.bundle.bucket);
-        let (site, code) = (self.bundle_prefix(), worker.folder_prefix());
-        if code_bucket == self.bundle.bucket && (code.starts_with(&site) || site.starts_with(&code))
-        {
+        // static file, secrets and all: the two must not overlap. (An
+        // archive holds only its own files: objects beside it are not in it.)
+        let BundleRef::Prefix(bundle) = &self.bundle else {
+            return Ok(());
+        };
+        let code_bucket = worker.bucket.as_deref().unwrap_or(&bundle.bucket);
+        let (site, code) = (bundle.folder_prefix(), worker.folder_prefix());
+        if code_bucket == bundle.bucket && (code.starts_with(&site) || site.starts_with(&code)) {
             return Err(format!(
                 "worker.prefix: {code:?} overlaps bundle.prefix {site:?} in bucket {code_bucket}: \
                  worker code would be published as static assets"

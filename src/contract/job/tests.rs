@@ -25,6 +25,14 @@ fn decode(v: &serde_json::Value) -> Result<DeployJob, Box<InvalidJob>> {
     decode_job(&serde_json::to_vec(v).unwrap())
 }
 
+/// The folder of a prefix bundle.
+fn site_folder(job: &DeployJob) -> String {
+    match &job.bundle {
+        BundleRef::Prefix(p) => p.folder_prefix(),
+        other => panic!("not a prefix bundle: {other:?}"),
+    }
+}
+
 fn rejects(mutate: impl FnOnce(&mut serde_json::Value), field: &str) {
     let mut v = example();
     mutate(&mut v);
@@ -44,7 +52,7 @@ fn rejects(mutate: impl FnOnce(&mut serde_json::Value), field: &str) {
 fn the_issue_example_decodes() {
     let job = decode(&example()).unwrap();
     assert_eq!(job.job_id, "acme-site-42");
-    assert_eq!(job.bundle_prefix(), "acme/builds/42/");
+    assert_eq!(site_folder(&job), "acme/builds/42/");
     assert_eq!(job.worker.as_ref().unwrap().main_module, "index.js");
     assert_eq!(job.assets_binding(), "ASSETS");
     assert_eq!(job.labels["tenant"], "acme");
@@ -57,7 +65,7 @@ fn minimal_job_decodes_with_defaults() {
         "bundle": {"bucket": "sites", "prefix": "a/b"}
     }))
     .unwrap();
-    assert_eq!(job.bundle_prefix(), "a/b/", "a prefix is a folder");
+    assert_eq!(site_folder(&job), "a/b/", "a prefix is a folder");
     assert!(job.worker.is_none());
     assert!(job.bindings.is_empty());
 }
@@ -212,4 +220,84 @@ fn a_broken_job_keeps_what_routes_and_correlates_it() {
     assert_eq!(err.namespace.as_deref(), Some("customers"));
     assert_eq!(err.script_name.as_deref(), Some("acme-site"));
     assert_eq!(err.labels["tenant"], "acme");
+}
+
+#[test]
+fn the_bundle_is_a_prefix_or_an_archive_on_the_same_wire() {
+    let job = decode(&example()).unwrap();
+    assert_eq!(
+        job.bundle,
+        BundleRef::Prefix(BundlePrefix {
+            bucket: "sites".into(),
+            prefix: "acme/builds/42/".into()
+        })
+    );
+    assert_eq!(
+        serde_json::to_string(&job.bundle).unwrap(),
+        r#"{"bucket":"sites","prefix":"acme/builds/42/"}"#,
+        "contract v1 JSON, byte for byte"
+    );
+    let archive: BundleRef = serde_json::from_str(r#"{"bucket":"sites","key":"a.tar"}"#).unwrap();
+    assert_eq!(archive.bucket(), "sites");
+    assert_eq!(
+        serde_json::to_string(&archive).unwrap(),
+        r#"{"bucket":"sites","key":"a.tar"}"#
+    );
+    let null_key: BundleRef =
+        serde_json::from_str(r#"{"bucket":"sites","prefix":"p/","key":null}"#).unwrap();
+    assert!(matches!(null_key, BundleRef::Prefix(_)), "{null_key:?}");
+}
+
+#[test]
+fn bundle_messages_are_those_of_contract_v1() {
+    let message = |bundle: serde_json::Value| {
+        let mut v = example();
+        v["bundle"] = bundle;
+        decode(&v).unwrap_err().message
+    };
+    let cases = [
+        (
+            serde_json::json!({"bucket": "sites"}),
+            "bundle.prefix: missing",
+        ),
+        (
+            serde_json::json!({"bucket": "sites", "prefix": null}),
+            "bundle.prefix: missing",
+        ),
+        (
+            serde_json::json!({"bucket": "sites", "key": "a.tar"}),
+            "bundle.key: archive bundles are not supported yet; give bundle.prefix",
+        ),
+        (
+            serde_json::json!({"bucket": "sites", "prefix": "p/", "key": "a.tar"}),
+            "bundle: give either prefix or key, not both",
+        ),
+        (
+            serde_json::json!({"bucket": "A", "prefix": "p/"}),
+            "bundle.bucket: \"A\" is not a valid bucket name",
+        ),
+        (
+            serde_json::json!({"bucket": "A", "key": "a.tar"}),
+            "bundle.bucket: \"A\" is not a valid bucket name",
+        ),
+        (
+            serde_json::json!({"bucket": "sites", "prefix": "p/", "extra": 1}),
+            "job: bundle.extra: unknown field `extra`, expected one of `bucket`, `prefix`, `key`",
+        ),
+        (
+            serde_json::json!({"prefix": "p/"}),
+            "job: bundle: missing field `bucket`",
+        ),
+        (
+            serde_json::json!({"bucket": 1, "prefix": "p/"}),
+            "job: bundle.bucket: invalid type: integer `1`, expected a string",
+        ),
+        (
+            serde_json::json!("str"),
+            "job: bundle: invalid type: string \"str\", expected struct BundleRef",
+        ),
+    ];
+    for (bundle, want) in cases {
+        assert_eq!(message(bundle.clone()), want, "{bundle}");
+    }
 }
