@@ -12,6 +12,7 @@
 mod error;
 pub mod path;
 mod s3;
+pub mod special;
 
 pub use self::error::{BundleError, BundleErrorKind, BundleStep};
 pub use self::s3::{S3Prefix, S3Storage, read_modules};
