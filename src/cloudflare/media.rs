@@ -8,9 +8,9 @@
 //!
 //! Asset types come from `mime_guess`'s table (maintained, derived from
 //! Apache httpd's `mime.types`), as wrangler takes them from the `mime`
-//! package; text
-//! gets `; charset=utf-8` as wrangler's `getContentType` adds it. The few
-//! entries of the table that are behind the standards are corrected here.
+//! package; text gets `; charset=utf-8` as wrangler's `getContentType` adds
+//! it. The few entries of the table that are behind the standards are
+//! corrected here.
 
 /// Extensions the MIME table types with a superseded name: RFC 9239 (2022)
 /// registers `.mjs`, like `.js`, as `text/javascript` (the table's
