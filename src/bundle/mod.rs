@@ -8,6 +8,9 @@
 //!
 //! Worker code is read differently ([`read_modules`]): a handful of small
 //! modules held in memory for one multipart upload.
+//!
+//! [`special`] holds the rules of the root files that configure serving
+//! rather than being served: `.assetsignore`, `_headers`, `_redirects`.
 
 mod error;
 pub mod path;
