@@ -45,6 +45,8 @@
 //! - A completion JWT may be used more than once until it expires, so a
 //!   client retrying a PUT whose answer was lost succeeds.
 //! - `keep_assets: true` without `assets.jwt` keeps the live assets.
+//! - `_headers` and `_redirects` belong to the upload that sent them: one
+//!   without them (a `keep_assets` upload included) deploys none.
 //! - `stats.files_uploaded` counts accepted parts, re-uploads included;
 //!   `stats.sessions` counts sessions created, `stats.live_sessions` those
 //!   not pruned yet.
