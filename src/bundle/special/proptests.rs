@@ -98,6 +98,17 @@ proptest! {
     }
 
     #[test]
+    fn matching_never_panics_on_odd_paths(
+        patterns in "[a-z*?!/\\[\\]\n.-]{0,40}",
+        path in "[a-z/.*-]{0,30}",
+        is_dir in any::<bool>(),
+    ) {
+        if let Ok(ig) = AssetsIgnore::parse(patterns.as_bytes()) {
+            let _ = ig.is_ignored(&path, is_dir);
+        }
+    }
+
+    #[test]
     fn parsers_never_panic_on_near_miss_syntax(text in "[/*:!# \t\r\na-cA-C0-9h.?-]{0,300}") {
         let _ = Headers::parse(text.as_bytes());
         let _ = Redirects::parse(text.as_bytes(), Some("none"));

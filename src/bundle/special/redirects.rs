@@ -87,8 +87,9 @@ impl Redirects {
                 return Err(fault(format!("control character {c:?}")));
             }
             let (source, to, status) = fields(line).map_err(fault)?;
-            pattern::check(source, Scope::RedirectSource).map_err(fault)?;
+            // Cloudflare matches the path alone: a query or fragment is dropped.
             let from = source.split(['?', '#']).next().unwrap_or_default();
+            pattern::check(from, Scope::RedirectSource).map_err(fault)?;
             let dynamic = dynamics > 0 || pattern::is_dynamic(from);
             if dynamic {
                 dynamics += 1;
