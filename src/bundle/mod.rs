@@ -16,11 +16,15 @@
 //!
 //! Worker code is read differently ([`Bundles::read_modules`]): a handful of
 //! small modules held in memory for one multipart upload.
+//!
+//! [`special`] holds the rules of the root files that configure serving
+//! rather than being served: `.assetsignore`, `_headers`, `_redirects`.
 
 mod body;
 mod error;
 pub mod path;
 mod s3;
+pub mod special;
 
 pub use self::error::{BundleError, BundleErrorKind, BundleStep};
 pub use self::s3::{S3Prefix, S3Storage, read_modules};

@@ -138,6 +138,7 @@ async fn deployment(State(shared): State<Arc<Shared>>, Path(key): Path<ScriptKey
         "metadata": d.metadata,
         "manifest": manifest,
         "modules": modules,
+        "special_files": d.special_files.to_json(),
         "etag": d.etag,
         "created_on": d.created_on.to_rfc3339(),
         "modified_on": d.modified_on.to_rfc3339(),

@@ -139,6 +139,8 @@ fn check_assets_config(config: &Value) -> Result<(), String> {
                 .as_str()
                 .is_some_and(|v| NOT_FOUND_HANDLING.contains(&v)),
             "serve_directly" => value.is_boolean(),
+            // The files' contents; `special_files` checks them.
+            "_headers" | "_redirects" => value.is_string(),
             "run_worker_first" => match value {
                 Value::Bool(_) => true,
                 Value::Array(routes) => routes.iter().all(|r| {

@@ -177,3 +177,14 @@ fn keep_assets_must_be_a_bool_and_allows_an_assets_binding() {
     metadata["keep_assets"] = json!("yes");
     assert!(check_value(metadata).is_err_and(|e| e.contains("keep_assets")));
 }
+
+#[test]
+fn special_files_in_the_config_must_be_strings() {
+    for key in ["_headers", "_redirects"] {
+        let ok = with("assets", json!({"jwt": "j", "config": {key: "/a /b\n"}}));
+        assert!(check_value(ok).is_ok(), "{key}");
+        let bad = with("assets", json!({"jwt": "j", "config": {key: ["/a /b"]}}));
+        let want = format!("config.{key}: invalid value");
+        assert!(check_value(bad).is_err_and(|e| e.contains(&want)), "{key}");
+    }
+}

@@ -20,6 +20,7 @@
 //! | 404  | 7003   | account id not 32 lowercase hex (`Could not route to /accounts/...`); any path the API does not serve |
 //! | 404  | 100119 | dispatch namespace not found (not among `--namespace`, or not a valid name) |
 //! | 405  | 7001   | a served path with the wrong method |
+//! | 400  | 100324 | `assets.config._headers` / `_redirects` content Cloudflare cannot use: a syntax error, over a limit (100 header rules, 2,000 characters a header line; 2,000 static / 100 dynamic redirects, 1,000 characters a redirect), a bad status, an infinite-loop rewrite, a duplicate source; the message lists each bad line (`Invalid _redirects configuration:\nLine 3: ...`). Cloudflare answers so today (wrangler output in workers-sdk issues 14547, 15624); older reports show these messages under 10021. A non-string value is 10021 |
 //! | 413  | 10021  | a multipart body over 256 MiB, a session body over 64 MiB |
 //! | 429  | 971    | injected rate limit, with `Retry-After` |
 //! | 4xx/5xx | 10013 | injected status fault (`simulated fault: HTTP 503`), with `Retry-After` if the rule sets one |
@@ -44,6 +45,8 @@
 //! - A completion JWT may be used more than once until it expires, so a
 //!   client retrying a PUT whose answer was lost succeeds.
 //! - `keep_assets: true` without `assets.jwt` keeps the live assets.
+//! - `_headers` and `_redirects` belong to the upload that sent them: one
+//!   without them (a `keep_assets` upload included) deploys none.
 //! - `stats.files_uploaded` counts accepted parts, re-uploads included;
 //!   `stats.sessions` counts sessions created, `stats.live_sessions` those
 //!   not pruned yet.
@@ -64,7 +67,9 @@
 //!
 //! `GET health`, `GET stats`, `GET|DELETE requests` (last 10,000 API calls),
 //! `GET clock`, `POST clock/advance {"seconds": N}`, `GET|POST|DELETE faults`,
-//! `GET scripts/{account}/{namespace}/{script}` (live deployment), and under
+//! `GET scripts/{account}/{namespace}/{script}` (live deployment, with
+//! `special_files`: each of `_headers` / `_redirects` as `{"text", ...rule
+//! counts}` or `null`), and under
 //! it `assets/{*path}` and `modules/{*name}` for the stored bytes.
 
 mod admin;
@@ -77,6 +82,7 @@ mod metadata;
 mod script;
 mod server;
 mod session;
+mod special_files;
 mod state;
 mod strict_json;
 mod upload;

@@ -17,6 +17,7 @@ use super::auth;
 use super::envelope::{ApiError, CODE_AUTH, success};
 use super::jwt::{TokenError, TokenKind};
 use super::metadata::{self, Metadata};
+use super::special_files;
 use super::state::{Deployment, Module, Shared};
 use super::validate::{Manifest, media_type_essence};
 
@@ -55,6 +56,7 @@ pub async fn put_script(
     let today = shared.now().date_naive();
     let metadata = metadata::check(&metadata_bytes, today).map_err(ApiError::validation)?;
     check_modules(&metadata, &modules)?;
+    let special_files = special_files::check(&metadata.raw)?;
     let manifest = match &metadata.assets_jwt {
         Some(jwt) => Some(assets_manifest(
             &shared, jwt, &account, &namespace, &script,
@@ -94,6 +96,7 @@ pub async fn put_script(
             metadata: redacted,
             manifest: manifest.unwrap_or_default(),
             modules,
+            special_files,
             etag: etag.clone(),
             created_on,
             modified_on: now,

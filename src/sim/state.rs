@@ -22,6 +22,7 @@ use serde_json::Value;
 use super::config::SimConfig;
 use super::faults::Faults;
 use super::jwt::Keys;
+use super::special_files::SpecialFiles;
 use super::validate::Manifest;
 
 /// How many requests `/__sim/requests` remembers.
@@ -93,6 +94,8 @@ pub struct Deployment {
     pub metadata: Value,
     pub manifest: Manifest,
     pub modules: Vec<Module>,
+    /// `_headers` and `_redirects` from `assets.config`, as checked.
+    pub special_files: SpecialFiles,
     pub etag: String,
     pub created_on: DateTime<Utc>,
     pub modified_on: DateTime<Utc>,

@@ -8,6 +8,7 @@ mod auth;
 mod faults;
 mod flow;
 mod script_checks;
+mod special_files;
 mod validation;
 
 use base64::Engine;
