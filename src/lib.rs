@@ -33,6 +33,7 @@
 
 pub mod amqp;
 pub mod bundle;
+pub mod cache;
 pub mod cli;
 pub mod cloudflare;
 pub mod config;

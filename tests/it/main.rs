@@ -7,6 +7,7 @@
 mod helpers;
 
 mod amqp;
+mod cache;
 mod cli;
 mod cloudflare;
 mod deploy;

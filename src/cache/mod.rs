@@ -1,0 +1,319 @@
+//! The content-digest cache: what makes an unchanged redeploy nearly free.
+//!
+//! Hashing a bundle means reading every byte of it. But a listing already
+//! tells, for each object, something that names its content ([`ContentKey`]:
+//! the MD5 ETag and size, or the object's version), so a file seen before
+//! need not be read at all: its SHA-256 comes from here. Two halves:
+//!
+//! - an in-memory LRU, bounded by `cache.memory_entries`, shared by every
+//!   job of the process;
+//! - index objects in S3 ([`store`]), one per script and one per archive,
+//!   written after a successful deploy and read at the start of the next, so
+//!   every worker of the fleet, and a restarted one, benefits.
+//!
+//! It can never make a wrong deploy: a changed object has a new ETag, and
+//! bytes that are uploaded are verified against the cached digest on the
+//! way; a mismatch evicts the entry ([`DigestCache::evict`]) and fails the
+//! job as retryable, and the retry hashes afresh. Content digests do not
+//! depend on the tenant (asset hashes are derived from them with each
+//! tenant's salt), so one cache serves every tenant.
+//!
+//! A failing index read or write costs only speed: it is logged and the
+//! deploy goes on as if the cache were cold.
+
+mod key;
+mod store;
+
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use lru::LruCache;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use self::key::{ContentDigest, ContentKey};
+pub use self::store::StoreError;
+use self::store::{Fetched, IndexStore};
+
+/// Format version of index objects; a reader ignores other versions.
+const INDEX_VERSION: u32 = 1;
+
+/// How many scripts' index ETags are remembered (for conditional reads).
+const REMEMBERED_SCRIPTS: usize = 4096;
+
+/// How many archive manifests are held in memory (each up to the file limit).
+const REMEMBERED_ARCHIVES: usize = 8;
+
+/// The cache's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// Off: every file is read and hashed on every deploy.
+    pub enabled: bool,
+    /// Where index objects live; unset keeps the cache in memory only (per
+    /// process, lost on restart).
+    pub bucket: Option<String>,
+    /// Key prefix of the index objects in `bucket`.
+    pub prefix: String,
+    /// Content keys held in memory (about 150 bytes each).
+    pub memory_entries: usize,
+    /// Whether 32-hex ETags are MD5s of the content (true for AWS S3 and
+    /// most S3 servers without SSE-KMS). False keys every object by its
+    /// bucket, key and version instead, so content is not matched across keys.
+    pub etag_is_md5: bool,
+    /// Largest index object read or written.
+    pub max_index_bytes: u64,
+    /// Bound on one index read or write.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bucket: None,
+            prefix: "wfp-deployer/digest-cache/v1/".into(),
+            memory_entries: 100_000,
+            etag_is_md5: true,
+            max_index_bytes: 64 * 1024 * 1024,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One file of a cached archive manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedFile {
+    /// Relative path inside the bundle (no leading `/`).
+    pub path: String,
+    pub size: u64,
+    pub digest: ContentDigest,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ScriptIndex {
+    version: u32,
+    /// Encoded content key → digest.
+    entries: BTreeMap<String, ContentDigest>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ArchiveIndex {
+    version: u32,
+    files: Vec<CachedFile>,
+}
+
+/// What is known of one script's index object.
+#[derive(Clone)]
+struct Remembered {
+    /// The object's ETag when last read or written.
+    etag: Option<String>,
+    /// Fingerprint of the entries it holds; an unchanged deploy writes nothing.
+    fingerprint: [u8; 32],
+}
+
+/// The process's digest cache; shared by every job (behind an `Arc`).
+pub struct DigestCache {
+    enabled: bool,
+    etag_is_md5: bool,
+    memory: Mutex<LruCache<ContentKey, ContentDigest>>,
+    scripts: Mutex<LruCache<String, Remembered>>,
+    archives: Mutex<LruCache<ContentKey, Vec<CachedFile>>>,
+    store: Option<IndexStore>,
+}
+
+impl DigestCache {
+    /// Builds the cache; `client` reaches `settings.bucket` when one is set.
+    pub fn new(settings: &CacheSettings, client: Option<aws_sdk_s3::Client>) -> Self {
+        let store = match (&settings.bucket, client) {
+            (Some(bucket), Some(client)) if settings.enabled => Some(IndexStore::new(
+                client,
+                bucket.clone(),
+                settings.prefix.clone(),
+                settings.max_index_bytes,
+                settings.timeout,
+            )),
+            _ => None,
+        };
+        Self {
+            enabled: settings.enabled,
+            etag_is_md5: settings.etag_is_md5,
+            memory: Mutex::new(LruCache::new(nonzero(settings.memory_entries))),
+            scripts: Mutex::new(LruCache::new(nonzero(REMEMBERED_SCRIPTS))),
+            archives: Mutex::new(LruCache::new(nonzero(REMEMBERED_ARCHIVES))),
+            store,
+        }
+    }
+
+    /// A cache that never knows anything (`cache.enabled = false`).
+    pub fn disabled() -> Self {
+        Self::new(
+            &CacheSettings {
+                enabled: false,
+                ..CacheSettings::default()
+            },
+            None,
+        )
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The content key of a listed object, or `None` when the cache is off
+    /// or the listing says too little.
+    pub fn key_for(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: Option<&str>,
+        version_id: Option<&str>,
+        size: u64,
+    ) -> Option<ContentKey> {
+        if !self.enabled {
+            return None;
+        }
+        ContentKey::for_object(bucket, key, etag, version_id, size, self.etag_is_md5)
+    }
+
+    /// Loads what the fleet knows of `scope` (`account/namespace/script`)
+    /// into memory: one conditional GET, nothing when unchanged.
+    pub async fn warm(&self, scope: &str) {
+        let Some(store) = &self.store else { return };
+        let key = store.script_key(scope);
+        let known = lock(&self.scripts).get(scope).and_then(|r| r.etag.clone());
+        match store.get::<ScriptIndex>(&key, known.as_deref()).await {
+            Ok(Fetched::Found(index, etag)) if index.version == INDEX_VERSION => {
+                let fingerprint = fingerprint(index.entries.iter());
+                let mut memory = lock(&self.memory);
+                for (encoded, digest) in index.entries {
+                    if let Some(content) = ContentKey::decode(&encoded) {
+                        memory.put(content, digest);
+                    }
+                }
+                drop(memory);
+                lock(&self.scripts).put(scope.to_string(), Remembered { etag, fingerprint });
+            }
+            Ok(Fetched::Found(..)) | Ok(Fetched::Missing) | Ok(Fetched::NotModified) => {}
+            Err(error) => tracing::warn!(%error, "digest cache: index not read; hashing afresh"),
+        }
+    }
+
+    /// The digest of `key`'s content, if known.
+    pub fn get(&self, key: &ContentKey) -> Option<ContentDigest> {
+        if !self.enabled {
+            return None;
+        }
+        lock(&self.memory).get(key).copied()
+    }
+
+    /// Forgets `key`: its cached digest proved wrong.
+    pub fn evict(&self, key: &ContentKey) {
+        lock(&self.memory).pop(key);
+        lock(&self.archives).pop(key);
+    }
+
+    /// Remembers what a successful deploy of `scope` hashed, in memory and,
+    /// when it differs from the index object, in S3.
+    pub async fn record(&self, scope: &str, entries: Vec<(ContentKey, ContentDigest)>) {
+        if !self.enabled {
+            return;
+        }
+        let index: BTreeMap<String, ContentDigest> =
+            entries.iter().map(|(k, d)| (k.encode(), *d)).collect();
+        {
+            let mut memory = lock(&self.memory);
+            for (content, digest) in entries {
+                memory.put(content, digest);
+            }
+        }
+        let Some(store) = &self.store else { return };
+        let fingerprint = fingerprint(index.iter());
+        if lock(&self.scripts)
+            .get(scope)
+            .is_some_and(|r| r.fingerprint == fingerprint)
+        {
+            return;
+        }
+        let object = ScriptIndex {
+            version: INDEX_VERSION,
+            entries: index,
+        };
+        match store.put(&store.script_key(scope), &object).await {
+            Ok(etag) => {
+                lock(&self.scripts).put(scope.to_string(), Remembered { etag, fingerprint });
+            }
+            Err(error) => tracing::warn!(%error, "digest cache: index not written"),
+        }
+    }
+
+    /// The cached manifest of an archive, if any worker saved one.
+    pub async fn archive_manifest(&self, archive: &ContentKey) -> Option<Vec<CachedFile>> {
+        if !self.enabled {
+            return None;
+        }
+        if let Some(files) = lock(&self.archives).get(archive) {
+            return Some(files.clone());
+        }
+        let store = self.store.as_ref()?;
+        match store
+            .get::<ArchiveIndex>(&store.archive_key(archive), None)
+            .await
+        {
+            Ok(Fetched::Found(index, _)) if index.version == INDEX_VERSION => {
+                lock(&self.archives).put(archive.clone(), index.files.clone());
+                Some(index.files)
+            }
+            Ok(_) => None,
+            Err(error) => {
+                tracing::warn!(%error, "digest cache: archive manifest not read");
+                None
+            }
+        }
+    }
+
+    /// Saves an archive's manifest after a successful deploy.
+    pub async fn record_archive(&self, archive: &ContentKey, files: Vec<CachedFile>) {
+        if !self.enabled {
+            return;
+        }
+        if let Some(store) = &self.store {
+            let index = ArchiveIndex {
+                version: INDEX_VERSION,
+                files,
+            };
+            if let Err(error) = store.put(&store.archive_key(archive), &index).await {
+                tracing::warn!(%error, "digest cache: archive manifest not written");
+            }
+            lock(&self.archives).put(archive.clone(), index.files);
+        } else {
+            lock(&self.archives).put(archive.clone(), files);
+        }
+    }
+}
+
+fn nonzero(n: usize) -> NonZeroUsize {
+    NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
+}
+
+/// A poisoned lock only means another job panicked mid-update of an LRU;
+/// the cache's contents are still digests checked on use, so go on.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn fingerprint<'a>(entries: impl Iterator<Item = (&'a String, &'a ContentDigest)>) -> [u8; 32] {
+    let mut sha = Sha256::new();
+    for (key, digest) in entries {
+        sha.update(key.as_bytes());
+        sha.update([0]);
+        sha.update(digest.0);
+    }
+    sha.finalize().into()
+}
+
+#[cfg(test)]
+mod tests;

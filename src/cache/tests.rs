@@ -1,0 +1,81 @@
+//! The in-memory half of the cache; the S3 half is tested against real S3
+//! servers in `tests/it/cache.rs`.
+
+use super::*;
+
+fn md5_key(n: u8, size: u64) -> ContentKey {
+    ContentKey::Md5 {
+        md5: format!("{n:032x}"),
+        size,
+    }
+}
+
+#[tokio::test]
+async fn remembers_what_a_deploy_recorded() {
+    let cache = DigestCache::new(&CacheSettings::default(), None);
+    assert_eq!(cache.get(&md5_key(1, 3)), None, "cold");
+    cache
+        .record("a/ns/s", vec![(md5_key(1, 3), ContentDigest([1; 32]))])
+        .await;
+    assert_eq!(cache.get(&md5_key(1, 3)), Some(ContentDigest([1; 32])));
+    assert_eq!(
+        cache.get(&md5_key(1, 4)),
+        None,
+        "the size is part of the key"
+    );
+    cache.evict(&md5_key(1, 3));
+    assert_eq!(cache.get(&md5_key(1, 3)), None, "evicted");
+}
+
+#[tokio::test]
+async fn memory_is_bounded_by_entries() {
+    let settings = CacheSettings {
+        memory_entries: 10,
+        ..CacheSettings::default()
+    };
+    let cache = DigestCache::new(&settings, None);
+    let entries = (0..50u8)
+        .map(|n| (md5_key(n, 1), ContentDigest([n; 32])))
+        .collect();
+    cache.record("a/ns/s", entries).await;
+    let held = (0..50u8)
+        .filter(|n| cache.get(&md5_key(*n, 1)).is_some())
+        .count();
+    assert_eq!(held, 10);
+    assert!(cache.get(&md5_key(49, 1)).is_some(), "the newest stay");
+}
+
+#[tokio::test]
+async fn a_disabled_cache_knows_nothing() {
+    let cache = DigestCache::disabled();
+    assert!(!cache.is_enabled());
+    assert_eq!(
+        cache.key_for("b", "k", Some("0cc175b9c0f1b6a831c399e269772661"), None, 1),
+        None
+    );
+    cache
+        .record("a/ns/s", vec![(md5_key(1, 3), ContentDigest([1; 32]))])
+        .await;
+    assert_eq!(cache.get(&md5_key(1, 3)), None);
+    let files = vec![CachedFile {
+        path: "a".into(),
+        size: 1,
+        digest: ContentDigest([2; 32]),
+    }];
+    cache.record_archive(&md5_key(9, 9), files).await;
+    assert_eq!(cache.archive_manifest(&md5_key(9, 9)).await, None);
+}
+
+#[tokio::test]
+async fn archive_manifests_are_held_in_memory_without_a_bucket() {
+    let cache = DigestCache::new(&CacheSettings::default(), None);
+    let files = vec![CachedFile {
+        path: "index.html".into(),
+        size: 5,
+        digest: ContentDigest([7; 32]),
+    }];
+    cache.record_archive(&md5_key(9, 100), files.clone()).await;
+    assert_eq!(cache.archive_manifest(&md5_key(9, 100)).await, Some(files));
+    cache.evict(&md5_key(9, 100));
+    assert_eq!(cache.archive_manifest(&md5_key(9, 100)).await, None);
+}
