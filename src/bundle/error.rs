@@ -76,13 +76,14 @@ pub enum BundleError {
         /// Tries made, the first included.
         attempts: usize,
     },
-    /// Local I/O (the spool) failed.
-    #[error("{subject}: spool: {source}")]
+    /// Local I/O (the spool) failed. The I/O error is written into the
+    /// message (it becomes the contract's `message`), not chained as a
+    /// `source()` too, so `{:#}` prints it once.
+    #[error("{subject}: spool: {error}")]
     Local {
         step: BundleStep,
         subject: String,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 

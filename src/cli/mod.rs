@@ -1,7 +1,10 @@
 //! The command line: one subcommand per way of running the binary.
 //!
 //! `anyhow` lives here and in `main.rs` only: this is the edge where errors
-//! become messages for a person.
+//! become messages for a person. `main` prints them with `{:#}`, the whole
+//! chain on one line, so each layer adds only its own words: a `.context`
+//! says what this command was doing, and the errors below never repeat the
+//! message of an error they hold (`errors_tests` checks it).
 
 mod deploy;
 mod publish;
@@ -70,7 +73,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             let worker = crate::startup::build_worker(&settings).await?;
             let shutdown = shutdown_on_signal();
-            worker.run(shutdown).await.context("worker")?;
+            // No context: the error says "the worker cannot run" itself.
+            worker.run(shutdown).await?;
             Ok(())
         }
         Command::CloudflareSim(args) => {
@@ -153,3 +157,6 @@ async fn wait_for_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod errors_tests;

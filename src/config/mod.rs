@@ -38,12 +38,17 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
-/// Why settings could not be loaded or are unusable.
+/// Why settings could not be loaded or are unusable. Each message names the
+/// key (and the file, when one holds it); the caller adds what it was doing
+/// (`loading settings`), so neither variant prefixes anything.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("configuration: {0}")]
+    /// A layer does not parse, or a key is unknown or of the wrong type.
+    /// Transparent: the `config` crate's message is the whole story.
+    #[error(transparent)]
     Load(#[from] config::ConfigError),
-    #[error("configuration: {0}")]
+    /// A value out of range, or something the worker cannot run without.
+    #[error("{0}")]
     Invalid(String),
 }
 
