@@ -20,6 +20,8 @@ use std::path::Path;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
+use crate::contract::names::is_account_id;
+
 pub use sections::{
     AmqpSettings, CloudflareSettings, LimitSettings, LogFormat, LogSettings, RetrySettings,
     S3Settings, WorkerSettings,
@@ -50,13 +52,6 @@ pub enum ConfigError {
     /// A value out of range, or something the worker cannot run without.
     #[error("{0}")]
     Invalid(String),
-}
-
-/// Cloudflare's account id format: 32 lowercase hex characters.
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == 32
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The conventional environment variables and the setting each one sets.
