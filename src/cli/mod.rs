@@ -38,7 +38,7 @@ pub enum Command {
     /// Consume deploy jobs and run them until SIGINT/SIGTERM.
     Worker,
     /// Run the Cloudflare API simulator (for tests, demos and local development).
-    CloudflareSim(crate::sim::SimArgs),
+    CloudflareSim(crate::sim::SimConfig),
     /// Run one job now, without RabbitMQ, and print its terminal event.
     Deploy(deploy::DeployArgs),
     /// Publish a job file to the jobs exchange, optionally waiting for its outcome.
@@ -77,10 +77,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             worker.run(shutdown).await?;
             Ok(())
         }
-        Command::CloudflareSim(args) => {
+        Command::CloudflareSim(config) => {
             crate::telemetry::init(&Default::default()).map_err(anyhow::Error::msg)?;
-            let config = args.clone().into_config().context("cloudflare-sim")?;
-            crate::sim::run(config, shutdown_on_signal())
+            crate::sim::run(config.clone(), shutdown_on_signal())
                 .await
                 .context("cloudflare-sim")
         }
