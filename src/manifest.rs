@@ -129,9 +129,7 @@ fn asset_hash_of_digest(digest: &[u8]) -> String {
 
 /// Whether `s` is a well-formed asset hash (32 lowercase hex characters).
 pub fn is_asset_hash(s: &str) -> bool {
-    s.len() == HASH_LEN
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    crate::contract::names::is_lower_hex(s, HASH_LEN)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -11,9 +11,12 @@ use crate::pipeline::Pipeline;
 use crate::worker::Worker;
 
 /// Why the application could not be built.
+///
+/// Transparent: the client's error already names its subject (`cloudflare
+/// client: ...`), and a prefix here would print it twice under `{:#}`.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("cloudflare client: {0}")]
+    #[error(transparent)]
     Cloudflare(#[from] CloudflareError),
 }
 

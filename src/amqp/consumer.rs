@@ -114,7 +114,9 @@ impl DeliveryMeta {
 }
 
 /// A header as text, when it is a string; other types are not guessed at.
-pub fn header_str(properties: &BasicProperties, name: &str) -> Option<String> {
+/// Only tests read headers back (the worker writes them, in `events`).
+#[cfg(test)]
+pub(crate) fn header_str(properties: &BasicProperties, name: &str) -> Option<String> {
     match properties.headers().as_ref()?.inner().get(name)? {
         AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
         AMQPValue::ShortString(s) => Some(s.as_str().to_string()),

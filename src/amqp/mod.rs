@@ -20,6 +20,8 @@ pub mod publisher;
 pub mod topology;
 
 pub use connection::{AmqpError, CONNECTION_NAME, connect, connect_as, endpoint};
-pub use consumer::{DeliveryMeta, attempt, delivery_count, header_str, open_consumer};
+#[cfg(test)]
+pub(crate) use consumer::header_str;
+pub use consumer::{DeliveryMeta, attempt, delivery_count, open_consumer};
 pub use publisher::{ConfirmedPublisher, PublishError};
 pub use topology::{dead_letter_queue_arguments, declare_topology, jobs_queue_arguments};

@@ -79,13 +79,14 @@ pub enum BundleError {
     /// A kind of bundle this worker cannot read yet.
     #[error("{subject}: {what} are not supported yet")]
     Unsupported { subject: String, what: &'static str },
-    /// Local I/O (the spool) failed.
-    #[error("{subject}: spool: {source}")]
+    /// Local I/O (the spool) failed. The I/O error is written into the
+    /// message (it becomes the contract's `message`), not chained as a
+    /// `source()` too, so `{:#}` prints it once.
+    #[error("{subject}: spool: {error}")]
     Local {
         step: BundleStep,
         subject: String,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 

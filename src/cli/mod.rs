@@ -1,7 +1,10 @@
 //! The command line: one subcommand per way of running the binary.
 //!
 //! `anyhow` lives here and in `main.rs` only: this is the edge where errors
-//! become messages for a person.
+//! become messages for a person. `main` prints them with `{:#}`, the whole
+//! chain on one line, so each layer adds only its own words: a `.context`
+//! says what this command was doing, and the errors below never repeat the
+//! message of an error they hold (`errors_tests` checks it).
 
 mod deploy;
 mod publish;
@@ -35,7 +38,7 @@ pub enum Command {
     /// Consume deploy jobs and run them until SIGINT/SIGTERM.
     Worker,
     /// Run the Cloudflare API simulator (for tests, demos and local development).
-    CloudflareSim(crate::sim::SimArgs),
+    CloudflareSim(crate::sim::SimConfig),
     /// Run one job now, without RabbitMQ, and print its terminal event.
     Deploy(deploy::DeployArgs),
     /// Publish a job file to the jobs exchange, optionally waiting for its outcome.
@@ -70,13 +73,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             let worker = crate::startup::build_worker(&settings).await?;
             let shutdown = shutdown_on_signal();
-            worker.run(shutdown).await.context("worker")?;
+            // No context: the error says "the worker cannot run" itself.
+            worker.run(shutdown).await?;
             Ok(())
         }
-        Command::CloudflareSim(args) => {
+        Command::CloudflareSim(config) => {
             crate::telemetry::init(&Default::default()).map_err(anyhow::Error::msg)?;
-            let config = args.clone().into_config().context("cloudflare-sim")?;
-            crate::sim::run(config, shutdown_on_signal())
+            crate::sim::run(config.clone(), shutdown_on_signal())
                 .await
                 .context("cloudflare-sim")
         }
@@ -153,3 +156,6 @@ async fn wait_for_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod errors_tests;

@@ -10,7 +10,10 @@
 //!
 //! Messages put the subject first (`session for customers/acme-site: HTTP
 //! 400, code 10021: ...`) and never hold the API token or a JWT: none of the
-//! variants carries one.
+//! variants carries one. Each message is whole on its own, because it becomes
+//! the contract event's `message` and log fields as it is: a cause a variant
+//! holds (an I/O error) is written into the message, never also offered as
+//! `source()`, so a `{:#}` chain prints it once.
 
 use std::fmt;
 use std::time::Duration;
@@ -139,12 +142,12 @@ pub enum CloudflareError {
         reason: String,
     },
     /// The bytes of an asset could not be read locally (the job's spool).
-    #[error("upload for {subject}: reading asset {path} ({hash}): {source}")]
+    #[error("upload for {subject}: reading asset {path} ({hash}): {error}")]
     AssetRead {
         subject: String,
         hash: String,
         path: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Cloudflare kept asking for new sessions (or for uploads it then
     /// forgot); we stop rather than loop forever.
@@ -309,7 +312,7 @@ mod tests {
             subject: "a/b".into(),
             hash: "h".into(),
             path: "/x".into(),
-            source: std::io::Error::other("gone"),
+            error: std::io::Error::other("gone"),
         };
         assert!(read.is_local() && !read.is_transient());
         assert_eq!(read.step(), CfStep::Upload);

@@ -296,7 +296,7 @@ async fn read_bucket(
             subject: job.call.subject.to_string(),
             hash: hash.clone(),
             path: path.to_string(),
-            source,
+            error: source,
         };
         let body = job.content.locate(hash).await.map_err(read_error)?;
         if body.len() != size {

@@ -20,6 +20,8 @@ use std::path::Path;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
+use crate::contract::names::is_account_id;
+
 pub use sections::{
     AmqpSettings, CloudflareSettings, LimitSettings, LogFormat, LogSettings, RetrySettings,
     S3Settings, WorkerSettings,
@@ -38,20 +40,18 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
-/// Why settings could not be loaded or are unusable.
+/// Why settings could not be loaded or are unusable. Each message names the
+/// key (and the file, when one holds it); the caller adds what it was doing
+/// (`loading settings`), so neither variant prefixes anything.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("configuration: {0}")]
+    /// A layer does not parse, or a key is unknown or of the wrong type.
+    /// Transparent: the `config` crate's message is the whole story.
+    #[error(transparent)]
     Load(#[from] config::ConfigError),
-    #[error("configuration: {0}")]
+    /// A value out of range, or something the worker cannot run without.
+    #[error("{0}")]
     Invalid(String),
-}
-
-/// Cloudflare's account id format: 32 lowercase hex characters.
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == 32
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The conventional environment variables and the setting each one sets.

@@ -7,6 +7,7 @@
 mod error;
 mod event;
 mod job;
+pub mod names;
 
 pub use error::{ErrorCode, FailureInfo, Step};
 pub use event::{

@@ -182,7 +182,7 @@ impl Pipeline {
                     .map_err(DeployError::WorkerCode)?;
                 if let Some((bad, _)) = modules
                     .iter()
-                    .find(|(name, _)| name.contains('"') || name.chars().any(char::is_control))
+                    .find(|(name, _)| !crate::contract::names::is_module_name(name))
                 {
                     return Err(DeployError::WorkerCodeInvalid(format!(
                         "module name {bad:?} cannot name a multipart part (quote or control character)"

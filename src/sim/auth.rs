@@ -19,7 +19,7 @@ pub fn classify(shared: &Shared, headers: &HeaderMap) -> &'static str {
     match bearer(headers) {
         Err(Missing::Absent) => "none",
         Err(Missing::Malformed) => "invalid",
-        Ok(token) if shared.config.api_tokens.iter().any(|t| t == token) => "api_token",
+        Ok(token) if shared.config.accepts_api_token(token) => "api_token",
         Ok(token) => match shared.keys.decode(token) {
             Ok(Claims {
                 kind: TokenKind::Upload,
@@ -72,7 +72,7 @@ pub fn require_api_token(shared: &Shared, headers: &HeaderMap) -> Result<(), Api
         Missing::Absent => ApiError::auth("missing Authorization: Bearer header"),
         Missing::Malformed => ApiError::auth("malformed Authorization header"),
     })?;
-    if shared.config.api_tokens.iter().any(|t| t == token) {
+    if shared.config.accepts_api_token(token) {
         return Ok(());
     }
     match shared.keys.decode(token) {
@@ -94,7 +94,7 @@ pub fn require_upload_jwt(
         Missing::Absent => ApiError::auth("missing Authorization: Bearer header"),
         Missing::Malformed => ApiError::auth("malformed Authorization header"),
     })?;
-    if shared.config.api_tokens.iter().any(|t| t == token) {
+    if shared.config.accepts_api_token(token) {
         return Err(ApiError::auth(
             "the upload endpoint needs the upload JWT, not an API token",
         ));

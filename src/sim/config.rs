@@ -1,25 +1,24 @@
-//! Settings of the simulator: the `cloudflare-sim` command line ([`SimArgs`])
-//! and the typed [`SimConfig`] it becomes, which tests build directly.
+//! Settings of the simulator: one [`SimConfig`], parsed from the
+//! `cloudflare-sim` command line by clap or built by tests
+//! ([`SimConfig::for_tests`]).
 //!
-//! Raw strings (sizes, durations, fault rules) are turned into typed values in
-//! one place, [`SimArgs::into_config`], so a bad flag is named at start-up.
+//! Raw strings (sizes, durations, fault rules, tokens) become typed values
+//! in each flag's value parser, so a bad flag is named at start-up and
+//! nothing later re-checks it. The API tokens and the JWT secret are
+//! [`SecretString`]s: the derived `Debug` redacts them, and a refused secret
+//! is never echoed back.
 
-use std::fmt;
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
 use rand::RngCore;
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use super::faults::FaultSpec;
-
-/// Why the simulator's settings could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    #[error("--{flag}: {message}")]
-    InvalidFlag { flag: &'static str, message: String },
-    #[error("--fault {rule:?}: {message}")]
-    InvalidFault { rule: String, message: String },
-}
+use super::jwt::Keys;
 
 const FAULT_HELP: &str = "Inject a fault: ENDPOINT:KIND[:OPTION...]. \
 ENDPOINT is session, upload, script or all. \
@@ -31,10 +30,11 @@ seed=N (for rate), retry-after=SECONDS (status kinds). Neither count nor rate: e
 Examples: upload:503:count=2, session:429:retry-after=1:rate=0.2, script:reset:count=1, \
 all:latency=200ms, upload:advance-clock=1h:count=1";
 
-/// Command line of `wfp-deployer cloudflare-sim`: a strict, stateful
-/// stand-in for the Workers-for-Platforms static-assets API.
-#[derive(Clone, clap::Args)]
-pub struct SimArgs {
+/// Everything the simulator needs to run; as flags, the command line of
+/// `wfp-deployer cloudflare-sim`, a strict, stateful stand-in for the
+/// Workers-for-Platforms static-assets API.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimConfig {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
@@ -44,138 +44,42 @@ pub struct SimArgs {
         env = "SIM_API_TOKENS",
         value_delimiter = ',',
         hide_env_values = true,
-        default_value = "sim-api-token"
+        default_value = "sim-api-token",
+        value_parser = SecretParser(api_token)
     )]
-    pub api_tokens: Vec<String>,
+    pub api_tokens: Vec<SecretString>,
     /// Account id served (repeatable); none = any 32-hex account id.
-    #[arg(long = "account")]
+    #[arg(long = "account", value_parser = account)]
     pub accounts: Vec<String>,
     /// Dispatch namespace that exists (repeatable); none = any valid name.
-    #[arg(long = "namespace")]
+    #[arg(long = "namespace", value_parser = namespace)]
     pub namespaces: Vec<String>,
     /// Lifetime of upload and completion JWTs, in sim-clock time.
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    #[arg(long, default_value = "1h", value_parser = positive_duration)]
     pub jwt_ttl: Duration,
     /// HS256 secret for JWTs; random when absent.
-    #[arg(long, env = "SIM_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    #[arg(
+        long,
+        env = "SIM_JWT_SECRET",
+        hide_env_values = true,
+        value_parser = SecretParser(jwt_secret)
+    )]
+    pub jwt_secret: Option<SecretString>,
     /// Most hashes in one upload bucket.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value = "10", value_parser = positive_count)]
     pub bucket_max_files: usize,
     /// Most bytes in one upload bucket (a larger file goes alone), e.g. 40MiB.
-    #[arg(long, default_value = "40MiB", value_parser = parse_bytes)]
+    #[arg(long, default_value = "40MiB", value_parser = positive_bytes)]
     pub bucket_max_bytes: u64,
     /// Most entries in one manifest.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value = "20000", value_parser = positive_count)]
     pub max_files: usize,
     /// Largest asset accepted, e.g. 25MiB.
     #[arg(long, default_value = "25MiB", value_parser = parse_bytes)]
     pub max_file_bytes: u64,
-    #[arg(long = "fault", value_name = "RULE", help = FAULT_HELP)]
-    pub faults: Vec<String>,
-}
-
-/// Everything the simulator needs to run, already checked.
-#[derive(Clone)]
-pub struct SimConfig {
-    pub listen: SocketAddr,
-    /// Accepted API tokens; never logged.
-    pub api_tokens: Vec<String>,
-    /// Accepted account ids; empty accepts any well-formed id.
-    pub accounts: Vec<String>,
-    /// Existing dispatch namespaces; empty means every valid name exists.
-    pub namespaces: Vec<String>,
-    pub jwt_ttl: Duration,
-    /// HS256 key; never logged.
-    pub jwt_secret: Vec<u8>,
-    pub bucket_max_files: usize,
-    pub bucket_max_bytes: u64,
-    pub max_files: usize,
-    pub max_file_bytes: u64,
     /// Fault rules active from start-up.
+    #[arg(long = "fault", value_name = "RULE", help = FAULT_HELP, value_parser = fault)]
     pub faults: Vec<FaultSpec>,
-}
-
-impl SimArgs {
-    /// Checks every flag and builds the config; errors name the flag.
-    pub fn into_config(self) -> Result<SimConfig, SimError> {
-        let api_tokens: Vec<String> = self
-            .api_tokens
-            .iter()
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-            .collect();
-        if api_tokens.is_empty() {
-            return Err(invalid("api-token", "at least one API token is needed"));
-        }
-        if api_tokens
-            .iter()
-            .any(|t| t.chars().any(char::is_whitespace))
-        {
-            return Err(invalid("api-token", "a token cannot contain whitespace"));
-        }
-        if let Some(bad) = self
-            .accounts
-            .iter()
-            .find(|a| !super::validate::is_account_id(a))
-        {
-            return Err(invalid(
-                "account",
-                format!("{bad:?} is not 32 lowercase hex"),
-            ));
-        }
-        if let Some(bad) = self
-            .namespaces
-            .iter()
-            .find(|n| !super::validate::is_namespace_name(n))
-        {
-            return Err(invalid(
-                "namespace",
-                format!("{bad:?} is not a valid namespace name"),
-            ));
-        }
-        if self.jwt_ttl.is_zero() {
-            return Err(invalid("jwt-ttl", "must be positive"));
-        }
-        if self.bucket_max_files == 0 || self.bucket_max_bytes == 0 {
-            return Err(invalid(
-                "bucket-max-files",
-                "bucket limits must be positive",
-            ));
-        }
-        if self.max_files == 0 {
-            return Err(invalid("max-files", "must be positive"));
-        }
-        let jwt_secret = match self.jwt_secret {
-            Some(s) if s.is_empty() => return Err(invalid("jwt-secret", "cannot be empty")),
-            Some(s) => s.into_bytes(),
-            None => random_secret(),
-        };
-        let faults = self
-            .faults
-            .iter()
-            .map(|rule| {
-                rule.parse::<FaultSpec>()
-                    .map_err(|message| SimError::InvalidFault {
-                        rule: rule.clone(),
-                        message,
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(SimConfig {
-            listen: self.listen,
-            api_tokens,
-            accounts: self.accounts,
-            namespaces: self.namespaces,
-            jwt_ttl: self.jwt_ttl,
-            jwt_secret,
-            bucket_max_files: self.bucket_max_files,
-            bucket_max_bytes: self.bucket_max_bytes,
-            max_files: self.max_files,
-            max_file_bytes: self.max_file_bytes,
-            faults,
-        })
-    }
 }
 
 impl SimConfig {
@@ -184,11 +88,11 @@ impl SimConfig {
     pub fn for_tests() -> SimConfig {
         SimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            api_tokens: vec!["test-token".to_owned()],
+            api_tokens: vec![SecretString::from("test-token")],
             accounts: Vec::new(),
             namespaces: Vec::new(),
             jwt_ttl: Duration::from_secs(3600),
-            jwt_secret: random_secret(),
+            jwt_secret: None,
             bucket_max_files: 10,
             bucket_max_bytes: 40 * 1024 * 1024,
             max_files: 20_000,
@@ -196,66 +100,115 @@ impl SimConfig {
             faults: Vec::new(),
         }
     }
-}
 
-/// Shows the flags without the tokens or the secret.
-impl fmt::Debug for SimArgs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SimArgs")
-            .field("listen", &self.listen)
-            .field(
-                "api_tokens",
-                &format_args!("[{} redacted]", self.api_tokens.len()),
-            )
-            .field("accounts", &self.accounts)
-            .field("namespaces", &self.namespaces)
-            .field("jwt_ttl", &self.jwt_ttl)
-            .field(
-                "jwt_secret",
-                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
-            )
-            .field("bucket_max_files", &self.bucket_max_files)
-            .field("bucket_max_bytes", &self.bucket_max_bytes)
-            .field("max_files", &self.max_files)
-            .field("max_file_bytes", &self.max_file_bytes)
-            .field("faults", &self.faults)
-            .finish()
+    /// Whether `token` is one of the accepted API tokens.
+    pub(crate) fn accepts_api_token(&self, token: &str) -> bool {
+        self.api_tokens.iter().any(|t| t.expose_secret() == token)
+    }
+
+    /// The JWT signing keys, made once when the server starts.
+    pub(crate) fn jwt_keys(&self) -> Keys {
+        Keys::new(self.jwt_key().expose_secret())
+    }
+
+    /// The HS256 key: the configured secret, or 32 random bytes.
+    fn jwt_key(&self) -> SecretSlice<u8> {
+        match &self.jwt_secret {
+            Some(secret) => secret.expose_secret().as_bytes().to_vec().into(),
+            None => {
+                let mut key = vec![0u8; 32];
+                rand::rng().fill_bytes(&mut key);
+                key.into()
+            }
+        }
     }
 }
 
-/// Shows the settings without the tokens or the secret.
-impl fmt::Debug for SimConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SimConfig")
-            .field("listen", &self.listen)
-            .field(
-                "api_tokens",
-                &format_args!("[{} redacted]", self.api_tokens.len()),
-            )
-            .field("accounts", &self.accounts)
-            .field("namespaces", &self.namespaces)
-            .field("jwt_ttl", &self.jwt_ttl)
-            .field("jwt_secret", &"<redacted>")
-            .field("bucket_max_files", &self.bucket_max_files)
-            .field("bucket_max_bytes", &self.bucket_max_bytes)
-            .field("max_files", &self.max_files)
-            .field("max_file_bytes", &self.max_file_bytes)
-            .field("faults", &self.faults)
-            .finish()
+/// Parses a secret flag with a check that returns the value to keep.
+/// Unlike clap's own value errors, a refusal names the flag but never
+/// echoes the value.
+#[derive(Clone)]
+struct SecretParser(fn(&str) -> Result<&str, &'static str>);
+
+impl TypedValueParser for SecretParser {
+    type Value = SecretString;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<SecretString, clap::Error> {
+        let refuse = |why: &str| {
+            let flag = arg.map(|a| format!(" for '{a}'")).unwrap_or_default();
+            let message = format!("invalid value{flag}: {why}\n");
+            clap::Error::raw(ErrorKind::ValueValidation, message).with_cmd(cmd)
+        };
+        let text = value.to_str().ok_or_else(|| refuse("not UTF-8"))?;
+        (self.0)(text).map(SecretString::from).map_err(refuse)
     }
 }
 
-fn invalid(flag: &'static str, message: impl Into<String>) -> SimError {
-    SimError::InvalidFlag {
-        flag,
-        message: message.into(),
+/// An API token, trimmed: not empty, no whitespace inside.
+fn api_token(text: &str) -> Result<&str, &'static str> {
+    let token = text.trim();
+    if token.is_empty() {
+        Err("a token cannot be empty")
+    } else if token.contains(char::is_whitespace) {
+        Err("a token cannot contain whitespace")
+    } else {
+        Ok(token)
     }
 }
 
-fn random_secret() -> Vec<u8> {
-    let mut secret = vec![0u8; 32];
-    rand::rng().fill_bytes(&mut secret);
-    secret
+fn jwt_secret(text: &str) -> Result<&str, &'static str> {
+    if text.is_empty() {
+        Err("cannot be empty")
+    } else {
+        Ok(text)
+    }
+}
+
+fn account(text: &str) -> Result<String, String> {
+    if super::validate::is_account_id(text) {
+        Ok(text.to_owned())
+    } else {
+        Err("not 32 lowercase hex".to_owned())
+    }
+}
+
+fn namespace(text: &str) -> Result<String, String> {
+    if super::validate::is_namespace_name(text) {
+        Ok(text.to_owned())
+    } else {
+        Err("not a valid namespace name".to_owned())
+    }
+}
+
+fn fault(rule: &str) -> Result<FaultSpec, String> {
+    rule.parse()
+}
+
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be positive".to_owned()),
+        d => Ok(d),
+    }
+}
+
+fn positive_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be positive".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{text:?}: {e}")),
+    }
+}
+
+fn positive_bytes(text: &str) -> Result<u64, String> {
+    match parse_bytes(text)? {
+        0 => Err("must be positive".to_owned()),
+        n => Ok(n),
+    }
 }
 
 /// Parses a human duration such as `1h`, `90s` or `200ms`.
@@ -296,7 +249,13 @@ mod tests {
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
-        sim: SimArgs,
+        sim: SimConfig,
+    }
+
+    fn parse(args: &[&str]) -> Result<SimConfig, String> {
+        Cli::try_parse_from(std::iter::once("sim").chain(args.iter().copied()))
+            .map(|c| c.sim)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -311,33 +270,51 @@ mod tests {
 
     #[test]
     fn defaults_match_cloudflare_limits() {
-        let config = Cli::try_parse_from(["sim"]).map(|c| c.sim.into_config());
-        let config = match config {
-            Ok(Ok(c)) => c,
-            _ => panic!("defaults must parse"),
-        };
+        let config = parse(&[]).expect("defaults must parse");
         assert_eq!(config.listen.port(), 8787);
-        assert_eq!(config.api_tokens, vec!["sim-api-token".to_owned()]);
+        assert!(config.accepts_api_token("sim-api-token"));
+        assert_eq!(config.api_tokens.len(), 1);
         assert_eq!(config.jwt_ttl, Duration::from_secs(3600));
+        assert_eq!(config.bucket_max_files, 10);
         assert_eq!(config.bucket_max_bytes, 40 * 1024 * 1024);
+        assert_eq!(config.max_files, 20_000);
         assert_eq!(config.max_file_bytes, 25 * 1024 * 1024);
-        assert_eq!(config.jwt_secret.len(), 32);
+        assert!(config.jwt_secret.is_none());
+        assert_eq!(config.jwt_key().expose_secret().len(), 32);
     }
 
     #[test]
-    fn bad_fault_and_account_flags_are_named() {
-        let args = Cli::try_parse_from(["sim", "--fault", "upload:teapot"]).map(|c| c.sim);
-        let err = args.map(SimArgs::into_config);
-        assert!(matches!(err, Ok(Err(SimError::InvalidFault { .. }))));
-        let args = Cli::try_parse_from(["sim", "--account", "ACME"]).map(|c| c.sim);
-        let err = args.map(SimArgs::into_config);
-        assert!(matches!(
-            err,
-            Ok(Err(SimError::InvalidFlag {
-                flag: "account",
-                ..
-            }))
-        ));
+    fn tokens_are_trimmed_and_secrets_kept_as_given() {
+        let config = parse(&["--api-token", " a ,b", "--jwt-secret", " s "]).expect("parses");
+        assert!(config.accepts_api_token("a") && config.accepts_api_token("b"));
+        assert!(!config.accepts_api_token(" a "));
+        assert_eq!(config.jwt_key().expose_secret(), b" s ");
+    }
+
+    #[test]
+    fn bad_flags_are_named() {
+        for (args, flag) in [
+            (&["--fault", "upload:teapot"][..], "--fault"),
+            (&["--account", "ACME"], "--account"),
+            (&["--namespace", "a b"], "--namespace"),
+            (&["--jwt-ttl", "0s"], "--jwt-ttl"),
+            (&["--bucket-max-files", "0"], "--bucket-max-files"),
+            (&["--bucket-max-bytes", "0"], "--bucket-max-bytes"),
+            (&["--max-files", "0"], "--max-files"),
+            (&["--api-token", ""], "--api-token"),
+            (&["--jwt-secret", ""], "--jwt-secret"),
+        ] {
+            let err = parse(args).expect_err(&format!("{args:?} parsed"));
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_refused_token_is_not_echoed() {
+        let err = parse(&["--api-token", "tok secret-789"]).expect_err("parsed");
+        assert!(err.contains("--api-token"), "{err}");
+        assert!(err.contains("whitespace"), "{err}");
+        assert!(!err.contains("secret-789"), "{err}");
     }
 
     #[test]
@@ -356,9 +333,9 @@ mod tests {
 
     #[test]
     fn debug_of_the_flags_hides_token_and_secret() {
-        let cli = Cli::try_parse_from(["sim", "--api-token", "tok-123", "--jwt-secret", "sec-456"]);
-        let shown = cli.map(|c| format!("{:?}", c.sim)).unwrap_or_default();
-        assert!(shown.contains("SimArgs"), "{shown}");
+        let config = parse(&["--api-token", "tok-123", "--jwt-secret", "sec-456"]).expect("parses");
+        let shown = format!("{config:?}");
+        assert!(shown.contains("SimConfig"), "{shown}");
         assert!(
             !shown.contains("tok-123") && !shown.contains("sec-456"),
             "{shown}"
@@ -368,7 +345,7 @@ mod tests {
     #[test]
     fn debug_hides_token_and_secret() {
         let mut config = SimConfig::for_tests();
-        config.jwt_secret = b"super-secret-key".to_vec();
+        config.jwt_secret = Some(SecretString::from("super-secret-key"));
         let shown = format!("{config:?}");
         assert!(!shown.contains("test-token"));
         assert!(!shown.contains("super-secret-key"));

@@ -88,6 +88,6 @@ mod strict_json;
 mod upload;
 mod validate;
 
-pub use config::{SimArgs, SimConfig, SimError};
+pub use config::SimConfig;
 pub use faults::{Endpoint, FaultAction, FaultSpec, Trigger};
 pub use server::{SimServer, run};

@@ -134,7 +134,7 @@ pub struct RequestRecord {
 
 impl Shared {
     pub fn new(config: SimConfig) -> Arc<Shared> {
-        let keys = Keys::new(&config.jwt_secret);
+        let keys = config.jwt_keys();
         let faults = Faults::new(config.faults.clone());
         let mut inner = Inner::default();
         for endpoint in ["session", "upload", "script"] {

@@ -21,6 +21,12 @@ pub struct ManifestEntry {
 pub type Manifest = BTreeMap<String, ManifestEntry>;
 
 /// Cloudflare account ids are 32 lowercase hex characters.
+///
+/// The worker checks the same shape in `contract::names`; the simulator
+/// keeps its own copy on purpose, like every rule it enforces. Shared, a
+/// wrong rule (say, one that let uppercase through) would pass the worker's
+/// check and the simulator's alike, and only real Cloudflare would refuse
+/// it: apart, the tests catch it.
 pub fn is_account_id(id: &str) -> bool {
     id.len() == 32 && is_lower_hex(id)
 }

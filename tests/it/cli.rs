@@ -42,7 +42,27 @@ fn a_misspelt_setting_is_named() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("concurency"), "{err}");
+    assert_eq!(err.matches("concurency").count(), 1, "named once: {err}");
+}
+
+#[test]
+fn a_bad_api_base_url_is_named_once() {
+    let out = wfp()
+        .arg("worker")
+        .env("CLOUDFLARE_API_TOKEN", "tok")
+        .env("CLOUDFLARE_ACCOUNT_ID", TEST_ACCOUNT)
+        .env("CLOUDFLARE_API_BASE_URL", "ftp://x")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        r#"wfp-deployer: error: cloudflare client: api_base_url "ftp://x" is not an http(s) URL"#,
+        "{err}"
+    );
 }
 
 #[test]

@@ -135,7 +135,7 @@ impl Failure {
             Failure::Local(source) => BundleError::Local {
                 step,
                 subject,
-                source,
+                error: source,
             },
         }
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::{AssetsConfig, BundleRef, DeployJob, RunWorkerFirst};
 use crate::contract::JOB_VERSION;
+use crate::contract::names::{is_account_id, is_module_name};
 
 const HTML_HANDLING: &[&str] = &[
     "auto-trailing-slash",
@@ -113,10 +114,7 @@ impl DeployJob {
             ));
         }
         if let Some(account) = &self.account_id
-            && (account.len() != 32
-                || !account
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            && !is_account_id(account)
         {
             return Err("account_id: must be 32 lowercase hexadecimal characters".into());
         }
@@ -196,15 +194,10 @@ impl DeployJob {
                 worker.prefix
             ));
         }
-        if worker.main_module.is_empty()
-            || worker.main_module.starts_with('/')
-            || worker
-                .main_module
-                .split('/')
-                .any(|s| s.is_empty() || s == "." || s == "..")
-        {
+        if !is_module_name(&worker.main_module) {
             return Err(format!(
-                "worker.main_module: {:?} must be a relative module path",
+                "worker.main_module: {:?} must be a relative module path \
+                 (no empty, '.' or '..' segment, quote, backslash or control character)",
                 worker.main_module
             ));
         }

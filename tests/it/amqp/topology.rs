@@ -118,7 +118,7 @@ async fn a_queue_declared_with_other_arguments_stops_the_worker_with_a_clear_err
     );
 
     let (deployer, _rx) = Scripted::new(false);
-    init_test_log();
+    wfp_deployer::telemetry::init_for_tests();
     let worker = Worker::new(&settings, deployer);
     let run = worker.run(tokio_util::sync::CancellationToken::new());
     let err = tokio::time::timeout(Duration::from_secs(15), run)
@@ -142,7 +142,7 @@ async fn refused_credentials_stop_the_worker_without_showing_the_password() {
         .to_string()
         .into();
     let (deployer, _rx) = Scripted::new(false);
-    init_test_log();
+    wfp_deployer::telemetry::init_for_tests();
     let run = Worker::new(&settings, deployer).run(tokio_util::sync::CancellationToken::new());
     let err = tokio::time::timeout(Duration::from_secs(15), run)
         .await

@@ -78,16 +78,6 @@ pub fn unique_settings() -> Settings {
     }
 }
 
-/// Shows the worker's logs when `TEST_LOG` is set (once per process).
-pub fn init_test_log() {
-    if std::env::var_os("TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("info,wfp_deployer=debug")
-            .with_test_writer()
-            .try_init();
-    }
-}
-
 /// A fresh connection to the test broker.
 pub async fn connect(settings: &AmqpSettings) -> Connection {
     use secrecy::ExposeSecret;
@@ -168,9 +158,15 @@ pub struct TappedEvent {
 }
 
 impl TappedEvent {
-    /// A header as text (`job_id`, `namespace`, `script_name`).
+    /// A header as text (`job_id`, `namespace`, `script_name`), when it is
+    /// a string; other types are not guessed at.
     pub fn header(&self, name: &str) -> Option<String> {
-        wfp_deployer::amqp::header_str(&self.properties, name)
+        use lapin::types::AMQPValue;
+        match self.properties.headers().as_ref()?.inner().get(name)? {
+            AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+            _ => None,
+        }
     }
 
     /// The CloudEvent's `data`.
@@ -443,7 +439,7 @@ impl TestWorker {
 
 /// Starts the worker and returns once it consumes (panics after 15 s).
 pub async fn start_worker(settings: &Settings, deployer: Arc<dyn Deploy>) -> TestWorker {
-    init_test_log();
+    wfp_deployer::telemetry::init_for_tests();
     let worker = Worker::new(settings, deployer);
     let mut ready = worker.ready();
     let shutdown = CancellationToken::new();
