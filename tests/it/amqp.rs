@@ -35,8 +35,6 @@ use wfp_deployer::worker::Worker;
 
 use crate::helpers::amqp::*;
 
-const QUIET: Duration = Duration::from_millis(400);
-
 /// A deployer whose behaviour the test scripts: job ids starting with
 /// `fail-` fail permanently, `panic-` panic, others succeed. When gated, each
 /// deploy waits for a permit from [`Scripted::release`].

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -127,19 +127,16 @@ async fn a_stalled_body_times_out_and_is_retried() {
     });
     let (endpoint, gets) = fake_s3(handler).await;
     let storage = storage(&endpoint, 2, Duration::from_millis(300)).await;
-    let started = Instant::now();
     let (result, spool, _root) = ingest(&storage).await;
     let err = result.unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        started.elapsed()
-    );
+    // No clock: the message is our per-chunk timeout's, naming the 0.3 s it
+    // waited (the SDK's own stalled-stream guard words it otherwise), and
+    // two GETs show it cut each try; the fake never sends the last 5 bytes.
     assert_eq!(err.kind(), BundleErrorKind::Storage { retryable: true });
     assert_eq!(err.step(), BundleStep::Hash);
     let message = err.to_string();
     assert!(
-        message.starts_with("s3://b/p/a.txt: body stalled"),
+        message.starts_with("s3://b/p/a.txt: body stalled: no data for 0.3s"),
         "{message}"
     );
     assert!(message.ends_with("(after 2 attempts)"), "{message}");

@@ -5,7 +5,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_gets_started_then_succeeded_with_the_contract_properties_then_is_acked() {
-    let settings = unique_settings();
+    let (settings, _topology) = unique_settings();
     let s = &settings.amqp;
     let (deployer, _rx) = Scripted::new(false);
     let mut events = EventTap::new(s).await;
@@ -70,18 +70,14 @@ async fn a_job_gets_started_then_succeeded_with_the_contract_properties_then_is_
         );
     }
     wait_for_counts(&s.jobs_queue, (0, 0)).await;
-    assert!(
-        events.next_within(QUIET).await.is_none(),
-        "exactly two events"
-    );
-    assert_eq!(deployer.calls(), vec![("job-ok-1".to_string(), 1)]);
     worker.stop().await.unwrap();
-    delete_topology(s).await;
+    events.assert_drained("exactly two events").await;
+    assert_eq!(deployer.calls(), vec![("job-ok-1".to_string(), 1)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_jobs_fail_under_their_readable_id_and_the_worker_keeps_serving() {
-    let settings = unique_settings();
+    let (settings, _topology) = unique_settings();
     let s = &settings.amqp;
     let (deployer, _rx) = Scripted::new(false);
     let mut events = EventTap::new(s).await;
@@ -130,12 +126,11 @@ async fn invalid_jobs_fail_under_their_readable_id_and_the_worker_keeps_serving(
     wait_for_counts(&s.jobs_queue, (0, 0)).await;
     assert_eq!(deployer.calls(), vec![("job-after".to_string(), 1)]);
     worker.stop().await.unwrap();
-    delete_topology(s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reply_to_gets_the_terminal_event_only() {
-    let settings = unique_settings();
+    let (settings, _topology) = unique_settings();
     let s = &settings.amqp;
     let (deployer, _rx) = Scripted::new(false);
     let mut events = EventTap::new(s).await;
@@ -160,18 +155,14 @@ async fn reply_to_gets_the_terminal_event_only() {
         reply.properties.message_id(),
         failed.properties.message_id()
     );
-    assert!(
-        replies.next_within(QUIET).await.is_none(),
-        "no started copy"
-    );
     wait_for_counts(&s.jobs_queue, (0, 0)).await;
     worker.stop().await.unwrap();
-    delete_topology(s).await;
+    replies.assert_drained("no started copy").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_and_panicking_deploys_are_reported_and_acked() {
-    let settings = unique_settings();
+    let (settings, _topology) = unique_settings();
     let s = &settings.amqp;
     let (deployer, _rx) = Scripted::new(false);
     let mut events = EventTap::bound(s, "deploy.failed").await;
@@ -188,5 +179,4 @@ async fn failed_and_panicking_deploys_are_reported_and_acked() {
     wait_for_counts(&s.jobs_queue, (0, 0)).await;
     assert!(worker.ready.is_ready(), "the worker survived the panic");
     worker.stop().await.unwrap();
-    delete_topology(s).await;
 }

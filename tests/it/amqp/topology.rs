@@ -5,7 +5,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topology_is_declared_as_the_contract_says() {
-    let mut s = unique_amqp_settings();
+    let (mut s, _topology) = unique_amqp_settings();
     s.delivery_limit = 1;
     let (_c, ch) = channel(&s).await;
     amqp::declare_topology(&ch, &s).await.unwrap();
@@ -67,21 +67,30 @@ async fn topology_is_declared_as_the_contract_says() {
         );
     }
 
-    // Bindings: `deploy` routes to the jobs queue; anything on the DLX to the DLQ.
+    // Bindings: `deploy` routes to the jobs queue; anything on the DLX to the
+    // DLQ. Confirmed and mandatory: a routed message is queued once
+    // confirmed, an unroutable one comes back with its confirm.
+    let (_pc, publisher) = channel(&s).await;
+    publisher
+        .confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await
+        .unwrap();
     let publish = |exchange: String, key: &'static str| {
-        let ch = ch.clone();
+        let ch = publisher.clone();
         async move {
-            let options = BasicPublishOptions::default();
+            let options = BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            };
             let props = BasicProperties::default();
-            ch.basic_publish(exchange.into(), key.into(), options, b"{}", props)
-                .await
-                .unwrap();
+            let confirm = ch.basic_publish(exchange.into(), key.into(), options, b"{}", props);
+            let routed = confirm.await.unwrap().await.unwrap();
+            matches!(routed, lapin::Confirmation::Ack(None))
         }
     };
-    publish(s.jobs_exchange.clone(), "deploy").await;
-    publish(s.jobs_exchange.clone(), "elsewhere").await;
-    publish(s.dead_letter_exchange.clone(), "any-key").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(publish(s.jobs_exchange.clone(), "deploy").await);
+    assert!(!publish(s.jobs_exchange.clone(), "elsewhere").await);
+    assert!(publish(s.dead_letter_exchange.clone(), "any-key").await);
     assert_eq!(queue_depth(&s, &s.jobs_queue).await, 1);
     assert_eq!(queue_depth(&s, &s.dead_letter_queue).await, 1);
 
@@ -104,12 +113,11 @@ async fn topology_is_declared_as_the_contract_says() {
     }
     assert_eq!(queue_depth(&s, &s.jobs_queue).await, 0);
     assert_eq!(queue_depth(&s, &s.dead_letter_queue).await, 2);
-    delete_topology(&s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_declared_with_other_arguments_stops_the_worker_with_a_clear_error() {
-    let settings = unique_settings();
+    let (settings, _topology) = unique_settings();
     let mut classic = FieldTable::default();
     classic.insert("x-queue-type".into(), text("classic"));
     assert_eq!(
@@ -132,12 +140,11 @@ async fn a_queue_declared_with_other_arguments_stops_the_worker_with_a_clear_err
     );
     assert!(err.contains("other arguments"), "{err}");
     assert!(err.contains("PRECONDITION"), "{err}");
-    delete_topology(&settings.amqp).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_credentials_stop_the_worker_without_showing_the_password() {
-    let mut settings = unique_settings();
+    let (mut settings, _topology) = unique_settings();
     settings.amqp.url = "amqp://guest:pw-wrong-secret@127.0.0.1:5672/%2f"
         .to_string()
         .into();
@@ -155,7 +162,7 @@ async fn refused_credentials_stop_the_worker_without_showing_the_password() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_publisher_reports_nacks_and_survives_a_closed_channel() {
-    let s = unique_amqp_settings();
+    let (s, _topology) = unique_amqp_settings();
     let (_c, ch) = channel(&s).await;
     amqp::declare_topology(&ch, &s).await.unwrap();
     let connection = Arc::new(connect(&s).await);
@@ -182,5 +189,4 @@ async fn the_publisher_reports_nacks_and_survives_a_closed_channel() {
         .await;
     assert!(matches!(err, Err(PublishError::Nacked { .. })), "{err:?}");
     publisher.close().await;
-    delete_topology(&s).await;
 }

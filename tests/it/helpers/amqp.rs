@@ -3,30 +3,35 @@
 //!
 //! Every test gets its own exchanges and queues ([`unique_amqp_settings`]: a
 //! UUID suffix on each name), so tests run in parallel on one broker
-//! (127.0.0.1:5672, guest/guest). Helpers panic with a message on any broker
-//! error: they are test code, and a panic is the clearest failure there.
+//! (127.0.0.1:5672, guest/guest), and a [`TopologyGuard`] that deletes them
+//! when the test ends, passed or failed. Helpers panic with a message on any
+//! broker error: they are test code, and a panic is the clearest failure
+//! there.
 //!
 //! ```ignore
-//! let settings = unique_settings();
+//! let (settings, _topology) = unique_settings();              // deleted on drop
 //! let worker = start_worker(&settings, deployer).await;      // consuming
 //! let mut events = EventTap::new(&settings.amqp).await;      // deploy.#
 //! publish_job(&settings.amqp, &job_body("j-1"), BasicProperties::default()).await;
 //! let started = events.next().await;                          // TappedEvent
 //! assert_eq!(started.routing_key, "deploy.started");
 //! worker.stop().await.unwrap();
-//! delete_topology(&settings.amqp).await;
+//! events.assert_drained("no other event").await;             // proves absence
 //! ```
+
+mod broker;
+mod cleanup;
+mod tap;
+
+pub use broker::*;
+pub use cleanup::TopologyGuard;
+pub use tap::{EventTap, TappedEvent};
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
-    ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use wfp_deployer::config::{AmqpSettings, CloudflareSettings, Settings, WorkerSettings};
@@ -40,11 +45,12 @@ pub const EVENT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The account the test settings configure as the default.
 pub const TEST_ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 
-/// Contract names with a unique suffix, short timeouts for tests.
-pub fn unique_amqp_settings() -> AmqpSettings {
+/// Contract names with a unique suffix, short timeouts for tests; the guard
+/// deletes those names when dropped.
+pub fn unique_amqp_settings() -> (AmqpSettings, TopologyGuard) {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let name = |base: &str| format!("{base}.it-{id}");
-    AmqpSettings {
+    let settings = AmqpSettings {
         url: TEST_AMQP_URL.to_string().into(),
         jobs_exchange: name("wfp.deploy"),
         jobs_routing_key: "deploy".into(),
@@ -55,16 +61,20 @@ pub fn unique_amqp_settings() -> AmqpSettings {
         delivery_limit: 10,
         confirm_timeout: Duration::from_secs(5),
         reconnect_max_delay: Duration::from_secs(1),
-    }
+    };
+    let guard = TopologyGuard::new(&settings);
+    (settings, guard)
 }
 
 /// Whole settings around [`unique_amqp_settings`]: concurrency 2, a unique
-/// instance name, [`TEST_ACCOUNT`] as the default account.
-pub fn unique_settings() -> Settings {
+/// instance name, [`TEST_ACCOUNT`] as the default account; the guard deletes
+/// their broker names when dropped.
+pub fn unique_settings() -> (Settings, TopologyGuard) {
     let defaults = Settings::default();
     let instance = format!("it-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    Settings {
-        amqp: unique_amqp_settings(),
+    let (amqp, guard) = unique_amqp_settings();
+    let settings = Settings {
+        amqp,
         worker: WorkerSettings {
             concurrency: 2,
             instance,
@@ -75,7 +85,8 @@ pub fn unique_settings() -> Settings {
             ..defaults.cloudflare
         },
         ..defaults
-    }
+    };
+    (settings, guard)
 }
 
 /// A fresh connection to the test broker.
@@ -148,277 +159,9 @@ pub async fn publish_job(settings: &AmqpSettings, body: &[u8], props: BasicPrope
     let _ = connection.close(200, "done".into()).await;
 }
 
-/// One message seen by an [`EventTap`].
-#[derive(Debug)]
-pub struct TappedEvent {
-    pub routing_key: String,
-    /// The CloudEvent, parsed.
-    pub json: serde_json::Value,
-    pub properties: BasicProperties,
-}
-
-impl TappedEvent {
-    /// A header as text (`job_id`, `namespace`, `script_name`), when it is
-    /// a string; other types are not guessed at.
-    pub fn header(&self, name: &str) -> Option<String> {
-        use lapin::types::AMQPValue;
-        match self.properties.headers().as_ref()?.inner().get(name)? {
-            AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-            AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
-            _ => None,
-        }
-    }
-
-    /// The CloudEvent's `data`.
-    pub fn data(&self) -> &serde_json::Value {
-        &self.json["data"]
-    }
-}
-
-/// A private, exclusive, auto-ack queue to watch events with.
-pub struct EventTap {
-    _connection: Connection,
-    _channel: Channel,
-    consumer: Consumer,
-    queue: String,
-}
-
-impl EventTap {
-    /// Bound to the events exchange with `deploy.#`: sees every event. The
-    /// exchange is declared if missing (same arguments as the worker's), so
-    /// a tap can be made before the worker starts.
-    pub async fn new(settings: &AmqpSettings) -> Self {
-        Self::bound(settings, "deploy.#").await
-    }
-
-    /// Bound with another pattern (`deploy.succeeded`, ...).
-    pub async fn bound(settings: &AmqpSettings, pattern: &str) -> Self {
-        let tap = Self::queue(settings).await;
-        tap._channel
-            .exchange_declare(
-                settings.events_exchange.as_str().into(),
-                lapin::ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("declare the events exchange");
-        tap._channel
-            .queue_bind(
-                tap.queue.as_str().into(),
-                settings.events_exchange.as_str().into(),
-                pattern.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("bind the tap");
-        tap
-    }
-
-    /// Bound to nothing: give [`EventTap::name`] as a job's `reply_to`.
-    pub async fn queue(settings: &AmqpSettings) -> Self {
-        let connection = connect(settings).await;
-        let channel = connection.create_channel().await.expect("channel");
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("declare the tap queue")
-            .name()
-            .to_string();
-        let consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                "tap".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("consume the tap queue");
-        Self {
-            _connection: connection,
-            _channel: channel,
-            consumer,
-            queue,
-        }
-    }
-
-    /// The tap's (server-named) queue.
-    pub fn name(&self) -> &str {
-        &self.queue
-    }
-
-    /// The next message, or a panic after [`EVENT_TIMEOUT`].
-    pub async fn next(&mut self) -> TappedEvent {
-        self.next_within(EVENT_TIMEOUT)
-            .await
-            .unwrap_or_else(|| panic!("no event on {} within {EVENT_TIMEOUT:?}", self.queue))
-    }
-
-    /// The next message within `timeout`, if any: `None` shows that nothing
-    /// (more) was published.
-    pub async fn next_within(&mut self, timeout: Duration) -> Option<TappedEvent> {
-        let delivery = tokio::time::timeout(timeout, self.consumer.next())
-            .await
-            .ok()??;
-        let delivery = delivery.expect("tap delivery");
-        let json = serde_json::from_slice(&delivery.data).unwrap_or_else(|e| {
-            panic!(
-                "event is not JSON ({e}): {}",
-                String::from_utf8_lossy(&delivery.data)
-            )
-        });
-        Some(TappedEvent {
-            routing_key: delivery.routing_key.to_string(),
-            json,
-            properties: delivery.properties,
-        })
-    }
-}
-
-/// Messages ready in `queue` (not counting delivered, unacked ones), by a
-/// passive declare. Panics if the queue does not exist.
-pub async fn queue_depth(settings: &AmqpSettings, queue: &str) -> u32 {
-    let connection = connect(settings).await;
-    let channel = connection.create_channel().await.expect("channel");
-    let depth = channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("queue {queue}: {e}"))
-        .message_count();
-    let _ = connection.close(200, "done".into()).await;
-    depth
-}
-
-/// `(ready, unacked)` of `queue` in vhost `/`, from `rabbitmqctl` (AMQP
-/// cannot see unacked messages). Needs the broker's CLI on this machine.
-pub async fn queue_counts(queue: &str) -> (u64, u64) {
-    let queue = queue.to_string();
-    tokio::task::spawn_blocking(move || {
-        let text = rabbitmqctl(&[
-            "list_queues",
-            "-q",
-            "--no-table-headers",
-            "name",
-            "messages_ready",
-            "messages_unacknowledged",
-        ]);
-        text.lines()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>())
-            .find(|f| f.len() == 3 && f[0] == queue)
-            .map(|f| (f[1].parse().unwrap_or(0), f[2].parse().unwrap_or(0)))
-            .unwrap_or_else(|| panic!("rabbitmqctl does not list {queue}: {text}"))
-    })
-    .await
-    .expect("rabbitmqctl task")
-}
-
-/// Runs `rabbitmqctl` with `args`; its standard output.
-fn rabbitmqctl(args: &[&str]) -> String {
-    let out = std::process::Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .expect("run rabbitmqctl");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Closes, from the broker's side, every connection of the worker whose
-/// instance is `instance` (a forced close, as on a network failure); returns
-/// how many it closed. Uses `rabbitmqctl`.
-pub async fn force_close_worker_connections(instance: &str) -> usize {
-    let instance = instance.to_string();
-    tokio::task::spawn_blocking(move || {
-        let text = rabbitmqctl(&[
-            "list_connections",
-            "-q",
-            "--no-table-headers",
-            "pid",
-            "client_properties",
-        ]);
-        let pids: Vec<String> = text
-            .lines()
-            .filter(|line| line.contains(&format!("\"{instance}\"")))
-            .filter_map(|line| line.split_whitespace().next().map(str::to_string))
-            .collect();
-        assert!(!pids.is_empty(), "no connection of {instance}: {text}");
-        for pid in &pids {
-            rabbitmqctl(&["close_connection", pid, "test: forced close"]);
-        }
-        pids.len()
-    })
-    .await
-    .expect("rabbitmqctl task")
-}
-
-/// Polls [`queue_counts`] until it equals `want`, for up to 10 s (the
-/// broker's counters lag a little behind acks).
-pub async fn wait_for_counts(queue: &str, want: (u64, u64)) {
-    let mut last = (u64::MAX, u64::MAX);
-    for _ in 0..40 {
-        last = queue_counts(queue).await;
-        if last == want {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("{queue}: (ready, unacked) is {last:?}, expected {want:?}");
-}
-
-/// Deletes the test's queues and exchanges, best-effort.
-pub async fn delete_topology(settings: &AmqpSettings) {
-    let connection = connect(settings).await;
-    // A failed delete closes its channel, so each gets a fresh one.
-    for queue in [&settings.jobs_queue, &settings.dead_letter_queue] {
-        if let Ok(channel) = connection.create_channel().await {
-            let deleted =
-                channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default());
-            if deleted.await.is_ok() {
-                let _ = channel.close(200, "done".into()).await;
-            }
-        }
-    }
-    let exchanges = [
-        &settings.jobs_exchange,
-        &settings.dead_letter_exchange,
-        &settings.events_exchange,
-    ];
-    for exchange in exchanges {
-        if let Ok(channel) = connection.create_channel().await {
-            let options = ExchangeDeleteOptions::default();
-            if channel
-                .exchange_delete(exchange.as_str().into(), options)
-                .await
-                .is_ok()
-            {
-                let _ = channel.close(200, "done".into()).await;
-            }
-        }
-    }
-    let _ = connection.close(200, "done".into()).await;
-}
-
-/// A worker running in a task of its own.
+/// A worker running in a task of its own; dropped unstopped (a failed
+/// test), it is aborted, so it cannot re-declare what a [`TopologyGuard`]
+/// deletes.
 pub struct TestWorker {
     pub shutdown: CancellationToken,
     pub handle: JoinHandle<Result<(), WorkerError>>,
@@ -428,12 +171,19 @@ pub struct TestWorker {
 
 impl TestWorker {
     /// Cancels and waits (at most 30 s) for `run` to return.
-    pub async fn stop(self) -> Result<(), WorkerError> {
+    pub async fn stop(mut self) -> Result<(), WorkerError> {
         self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.handle)
+        tokio::time::timeout(Duration::from_secs(30), &mut self.handle)
             .await
             .expect("worker stops within 30 s")
             .expect("worker task")
+    }
+}
+
+impl Drop for TestWorker {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        self.handle.abort();
     }
 }
 

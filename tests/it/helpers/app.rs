@@ -16,7 +16,7 @@ use wfp_deployer::config::Settings;
 use wfp_deployer::sim::{SimConfig, SimServer};
 
 use super::amqp::{
-    EventTap, TEST_ACCOUNT, TappedEvent, TestWorker, delete_topology, publish_job, start_worker,
+    EventTap, TEST_ACCOUNT, TappedEvent, TestWorker, TopologyGuard, publish_job, start_worker,
     unique_settings,
 };
 use super::s3::{S3Server, TestBucket, fast_retry, test_bucket};
@@ -30,6 +30,8 @@ pub struct TestApp {
     /// Every event the worker publishes (`deploy.#`).
     pub events: EventTap,
     worker: TestWorker,
+    /// Last, so it is dropped after the worker: deletes the broker names.
+    _topology: TopologyGuard,
 }
 
 impl TestApp {
@@ -46,7 +48,7 @@ impl TestApp {
     ) -> TestApp {
         let sim = spawn_sim_with(sim_config).await;
         let bucket = test_bucket(server).await;
-        let mut settings = unique_settings();
+        let (mut settings, topology) = unique_settings();
         settings.cloudflare.api_base_url = sim.api_base_url();
         settings.cloudflare.api_token = Some(TEST_TOKEN.to_string().into());
         settings.cloudflare.account_id = TEST_ACCOUNT.into();
@@ -64,6 +66,7 @@ impl TestApp {
             settings,
             events,
             worker,
+            _topology: topology,
         }
     }
 
@@ -130,11 +133,11 @@ impl TestApp {
         event
     }
 
-    /// Stops the worker (graceful) and removes the test's broker names.
+    /// Stops the worker (graceful) and the simulator; the broker names go
+    /// with the app (its [`TopologyGuard`]), even when a test fails first.
     pub async fn stop(self) {
         let result = self.worker.stop().await;
         assert!(result.is_ok(), "worker ended with {result:?}");
-        delete_topology(&self.settings.amqp).await;
         self.sim.shutdown().await;
     }
 }
