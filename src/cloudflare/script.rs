@@ -23,6 +23,7 @@ use super::jwt::{Jwt, now_epoch};
 use super::media::module_media_type;
 use super::types::{ScriptTarget, UploadStats};
 use super::upload::AssetsUploaded;
+use crate::internal_events::{ScriptDeployed, emit};
 use crate::contract::names::is_module_name;
 use crate::manifest::Manifest;
 
@@ -129,13 +130,12 @@ impl CloudflareClient {
             modified_on: result.modified_on,
             stats,
         };
-        tracing::info!(
-            subject,
-            id = deployment.id.as_deref(),
-            etag = deployment.etag.as_deref(),
-            sessions = stats.sessions,
-            "cloudflare script deployed"
-        );
+        emit(ScriptDeployed {
+            subject: &subject,
+            id: deployment.id.as_deref(),
+            etag: deployment.etag.as_deref(),
+            sessions: stats.sessions,
+        });
         Ok(deployment)
     }
 

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
+use crate::internal_events::{DeployFailed, emit};
 use crate::bundle::Bundles;
 use crate::cloudflare::{CloudflareClient, Module, ScriptTarget, ScriptUpload, UploadStats};
 use crate::config::{CloudflareSettings, LimitSettings, Settings};
@@ -249,10 +250,15 @@ impl Deploy for Pipeline {
             .map_err(|e| {
                 let failure = e.to_failure();
                 span.in_scope(|| {
-                    tracing::warn!(code = %failure.code, step = %failure.step, error = %failure.message, "deploy failed")
+                    emit(DeployFailed {
+                        code: failure.code,
+                        step: failure.step,
+                        message: &failure.message,
+                    })
                 });
                 failure
             });
+        observer.finish();
         Outcome {
             duration: started.elapsed(),
             result,

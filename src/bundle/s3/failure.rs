@@ -14,6 +14,7 @@ use std::future::Future;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
+use crate::internal_events::{S3Retry, emit};
 use crate::bundle::body::BodyError;
 use crate::bundle::{BundleError, BundleStep};
 use crate::error_chain;
@@ -162,7 +163,11 @@ where
         _ => false,
     })
     .notify(|failure, _, wait| {
-        tracing::warn!(subject, error = %failure, ?wait, "s3 call failed; retrying");
+        emit(S3Retry {
+            subject,
+            error: failure,
+            wait,
+        });
     })
     .run(|_| op())
     .await;
