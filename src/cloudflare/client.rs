@@ -26,9 +26,9 @@ use super::envelope::{self, Call};
 use super::error::{CloudflareError, TransportKind};
 use super::jwt::Jwt;
 use super::types::ScriptTarget;
-use crate::internal_events::{CloudflareResponse, emit};
 use crate::config::{CloudflareSettings, RetrySettings};
 use crate::error_chain;
+use crate::internal_events::{CloudflareResponse, emit};
 use crate::retry::RetryPolicy;
 
 /// The Workers-for-Platforms API client. Cheap to clone: clones share one

@@ -23,8 +23,8 @@ use super::jwt::{Jwt, now_epoch};
 use super::media::module_media_type;
 use super::types::{ScriptTarget, UploadStats};
 use super::upload::AssetsUploaded;
-use crate::internal_events::{ScriptDeployed, emit};
 use crate::contract::names::is_module_name;
+use crate::internal_events::{ScriptDeployed, emit};
 use crate::manifest::Manifest;
 
 /// The user worker to deploy with the assets.

@@ -9,9 +9,9 @@ use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 
 use super::Event;
-use crate::internal_events::{EventPublished, ReplyToNotDelivered, emit};
 use crate::amqp::{ConfirmedPublisher, PublishError};
 use crate::contract::CloudEvent;
+use crate::internal_events::{EventPublished, ReplyToNotDelivered, emit};
 
 /// `content_type` of every event: CloudEvents structured mode.
 pub const CONTENT_TYPE: &str = "application/cloudevents+json";

@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
-use crate::internal_events::{DeployFailed, emit};
 use crate::bundle::Bundles;
 use crate::cloudflare::{CloudflareClient, Module, ScriptTarget, ScriptUpload, UploadStats};
 use crate::config::{CloudflareSettings, LimitSettings, Settings};
 use crate::contract::{
     DeployJob, DeploymentInfo, FailureInfo, ManifestSummary, Step, Success, UploadSummary,
 };
+use crate::internal_events::{DeployFailed, emit};
 use crate::manifest::Manifest;
 use crate::spool::Spool;
 

@@ -14,10 +14,10 @@ use std::future::Future;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
-use crate::internal_events::{S3Retry, emit};
 use crate::bundle::body::BodyError;
 use crate::bundle::{BundleError, BundleStep};
 use crate::error_chain;
+use crate::internal_events::{S3Retry, emit};
 use crate::retry::{Retried, Retry, RetryPolicy};
 
 /// One attempt's failure.

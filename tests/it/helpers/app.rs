@@ -130,6 +130,11 @@ impl TestApp {
         event
     }
 
+    /// Tells whether the worker consumes (for the ops server's `/readyz`).
+    pub fn ready(&self) -> wfp_deployer::worker::Ready {
+        self.worker.ready.clone()
+    }
+
     /// Stops the worker (graceful) and removes the test's broker names.
     pub async fn stop(self) {
         let result = self.worker.stop().await;
