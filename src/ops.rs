@@ -37,6 +37,8 @@ pub enum OpsError {
         #[source]
         source: std::io::Error,
     },
+    #[error("ops: {0}")]
+    Listen(String),
     #[error("ops: cannot install the metrics recorder: {0}")]
     Recorder(String),
 }

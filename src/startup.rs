@@ -2,13 +2,17 @@
 //! the worker. `main` (through `cli`) and the integration tests both start
 //! the worker this way, so tests run the real wiring.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::bundle::Bundles;
 use crate::cloudflare::{CloudflareClient, CloudflareError};
 use crate::config::Settings;
+use crate::ops::OpsError;
 use crate::pipeline::Pipeline;
-use crate::worker::Worker;
+use crate::worker::{Ready, Worker};
 
 /// Why the application could not be built.
 ///
@@ -16,6 +20,8 @@ use crate::worker::Worker;
 /// client: ...`), and a prefix here would print it twice under `{:#}`.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error(transparent)]
+    Ops(#[from] OpsError),
     #[error(transparent)]
     Cloudflare(#[from] CloudflareError),
 }
@@ -32,4 +38,29 @@ pub async fn build_pipeline(settings: &Settings) -> Result<Pipeline, StartupErro
 pub async fn build_worker(settings: &Settings) -> Result<Worker, StartupError> {
     let pipeline = build_pipeline(settings).await?;
     Ok(Worker::new(settings, Arc::new(pipeline)))
+}
+
+/// Starts the ops server (`/metrics`, `/healthz`, `/readyz`) on
+/// `ops.listen`, with the Prometheus recorder installed, until `stop` is
+/// cancelled. Returns the bound address, `None` when `ops.listen` is empty.
+///
+/// `stop` should outlive the worker's own shutdown, so probes keep
+/// answering (`/readyz`: not ready) while running deploys drain.
+pub async fn start_ops(
+    settings: &Settings,
+    ready: Ready,
+    stop: CancellationToken,
+) -> Result<Option<SocketAddr>, StartupError> {
+    let Some(addr) = settings
+        .ops
+        .listen_addr()
+        .map_err(|e| StartupError::Ops(OpsError::Listen(e)))?
+    else {
+        return Ok(None);
+    };
+    let metrics = crate::ops::metrics_handle()?;
+    let (bound, server) = crate::ops::bind(addr, metrics, ready, stop).await?;
+    tokio::spawn(server);
+    tracing::info!(listen = %bound, "ops: serving /metrics, /healthz, /readyz");
+    Ok(Some(bound))
 }

@@ -72,6 +72,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "wfp-deployer worker starting"
             );
             let worker = crate::startup::build_worker(&settings).await?;
+            // The ops server outlives the worker's drain, so probes answer
+            // (`/readyz`: not ready) until running deploys are done.
+            let ops_stop = CancellationToken::new();
+            let _ops_guard = ops_stop.clone().drop_guard();
+            crate::startup::start_ops(&settings, worker.ready(), ops_stop).await?;
             let shutdown = shutdown_on_signal();
             // No context: the error says "the worker cannot run" itself.
             worker.run(shutdown).await?;

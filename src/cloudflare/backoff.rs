@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use super::envelope::Call;
 use super::error::CloudflareError;
+use crate::internal_events::{CloudflareRetry, emit};
 use crate::retry::{Retried, Retry, RetryPolicy};
 
 /// One failed try: the error and the wait the server asked for, if any.
@@ -50,15 +51,14 @@ where
     let Retried { result, attempts } = Retry::new(policy, |f: &Failed| f.error.is_transient())
         .server_wait(|f| f.retry_after)
         .notify(|f, attempt, wait| {
-            tracing::info!(
-                step = %call.step,
-                subject = call.subject,
-                attempt,
-                status = f.error.status(),
-                wait_ms = wait.as_millis() as u64,
-                error = %f.error,
-                "cloudflare call failed; retrying"
-            );
+            emit(CloudflareRetry {
+                endpoint: call.step.as_str(),
+                subject: call.subject,
+                attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+                status: f.error.status(),
+                wait,
+                error: &f.error,
+            });
         })
         .run(|n| attempt(u32::try_from(n).unwrap_or(u32::MAX)))
         .await;

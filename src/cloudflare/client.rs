@@ -28,6 +28,7 @@ use super::jwt::Jwt;
 use super::types::ScriptTarget;
 use crate::config::{CloudflareSettings, RetrySettings};
 use crate::error_chain;
+use crate::internal_events::{CloudflareResponse, emit};
 use crate::retry::RetryPolicy;
 
 /// The Workers-for-Platforms API client. Cheap to clone: clones share one
@@ -198,14 +199,12 @@ impl CloudflareClient {
             None
         };
         let body = response.bytes().await.map_err(|e| transport(call, &e))?;
-        tracing::debug!(
-            step = %call.step,
-            subject = call.subject,
+        emit(CloudflareResponse {
+            endpoint: call.step.as_str(),
+            subject: call.subject,
             attempt,
             status,
-            retry_after_s = retry_after.map(|d| d.as_secs()),
-            "cloudflare answered"
-        );
+        });
         envelope::read(call, status, &body)
             .map(|result| Answer { status, result })
             .map_err(|error| Failed { error, retry_after })

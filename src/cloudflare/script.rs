@@ -24,6 +24,7 @@ use super::media::module_media_type;
 use super::types::{ScriptTarget, UploadStats};
 use super::upload::AssetsUploaded;
 use crate::contract::names::is_module_name;
+use crate::internal_events::{ScriptDeployed, emit};
 use crate::manifest::Manifest;
 
 /// The user worker to deploy with the assets.
@@ -129,13 +130,12 @@ impl CloudflareClient {
             modified_on: result.modified_on,
             stats,
         };
-        tracing::info!(
-            subject,
-            id = deployment.id.as_deref(),
-            etag = deployment.etag.as_deref(),
-            sessions = stats.sessions,
-            "cloudflare script deployed"
-        );
+        emit(ScriptDeployed {
+            subject: &subject,
+            id: deployment.id.as_deref(),
+            etag: deployment.etag.as_deref(),
+            sessions: stats.sessions,
+        });
         Ok(deployment)
     }
 

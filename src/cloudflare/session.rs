@@ -17,6 +17,7 @@ use super::envelope::Call;
 use super::error::{CfStep, CloudflareError};
 use super::jwt::Jwt;
 use super::types::{ScriptTarget, UploadStats};
+use crate::internal_events::{UploadSessionOpened, UploadSessionRenewed, emit};
 use crate::manifest::Manifest;
 
 /// Sessions one deploy may open in all. Each renewal is legitimate (a JWT
@@ -117,13 +118,12 @@ impl CloudflareClient {
             buckets,
             jwt: Jwt::new(result.jwt),
         };
-        tracing::info!(
-            subject,
-            buckets = session.buckets.len(),
-            missing_files = session.missing_files(),
-            manifest_files = manifest.len(),
-            "cloudflare upload session opened"
-        );
+        emit(UploadSessionOpened {
+            subject: &subject,
+            buckets: session.buckets.len(),
+            missing_files: session.missing_files(),
+            manifest_files: manifest.len(),
+        });
         Ok(session)
     }
 
@@ -145,7 +145,11 @@ impl CloudflareClient {
                 reason,
             });
         }
-        tracing::info!(subject = %target, sessions = stats.sessions, reason, "renewing the upload session");
+        emit(UploadSessionRenewed {
+            subject: &target.to_string(),
+            sessions: stats.sessions,
+            reason,
+        });
         let session = self.start_session(target, manifest).await?;
         stats.sessions += 1;
         Ok(session)

@@ -29,6 +29,7 @@ use super::jwt::{Jwt, now_epoch};
 use super::media::asset_media_type;
 use super::session::UploadSession;
 use super::types::{ScriptTarget, UploadStats};
+use crate::internal_events::{self as events, emit};
 use crate::manifest::Manifest;
 
 /// 401s from the upload endpoint we answer with a new session before
@@ -107,14 +108,13 @@ impl CloudflareClient {
         let completion = self
             .complete(target, manifest, content, session, &mut stats)
             .await?;
-        tracing::info!(
-            subject = %target,
-            sessions = stats.sessions,
-            buckets = stats.buckets,
-            files = stats.files,
-            bytes = stats.bytes,
-            "cloudflare assets uploaded"
-        );
+        emit(events::AssetsUploaded {
+            subject: &target.to_string(),
+            sessions: stats.sessions,
+            buckets: stats.buckets,
+            files: stats.files,
+            bytes: stats.bytes,
+        });
         Ok(AssetsUploaded { stats, completion })
     }
 

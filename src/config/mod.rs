@@ -23,8 +23,8 @@ use serde::Deserialize;
 use crate::contract::names::is_account_id;
 
 pub use sections::{
-    AmqpSettings, CloudflareSettings, LimitSettings, LogFormat, LogSettings, RetrySettings,
-    S3Settings, WorkerSettings,
+    AmqpSettings, CloudflareSettings, LimitSettings, LogFormat, LogSettings, OpsSettings,
+    RetrySettings, S3Settings, WorkerSettings,
 };
 
 /// Everything the worker needs to run.
@@ -38,6 +38,7 @@ pub struct Settings {
     pub retry: RetrySettings,
     pub limits: LimitSettings,
     pub log: LogSettings,
+    pub ops: OpsSettings,
 }
 
 /// Why settings could not be loaded or are unusable. Each message names the
@@ -165,6 +166,9 @@ impl Settings {
         ];
         if let Some((name, _)) = durations.iter().find(|(_, d)| d.is_zero()) {
             return invalid(&format!("{name} must be more than zero"));
+        }
+        if let Err(e) = self.ops.listen_addr() {
+            return invalid(&e);
         }
         let accounts = std::iter::once(&self.cloudflare.account_id)
             .filter(|a| !a.is_empty())

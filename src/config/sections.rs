@@ -272,3 +272,34 @@ pub enum LogFormat {
     Pretty,
     Json,
 }
+
+/// The operator endpoints: `/metrics`, `/healthz`, `/readyz`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpsSettings {
+    /// Address the ops server listens on; empty turns it off. Loopback by
+    /// default so a laptop run exposes nothing; `0.0.0.0:9464` in containers.
+    pub listen: String,
+}
+
+impl Default for OpsSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+impl OpsSettings {
+    /// The address to listen on, `None` when turned off.
+    pub fn listen_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        let listen = self.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("ops.listen {listen:?} is not an address like 127.0.0.1:9464"))
+    }
+}

@@ -2,6 +2,7 @@
 //! publisher confirm that decides a job's ack, and the `reply_to` copy.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use lapin::BasicProperties;
@@ -10,6 +11,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use super::Event;
 use crate::amqp::{ConfirmedPublisher, PublishError};
 use crate::contract::CloudEvent;
+use crate::internal_events::{EventPublished, ReplyToNotDelivered, emit};
 
 /// `content_type` of every event: CloudEvents structured mode.
 pub const CONTENT_TYPE: &str = "application/cloudevents+json";
@@ -114,6 +116,7 @@ impl Publish for EventPublisher {
         let payload = serde_json::to_vec(&event.body)
             .map_err(|error| EventError::Encode { id: id(), error })?;
         let props = properties(&event.body, Utc::now());
+        let sent = Instant::now();
         self.publisher
             .publish(
                 &self.exchange,
@@ -126,10 +129,17 @@ impl Publish for EventPublisher {
                 id: id(),
                 error: Box::new(error),
             })?;
+        emit(EventPublished {
+            routing_key: event.kind.routing_key(),
+            confirm_latency: sent.elapsed(),
+        });
         if let (true, Some(queue)) = (event.kind.is_terminal(), reply_to)
             && let Err(error) = self.publisher.publish("", queue, &payload, props).await
         {
-            tracing::warn!(%error, event_id = %event.body.id, "reply_to copy not delivered");
+            emit(ReplyToNotDelivered {
+                event_id: &event.body.id,
+                error: &error,
+            });
         }
         Ok(())
     }

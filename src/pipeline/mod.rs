@@ -25,6 +25,7 @@ use crate::config::{CloudflareSettings, LimitSettings, Settings};
 use crate::contract::{
     DeployJob, DeploymentInfo, FailureInfo, ManifestSummary, Step, Success, UploadSummary,
 };
+use crate::internal_events::{DeployFailed, emit};
 use crate::manifest::Manifest;
 use crate::spool::Spool;
 
@@ -249,10 +250,15 @@ impl Deploy for Pipeline {
             .map_err(|e| {
                 let failure = e.to_failure();
                 span.in_scope(|| {
-                    tracing::warn!(code = %failure.code, step = %failure.step, error = %failure.message, "deploy failed")
+                    emit(DeployFailed {
+                        code: failure.code,
+                        step: failure.step,
+                        message: &failure.message,
+                    })
                 });
                 failure
             });
+        observer.finish();
         Outcome {
             duration: started.elapsed(),
             result,

@@ -11,14 +11,18 @@
 //! parameter threaded through every layer.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use crate::contract::Step;
+use crate::internal_events::{StepFinished, emit};
 
 /// Watches one deploy. Clones share what they saw, so the runner keeps one
 /// while the deploy's task holds another.
 #[derive(Debug, Clone)]
 pub struct DeployObserver {
-    step: Arc<Mutex<Step>>,
+    /// The current step and when it began (its duration is measured when
+    /// the next one begins, or the deploy finishes).
+    step: Arc<Mutex<(Step, Instant)>>,
 }
 
 impl DeployObserver {
@@ -26,20 +30,36 @@ impl DeployObserver {
     /// `validate`, the first one.
     pub fn new() -> Self {
         Self {
-            step: Arc::new(Mutex::new(Step::Validate)),
+            step: Arc::new(Mutex::new((Step::Validate, Instant::now()))),
         }
     }
 
-    /// The deploy enters `step`.
+    /// The deploy enters `step`; the previous step's duration is recorded.
     pub fn step(&self, step: Step) {
         // Nothing panics while holding the lock, but a poisoned lock still
         // holds a valid step: read through it rather than lose the report.
-        *self.step.lock().unwrap_or_else(PoisonError::into_inner) = step;
+        let mut current = self.step.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.0 != step {
+            emit(StepFinished {
+                step: current.0,
+                duration: current.1.elapsed(),
+            });
+            *current = (step, Instant::now());
+        }
+    }
+
+    /// The deploy ended: the last step's duration is recorded.
+    pub fn finish(&self) {
+        let current = *self.step.lock().unwrap_or_else(PoisonError::into_inner);
+        emit(StepFinished {
+            step: current.0,
+            duration: current.1.elapsed(),
+        });
     }
 
     /// The last step the deploy entered.
     pub fn current_step(&self) -> Step {
-        *self.step.lock().unwrap_or_else(PoisonError::into_inner)
+        self.step.lock().unwrap_or_else(PoisonError::into_inner).0
     }
 }
 

@@ -14,11 +14,15 @@ use chrono::Utc;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use tokio::sync::OwnedSemaphorePermit;
-use tracing::{Span, error, info, warn};
+use tracing::Span;
 
 use crate::amqp::DeliveryMeta;
-use crate::contract::{DeployJob, FailureInfo, InvalidJob, decode_job};
+use crate::contract::{DeployJob, ErrorCode, EventKind, FailureInfo, InvalidJob, decode_job};
 use crate::events::{EventBuilder, EventError, Publish};
+use crate::internal_events::{
+    BrokerActionFailed, DeployPanicked, EventNotConfirmed, InvalidJobReceived, JobOutcome,
+    JobSettled, JobStarted, emit,
+};
 use crate::pipeline::{self, Deploy, DeployObserver, Outcome};
 
 /// How long a job whose event was not confirmed waits before it is
@@ -70,10 +74,16 @@ pub(super) struct JobContext {
 /// is settled.
 #[tracing::instrument(name = "job", skip_all, fields(job_id, namespace, script, attempt))]
 pub(super) async fn handle(ctx: JobContext, delivery: Delivery, _permit: OwnedSemaphorePermit) {
+    let received = Instant::now();
+    emit(JobStarted);
     let meta = DeliveryMeta::of(&delivery.properties);
     Span::current().record("attempt", meta.attempt);
     let action = process_one(&ctx, &delivery.data, &meta).await;
     if action == Disposition::Requeue {
+        emit(JobSettled {
+            outcome: JobOutcome::Requeued,
+            duration: received.elapsed(),
+        });
         // The broker refused or lost an event; an instant redelivery would
         // most likely meet the same broker trouble. A short pause (the job
         // stays unacked, its slot taken) keeps a broken event path from
@@ -105,12 +115,16 @@ async fn report_invalid(
         .events
         .invalid(invalid, meta, received.elapsed(), Utc::now());
     Span::current().record("job_id", event.body.data.job.job_id.as_str());
-    warn!(error = %invalid, "invalid job");
+    emit(InvalidJobReceived { error: invalid });
     let published = ctx
         .publisher
         .publish(&event, meta.reply_to.as_deref())
         .await;
-    log_terminal(&published, "deploy.failed (invalid_job)");
+    settled(
+        &published,
+        JobOutcome::Failed(ErrorCode::InvalidJob),
+        received.elapsed(),
+    );
     Handled::Terminal {
         confirmed: published.is_ok(),
     }
@@ -131,7 +145,10 @@ async fn run_job(ctx: &JobContext, job: &DeployJob, meta: &DeliveryMeta) -> Hand
         .publish(&events.started(Utc::now()), None)
         .await
     {
-        error!(error = %e, "deploy.started not confirmed; the job goes back to the queue");
+        emit(EventNotConfirmed {
+            routing_key: EventKind::Started.routing_key(),
+            error: &e,
+        });
         return Handled::StartedNotConfirmed;
     }
     let outcome = deploy_guarded(ctx.deployer.clone(), job, &account_id, meta.attempt).await;
@@ -140,11 +157,11 @@ async fn run_job(ctx: &JobContext, job: &DeployJob, meta: &DeliveryMeta) -> Hand
         .publisher
         .publish(&event, meta.reply_to.as_deref())
         .await;
-    let what = match &outcome.result {
-        Ok(_) => "deploy.succeeded".to_string(),
-        Err(f) => format!("deploy.failed ({}, step {})", f.code, f.step),
+    let outcome_kind = match &outcome.result {
+        Ok(_) => JobOutcome::Succeeded,
+        Err(f) => JobOutcome::Failed(f.code),
     };
-    log_terminal(&published, &what);
+    settled(&published, outcome_kind, outcome.duration);
     Handled::Terminal {
         confirmed: published.is_ok(),
     }
@@ -169,7 +186,7 @@ async fn deploy_guarded(
         Ok(outcome) => outcome,
         Err(e) => {
             let step = observer.current_step();
-            error!(error = %e, %step, "the deploy task died");
+            emit(DeployPanicked { step, error: &e });
             Outcome {
                 duration: started.elapsed(),
                 result: Err(FailureInfo::bug(
@@ -181,12 +198,19 @@ async fn deploy_guarded(
     }
 }
 
-fn log_terminal(published: &Result<(), EventError>, what: &str) {
+/// The terminal event's confirm decides: a confirmed one settles the job
+/// (acked next); an unconfirmed one sends it back (counted as requeued by
+/// [`handle`]).
+fn settled(published: &Result<(), EventError>, outcome: JobOutcome, duration: Duration) {
     match published {
-        Ok(()) => info!(event = what, "job done"),
-        Err(e) => {
-            error!(error = %e, event = what, "terminal event not confirmed; the job goes back to the queue")
-        }
+        Ok(()) => emit(JobSettled { outcome, duration }),
+        Err(e) => emit(EventNotConfirmed {
+            routing_key: match outcome {
+                JobOutcome::Succeeded => EventKind::Succeeded.routing_key(),
+                _ => EventKind::Failed.routing_key(),
+            },
+            error: e,
+        }),
     }
 }
 
@@ -203,12 +227,19 @@ pub(super) async fn settle(delivery: &Delivery, action: Disposition) {
             delivery.acker.nack(requeue).await
         }
     };
+    let action = match action {
+        Disposition::Ack => "ack",
+        Disposition::Requeue => "requeue",
+    };
     match sent {
         Ok(true) => {}
-        Ok(false) => warn!(
-            ?action,
-            "channel closed before the broker action; the broker redelivers the job"
-        ),
-        Err(e) => warn!(?action, error = %e, "broker action failed; the broker redelivers the job"),
+        Ok(false) => emit(BrokerActionFailed {
+            action,
+            error: None,
+        }),
+        Err(e) => emit(BrokerActionFailed {
+            action,
+            error: Some(&e),
+        }),
     }
 }

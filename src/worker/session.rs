@@ -14,12 +14,13 @@ use lapin::options::BasicCancelOptions;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn};
+use tracing::info;
 
 use super::job::{Disposition, JobContext, handle, settle};
 use super::{Worker, WorkerError};
 use crate::amqp::{self, AmqpError, ConfirmedPublisher};
 use crate::events::EventPublisher;
+use crate::internal_events::{BrokerConsuming, BrokerGaveUp, BrokerReconnect, emit};
 use crate::retry::{FullJitter, RetryPolicy};
 
 /// The first wait before reconnecting (full jitter draws below it).
@@ -66,7 +67,7 @@ impl Worker {
                     reason
                 }
                 Err(e) if e.is_fatal() => {
-                    error!(error = %e, "amqp: giving up");
+                    emit(BrokerGaveUp { error: &e });
                     break Err(WorkerError::Broker(e));
                 }
                 Err(e) => e.to_string(),
@@ -74,7 +75,11 @@ impl Worker {
             self.ready.send_replace(false);
             attempt += 1;
             let delay = backoff.next().unwrap_or(self.amqp.reconnect_max_delay);
-            warn!(attempt, delay_ms = delay.as_millis() as u64, %reason, "amqp: reconnecting");
+            emit(BrokerReconnect {
+                attempt,
+                delay,
+                reason: &reason,
+            });
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
                 _ = tokio::time::sleep(delay) => {}
@@ -157,7 +162,10 @@ impl Worker {
             default_account: self.default_account.clone(),
         };
         self.ready.send_replace(true);
-        info!(queue = %self.amqp.jobs_queue, prefetch = self.concurrency, "amqp: consuming");
+        emit(BrokerConsuming {
+            queue: &self.amqp.jobs_queue,
+            prefetch: self.concurrency,
+        });
 
         let end = loop {
             let next = tokio::select! {

@@ -11,5 +11,6 @@ mod cache;
 mod cli;
 mod cloudflare;
 mod deploy;
+mod ops;
 mod s3;
 mod sim;

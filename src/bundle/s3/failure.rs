@@ -17,6 +17,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use crate::bundle::body::BodyError;
 use crate::bundle::{BundleError, BundleStep};
 use crate::error_chain;
+use crate::internal_events::{S3Retry, emit};
 use crate::retry::{Retried, Retry, RetryPolicy};
 
 /// One attempt's failure.
@@ -162,7 +163,11 @@ where
         _ => false,
     })
     .notify(|failure, _, wait| {
-        tracing::warn!(subject, error = %failure, ?wait, "s3 call failed; retrying");
+        emit(S3Retry {
+            subject,
+            error: failure,
+            wait,
+        });
     })
     .run(|_| op())
     .await;

@@ -23,6 +23,7 @@ use self::list::ListLimits;
 use super::path::asset_path;
 use super::{BundleError, BundleSource};
 use crate::config::{LimitSettings, RetrySettings, S3Settings};
+use crate::internal_events::{BundleHashed, BundleListed, emit};
 use crate::manifest::{Manifest, ManifestEntry};
 use crate::retry::RetryPolicy;
 use crate::spool::Spool;
@@ -95,12 +96,11 @@ impl BundleSource for S3Prefix {
         };
         let objects = list::list(&self.storage, &self.bucket, &self.prefix, &list_limits).await?;
         let listed_bytes: u64 = objects.iter().map(|o| o.size).sum();
-        tracing::info!(
-            location = %self.location(),
-            files = objects.len(),
-            bytes = listed_bytes,
-            "bundle listed"
-        );
+        emit(BundleListed {
+            location: &self.location(),
+            files: objects.len(),
+            bytes: listed_bytes,
+        });
 
         let mut fetches = futures::stream::iter(objects)
             .map(|object| fetch_one(&self.storage, &self.bucket, object, spool))
@@ -115,12 +115,13 @@ impl BundleSource for S3Prefix {
                 });
             }
         }
-        tracing::info!(
-            location = %self.location(),
-            files = manifest.len(),
-            unique = manifest.by_hash().len(),
-            "bundle hashed"
-        );
+        emit(BundleHashed {
+            location: &self.location(),
+            files: manifest.len(),
+            unique: manifest.by_hash().len(),
+            bytes_read: listed_bytes,
+            bytes_hashed: listed_bytes,
+        });
         Ok(manifest)
     }
 }

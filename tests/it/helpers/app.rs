@@ -133,6 +133,11 @@ impl TestApp {
         event
     }
 
+    /// Tells whether the worker consumes (for the ops server's `/readyz`).
+    pub fn ready(&self) -> wfp_deployer::worker::Ready {
+        self.worker.ready.clone()
+    }
+
     /// Stops the worker (graceful) and the simulator; the broker names go
     /// with the app (its [`TopologyGuard`]), even when a test fails first.
     pub async fn stop(self) {
