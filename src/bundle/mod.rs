@@ -9,6 +9,7 @@
 //! Worker code is read differently ([`read_modules`]): a handful of small
 //! modules held in memory for one multipart upload.
 
+pub mod archive;
 mod error;
 pub mod path;
 mod s3;
