@@ -168,7 +168,6 @@ impl Reader<'_> {
             }
             skip(meter, &mut entry, size, &last)?;
         }
-        drop(entries);
         let mut stream = archive.into_inner();
         if stream.at_end() {
             return Err(ArchiveError::corrupt(
