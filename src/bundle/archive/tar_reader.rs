@@ -10,7 +10,9 @@
 //!   zeros may follow it, a gzip stream must be exactly one member with
 //!   nothing after it, and zstd refuses anything that is not a frame;
 //! - a zstd window of at most [`MAX_ZSTD_WINDOW_LOG`] (16 MiB): larger ones
-//!   (`zstd --long`, `--ultra -22`) are refused rather than allocated.
+//!   (`zstd --long`, `--ultra -22`) are refused rather than allocated;
+//! - sparse files are refused even outside the root, since their holes are
+//!   zeros made up by the `tar` crate that no cap would count.
 
 use std::io::{self, BufRead, BufReader, Read};
 
@@ -31,7 +33,7 @@ const INPUT_BUFFER: usize = 64 << 10;
 const MAX_HEADER_BYTES: u64 = 1 << 20;
 
 /// log2 of the largest zstd window accepted (16 MiB of decoder memory).
-pub const MAX_ZSTD_WINDOW_LOG: u32 = 24;
+const MAX_ZSTD_WINDOW_LOG: u32 = 24;
 
 /// Reads a tar archive, compressed as `compression`, from `input` in one
 /// pass, giving each regular file under `options.root` to `sink`.
@@ -89,6 +91,9 @@ enum Kind {
     /// Metadata for the whole archive (`git archive` writes one): ignored.
     Global,
     Refused(String),
+    /// Refused even outside the root: skipping a sparse file would read
+    /// its holes, zeros the `tar` crate makes up and no cap counts.
+    Sparse,
 }
 
 fn kind(entry_type: EntryType) -> Kind {
@@ -101,7 +106,7 @@ fn kind(entry_type: EntryType) -> Kind {
         EntryType::Char => Kind::Refused("character device".into()),
         EntryType::Block => Kind::Refused("block device".into()),
         EntryType::Fifo => Kind::Refused("FIFO".into()),
-        EntryType::GNUSparse => Kind::Refused("sparse file".into()),
+        EntryType::GNUSparse => Kind::Sparse,
         other => Kind::Refused(format!("type {:?}", char::from(other.as_byte()))),
     }
 }
@@ -157,6 +162,12 @@ impl Reader<'_> {
                     }
                 }
                 Kind::Global => {}
+                Kind::Sparse => {
+                    return Err(ArchiveError::EntryType {
+                        entry: shown(&raw),
+                        what: "sparse file".into(),
+                    });
+                }
                 Kind::Refused(what) => {
                     if self.names.locate(&raw, false) != Located::Outside {
                         return Err(ArchiveError::EntryType {

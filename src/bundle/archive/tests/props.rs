@@ -77,7 +77,7 @@ fn check_outcome(format: ArchiveFormat, bytes: &[u8]) -> Result<(), TestCaseErro
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     /// Mutations of the archive as stored: most break the compression.
     #[test]
