@@ -80,7 +80,7 @@ pub fn read_tar(
         }
         Err(e) => Err(e),
         Ok(()) if read.seen_files == 0 => Err(ArchiveError::Empty),
-        Ok(()) => Ok(summary),
+        Ok(()) => meter.check(None).map(|()| summary),
     }
 }
 

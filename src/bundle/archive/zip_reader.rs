@@ -63,6 +63,9 @@ pub fn read_zip<R: Read + Seek>(
     let archive = ZipArchive::with_config(config, source);
     meter.set_budget(None);
     let mut archive = archive.map_err(|e| zip_error(&meter, None, e))?;
+    // A failed read or a crossed budget that the crate caught (trying
+    // another end record) still fails the archive.
+    meter.check(None)?;
     if archive.has_duplicate_names() {
         let start = archive.central_directory_start();
         let entry = duplicate_name(&mut archive.into_inner(), start)
@@ -127,6 +130,7 @@ pub fn read_zip<R: Read + Seek>(
     if !plan.iter().any(|p| p.kind == Kind::File) {
         return Err(ArchiveError::Empty);
     }
+    meter.check(None)?;
     summary.input_bytes = meter.input_bytes();
     Ok(summary)
 }
