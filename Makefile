@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/wfp-deployer/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug/wfp-deployer
 
-.PHONY: all build services services-stop test test-unit demo bench fmt lint check clean-run
+.PHONY: all build services services-stop test test-unit demo bench fuzz fmt lint check clean-run
 
 all: build
 
@@ -43,6 +43,20 @@ demo: build
 bench: services
 	$(CARGO) build --release --bin wfp-deployer
 	scripts/bench.sh "$(CARGO_TARGET_DIR)/release/wfp-deployer"
+
+## fuzz: fuzz the archive readers for FUZZ_SECONDS (default 60)
+# Installs cargo-fuzz if missing. No nightly toolchain can be downloaded
+# here, so RUSTC_BOOTSTRAP=1 lets the stable one take cargo-fuzz's -Z flags.
+# New inputs go to a scratch corpus outside the clone; the seeds in
+# fuzz/corpus/archive are only read. Crashes land in fuzz/artifacts/.
+FUZZ_SECONDS ?= 60
+FUZZ_CORPUS := $(CARGO_TARGET_DIR)/fuzz-corpus/archive
+fuzz:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	mkdir -p "$(FUZZ_CORPUS)"
+	RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$(CARGO_TARGET_DIR)/fuzz" \
+	  $(CARGO) fuzz run archive "$(FUZZ_CORPUS)" fuzz/corpus/archive -- \
+	  -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=1024 -timeout=10
 
 fmt:
 	$(CARGO) fmt --all

@@ -20,6 +20,7 @@
 //! [`special`] holds the rules of the root files that configure serving
 //! rather than being served: `.assetsignore`, `_headers`, `_redirects`.
 
+pub mod archive;
 mod body;
 mod error;
 pub mod path;
