@@ -36,6 +36,7 @@ use sha2::{Digest, Sha256};
 pub use self::key::{ContentDigest, ContentKey};
 pub use self::store::StoreError;
 use self::store::{Fetched, IndexStore};
+use crate::internal_events::{DigestCacheStoreFailed, emit};
 
 /// Format version of index objects; a reader ignores other versions.
 const INDEX_VERSION: u32 = 1;
@@ -198,7 +199,10 @@ impl DigestCache {
                 lock(&self.scripts).put(scope.to_string(), Remembered { etag, fingerprint });
             }
             Ok(Fetched::Found(..)) | Ok(Fetched::Missing) | Ok(Fetched::NotModified) => {}
-            Err(error) => tracing::warn!(%error, "digest cache: index not read; hashing afresh"),
+            Err(error) => emit(DigestCacheStoreFailed {
+                operation: "read",
+                error: &error,
+            }),
         }
     }
 
@@ -246,7 +250,10 @@ impl DigestCache {
             Ok(etag) => {
                 lock(&self.scripts).put(scope.to_string(), Remembered { etag, fingerprint });
             }
-            Err(error) => tracing::warn!(%error, "digest cache: index not written"),
+            Err(error) => emit(DigestCacheStoreFailed {
+                operation: "write",
+                error: &error,
+            }),
         }
     }
 
@@ -269,7 +276,10 @@ impl DigestCache {
             }
             Ok(_) => None,
             Err(error) => {
-                tracing::warn!(%error, "digest cache: archive manifest not read");
+                emit(DigestCacheStoreFailed {
+                    operation: "read",
+                    error: &error,
+                });
                 None
             }
         }
@@ -286,7 +296,10 @@ impl DigestCache {
                 files,
             };
             if let Err(error) = store.put(&store.archive_key(archive), &index).await {
-                tracing::warn!(%error, "digest cache: archive manifest not written");
+                emit(DigestCacheStoreFailed {
+                    operation: "write",
+                    error: &error,
+                });
             }
             lock(&self.archives).put(archive.clone(), index.files);
         } else {

@@ -1,0 +1,106 @@
+//! Reading a bundle: listed, hashed, S3 retries, the digest cache.
+
+use std::time::Duration;
+
+use metrics::counter;
+use tracing::{debug, info, warn};
+
+use super::{InternalEvent, millis};
+
+/// The bundle's files are known (paths and limits checked).
+pub struct BundleListed<'a> {
+    pub location: &'a str,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+impl InternalEvent for BundleListed<'_> {
+    fn emit(self) {
+        info!(
+            location = self.location,
+            files = self.files,
+            bytes = self.bytes,
+            "bundle listed"
+        );
+    }
+}
+
+/// Every file of the bundle is hashed into the manifest.
+pub struct BundleHashed<'a> {
+    pub location: &'a str,
+    pub files: usize,
+    /// Distinct contents.
+    pub unique: usize,
+    /// Bytes read from the bundle's storage to get there.
+    pub bytes_read: u64,
+    /// Bytes run through SHA-256.
+    pub bytes_hashed: u64,
+}
+
+impl InternalEvent for BundleHashed<'_> {
+    fn emit(self) {
+        info!(
+            location = self.location,
+            files = self.files,
+            unique = self.unique,
+            bytes_read = self.bytes_read,
+            "bundle hashed"
+        );
+        counter!("wfp_deployer_bundle_read_bytes_total").increment(self.bytes_read);
+        counter!("wfp_deployer_hashed_bytes_total").increment(self.bytes_hashed);
+    }
+}
+
+/// An S3 call failed and is tried again after `wait`.
+pub struct S3Retry<'a> {
+    pub subject: &'a str,
+    pub error: &'a dyn std::fmt::Display,
+    pub wait: Duration,
+}
+
+impl InternalEvent for S3Retry<'_> {
+    fn emit(self) {
+        warn!(
+            subject = self.subject,
+            error = %self.error,
+            wait_ms = millis(self.wait),
+            "s3 call failed; retrying"
+        );
+        counter!("wfp_deployer_retries_total", "service" => "s3").increment(1);
+    }
+}
+
+/// What the digest cache saved one bundle's hashing: files whose digest it
+/// knew (not read) and files it did not (read and hashed).
+pub struct DigestCacheUsed {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl InternalEvent for DigestCacheUsed {
+    fn emit(self) {
+        debug!(hits = self.hits, misses = self.misses, "digest cache");
+        counter!("wfp_deployer_digest_cache_hits_total").increment(self.hits);
+        counter!("wfp_deployer_digest_cache_misses_total").increment(self.misses);
+    }
+}
+
+/// An index object of the digest cache could not be read or written: the
+/// deploy goes on, only slower (files are hashed afresh).
+pub struct DigestCacheStoreFailed<'a> {
+    /// `read` or `write`.
+    pub operation: &'static str,
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl InternalEvent for DigestCacheStoreFailed<'_> {
+    fn emit(self) {
+        warn!(
+            operation = self.operation,
+            error = %self.error,
+            "digest cache: index not usable; hashing afresh"
+        );
+        counter!("wfp_deployer_digest_cache_store_failures_total", "operation" => self.operation)
+            .increment(1);
+    }
+}
