@@ -55,6 +55,8 @@ pub enum PublishError {
     Timeout { target: Target, after: Duration },
     #[error("{target}: the channel is not in confirm mode")]
     NotConfirmed { target: Target },
+    #[error("{target}: no such queue (the broker returned the message)")]
+    Unroutable { target: Target },
 }
 
 /// Publishes on a confirm-mode channel and waits for each confirm.
@@ -143,6 +145,34 @@ impl ConfirmedPublisher {
         payload: &[u8],
         properties: BasicProperties,
     ) -> Result<(), PublishError> {
+        self.send(exchange, routing_key, false, payload, properties)
+            .await
+    }
+
+    /// Publishes straight to `queue` (through the default exchange) and
+    /// waits for the confirm, like [`ConfirmedPublisher::publish`]; a queue
+    /// that does not exist is an error ([`PublishError::Unroutable`]), not a
+    /// message silently dropped. For a message that must land in one queue:
+    /// a job sent to a delay queue or parked in the dead-letter queue.
+    pub async fn publish_to_queue(
+        &self,
+        queue: &str,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), PublishError> {
+        self.send("", queue, true, payload, properties).await
+    }
+
+    /// One publish and its confirm. `mandatory` makes the broker return an
+    /// unroutable message (before its `Ack`), which is then an error.
+    async fn send(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        mandatory: bool,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), PublishError> {
         let target = Target {
             exchange: exchange.to_string(),
             routing_key: routing_key.to_string(),
@@ -175,7 +205,10 @@ impl ConfirmedPublisher {
                 .basic_publish(
                     exchange,
                     routing_key,
-                    BasicPublishOptions::default(),
+                    BasicPublishOptions {
+                        mandatory,
+                        ..BasicPublishOptions::default()
+                    },
                     payload,
                     properties,
                 )
@@ -185,7 +218,10 @@ impl ConfirmedPublisher {
                     error,
                 })?;
             match confirm.await {
-                Ok(Confirmation::Ack(_)) => Ok(()),
+                Ok(Confirmation::Ack(None)) => Ok(()),
+                Ok(Confirmation::Ack(Some(_))) => Err(PublishError::Unroutable {
+                    target: target.clone(),
+                }),
                 Ok(Confirmation::Nack(_)) => Err(PublishError::Nacked {
                     target: target.clone(),
                 }),

@@ -64,6 +64,16 @@ pub struct WorkerSettings {
     pub default_compatibility_date: String,
     /// Objects fetched from S3 at once within one job.
     pub fetch_concurrency: usize,
+    /// How long a job that failed with a retryable code waits before its
+    /// next attempt: the first retry waits the first delay, and so on; the
+    /// last one is reused. Each delay is a quorum queue of its own
+    /// (`<jobs_queue>.retry.<delay>`). In the environment: `10s,60s,5m`.
+    #[serde(deserialize_with = "retry_delays")]
+    pub retry_delays: Vec<Duration>,
+    /// Attempts a job gets in all, the first included, before a retryable
+    /// failure parks it in the dead-letter queue.
+    #[serde(deserialize_with = "max_attempts")]
+    pub max_attempts: u32,
 }
 
 impl Default for WorkerSettings {
@@ -74,6 +84,12 @@ impl Default for WorkerSettings {
             spool_dir: PathBuf::new(),
             default_compatibility_date: "2025-01-24".into(),
             fetch_concurrency: 16,
+            retry_delays: vec![
+                Duration::from_secs(10),
+                Duration::from_secs(60),
+                Duration::from_secs(300),
+            ],
+            max_attempts: 5,
         }
     }
 }
@@ -271,4 +287,47 @@ impl Default for LogSettings {
 pub enum LogFormat {
     Pretty,
     Json,
+}
+
+/// `worker.retry_delays`: a list of durations, or one comma-separated string
+/// (how an environment variable gives it); at least one, none zero (a zero
+/// delay would spin a failing job through its attempts at once).
+fn retry_delays<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match Raw::deserialize(de)? {
+        Raw::List(items) => items,
+        Raw::Text(text) => text.split(',').map(|s| s.trim().to_string()).collect(),
+    };
+    let mut delays = Vec::with_capacity(items.len());
+    for item in items.iter().filter(|i| !i.is_empty()) {
+        let delay = humantime::parse_duration(item)
+            .map_err(|e| serde::de::Error::custom(format!("worker.retry_delays: {item:?}: {e}")))?;
+        if delay.is_zero() {
+            return Err(serde::de::Error::custom(
+                "worker.retry_delays: a delay must be more than zero",
+            ));
+        }
+        delays.push(delay);
+    }
+    if delays.is_empty() {
+        return Err(serde::de::Error::custom(
+            "worker.retry_delays must list at least one delay",
+        ));
+    }
+    Ok(delays)
+}
+
+/// `worker.max_attempts`: at least 1 (it counts the first attempt).
+fn max_attempts<'de, D: serde::Deserializer<'de>>(de: D) -> Result<u32, D::Error> {
+    match u32::deserialize(de)? {
+        0 => Err(serde::de::Error::custom(
+            "worker.max_attempts must be at least 1 (it counts the first attempt)",
+        )),
+        n => Ok(n),
+    }
 }

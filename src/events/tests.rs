@@ -29,6 +29,7 @@ fn meta(attempt: u32) -> DeliveryMeta {
         correlation_id: Some("amqp-corr".into()),
         reply_to: None,
         attempt,
+        first_failure: None,
     }
 }
 
@@ -200,4 +201,38 @@ fn invalid_event_is_a_permanent_validate_failure() {
     let props = properties(&event.body, now());
     assert_eq!(header(&props, "job_id").as_deref(), Some("msg-1"));
     assert_eq!(header(&props, "namespace"), None);
+}
+
+#[test]
+fn retrying_carries_the_error_and_when_the_next_attempt_is_due() {
+    let retryable = FailureInfo::new(
+        ErrorCode::StorageError,
+        Step::List,
+        true,
+        "s3://sites/acme/: connection reset",
+    );
+    let next = "2026-01-02T03:05:05Z".parse().unwrap();
+    let event = builder()
+        .job(&job(Some("req-1")), ACCOUNT, &meta(2))
+        .retrying(&retryable, next, now());
+    assert_eq!(event.kind, EventKind::Retrying);
+    assert!(!event.kind.is_terminal());
+    assert_eq!(event.body.id, "acme-42:retrying:2");
+    let data = &event.body.data;
+    assert_eq!(data.attempt, 2);
+    assert_eq!(data.error.as_ref(), Some(&retryable));
+    assert_eq!(
+        data.next_attempt_at.as_deref(),
+        Some("2026-01-02T03:05:05.000Z")
+    );
+    assert_eq!(data.duration_ms, None);
+    let props = properties(&event.body, now());
+    assert_eq!(
+        props.kind().as_ref().unwrap().as_str(),
+        "wfp.deploy.retrying"
+    );
+    assert_eq!(
+        props.message_id().as_ref().unwrap().as_str(),
+        "acme-42:retrying:2"
+    );
 }

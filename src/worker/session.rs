@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use super::job::{Disposition, JobContext, handle, settle};
+use super::job::{JobContext, Settle, handle, settle};
+use super::reroute::BrokerReroute;
 use super::{Worker, WorkerError};
 use crate::amqp::{self, AmqpError, ConfirmedPublisher};
 use crate::events::EventPublisher;
@@ -105,6 +106,7 @@ impl Worker {
                 error,
             })?;
         amqp::declare_topology(&setup, &self.amqp).await?;
+        amqp::declare_retry_queues(&setup, &self.amqp, self.retries.delays()).await?;
         let _ = setup.close(200, "topology declared".into()).await;
 
         let publisher = Arc::new(
@@ -153,8 +155,10 @@ impl Worker {
                 publisher.clone(),
                 &self.amqp.events_exchange,
             )),
+            reroute: Arc::new(BrokerReroute::new(publisher.clone(), &self.amqp)),
             deployer: self.deployer.clone(),
             default_account: self.default_account.clone(),
+            retries: self.retries.clone(),
         };
         self.ready.send_replace(true);
         info!(queue = %self.amqp.jobs_queue, prefetch = self.concurrency, "amqp: consuming");
@@ -173,13 +177,13 @@ impl Worker {
             let permit = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => {
-                    settle(&delivery, Disposition::Requeue).await;
+                    settle(&delivery, Settle::Requeue).await;
                     break SessionEnd::Shutdown;
                 }
                 permit = permits.clone().acquire_owned() => permit,
             };
             let Ok(permit) = permit else {
-                settle(&delivery, Disposition::Requeue).await;
+                settle(&delivery, Settle::Requeue).await;
                 break SessionEnd::Shutdown;
             };
             tracker.spawn(handle(ctx.clone(), delivery, permit));

@@ -10,5 +10,6 @@ mod amqp;
 mod cli;
 mod cloudflare;
 mod deploy;
+mod reliability;
 mod s3;
 mod sim;

@@ -389,11 +389,21 @@ pub async fn wait_for_counts(queue: &str, want: (u64, u64)) {
     panic!("{queue}: (ready, unacked) is {last:?}, expected {want:?}");
 }
 
-/// Deletes the test's queues and exchanges, best-effort.
+/// Deletes the test's queues and exchanges, best-effort: the delay queues
+/// of the default `worker.retry_delays` included.
 pub async fn delete_topology(settings: &AmqpSettings) {
     let connection = connect(settings).await;
+    let retry_queues = WorkerSettings::default()
+        .retry_delays
+        .into_iter()
+        .map(|delay| wfp_deployer::amqp::retry_queue_name(&settings.jobs_queue, delay));
+    let queues: Vec<String> = [&settings.jobs_queue, &settings.dead_letter_queue]
+        .into_iter()
+        .cloned()
+        .chain(retry_queues)
+        .collect();
     // A failed delete closes its channel, so each gets a fresh one.
-    for queue in [&settings.jobs_queue, &settings.dead_letter_queue] {
+    for queue in &queues {
         if let Ok(channel) = connection.create_channel().await {
             let deleted =
                 channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default());
