@@ -30,6 +30,10 @@ pub struct AmqpSettings {
     /// Ceiling of the back-off between reconnection attempts.
     #[serde(with = "humantime_serde")]
     pub reconnect_max_delay: Duration,
+    /// Largest job body the worker parses; a larger one is an invalid job,
+    /// parked unread (parsing JSON can take many times a body's size).
+    #[serde(deserialize_with = "max_job_bytes")]
+    pub max_job_bytes: u64,
 }
 
 impl Default for AmqpSettings {
@@ -45,6 +49,7 @@ impl Default for AmqpSettings {
             delivery_limit: 10,
             confirm_timeout: Duration::from_secs(30),
             reconnect_max_delay: Duration::from_secs(30),
+            max_job_bytes: 1024 * 1024,
         }
     }
 }
@@ -327,6 +332,16 @@ fn max_attempts<'de, D: serde::Deserializer<'de>>(de: D) -> Result<u32, D::Error
     match u32::deserialize(de)? {
         0 => Err(serde::de::Error::custom(
             "worker.max_attempts must be at least 1 (it counts the first attempt)",
+        )),
+        n => Ok(n),
+    }
+}
+
+/// `amqp.max_job_bytes`: at least 1 (a zero would refuse every job).
+fn max_job_bytes<'de, D: serde::Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
+    match u64::deserialize(de)? {
+        0 => Err(serde::de::Error::custom(
+            "amqp.max_job_bytes must be at least 1",
         )),
         n => Ok(n),
     }

@@ -23,7 +23,7 @@ use tracing::{Span, error, info, warn};
 use super::disposition::{Disposition, Handled, RetrySchedule, disposition};
 use super::reroute::{ParkReason, Reroute, park_properties, retry_properties};
 use crate::amqp::DeliveryMeta;
-use crate::contract::{DeployJob, FailureInfo, decode_job};
+use crate::contract::{DeployJob, FailureInfo, InvalidJob, decode_job};
 use crate::events::{Event, EventBuilder, Publish};
 use crate::pipeline::{self, Deploy, DeployObserver, Outcome};
 
@@ -65,6 +65,8 @@ pub(super) struct JobContext {
     /// The configured account, for jobs that name none.
     pub(super) default_account: Arc<str>,
     pub(super) retries: RetrySchedule,
+    /// Largest body parsed (`amqp.max_job_bytes`).
+    pub(super) max_job_bytes: u64,
 }
 
 /// One delivery, start to broker action. The permit is held until the job
@@ -97,7 +99,7 @@ pub(super) async fn handle(ctx: JobContext, delivery: Delivery, _permit: OwnedSe
 /// caller sends.
 pub(super) async fn process_one(ctx: &JobContext, message: &Received<'_>) -> Processed {
     let received = Instant::now();
-    match decode_job(message.body) {
+    match decode(message.body, ctx.max_job_bytes) {
         Ok(job) => run_job(ctx, &job, message).await,
         Err(invalid) => {
             let event = ctx
@@ -111,6 +113,22 @@ pub(super) async fn process_one(ctx: &JobContext, message: &Received<'_>) -> Pro
             conclude(ctx, message, action, &handled, &event).await
         }
     }
+}
+
+/// The job in `body`, unless the body is over `max_bytes`: then it is not
+/// parsed at all, since parsing JSON can take many times a body's size in
+/// memory.
+fn decode(body: &[u8], max_bytes: u64) -> Result<DeployJob, Box<InvalidJob>> {
+    let size = u64::try_from(body.len()).unwrap_or(u64::MAX);
+    if size > max_bytes {
+        return Err(Box::new(InvalidJob {
+            message: format!(
+                "job: {size} bytes, over the limit of {max_bytes} (amqp.max_job_bytes); not parsed"
+            ),
+            ..InvalidJob::default()
+        }));
+    }
+    decode_job(body)
 }
 
 async fn run_job(ctx: &JobContext, job: &DeployJob, message: &Received<'_>) -> Processed {

@@ -159,6 +159,7 @@ impl Worker {
             deployer: self.deployer.clone(),
             default_account: self.default_account.clone(),
             retries: self.retries.clone(),
+            max_job_bytes: self.amqp.max_job_bytes,
         };
         self.ready.send_replace(true);
         info!(queue = %self.amqp.jobs_queue, prefetch = self.concurrency, "amqp: consuming");

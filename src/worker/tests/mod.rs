@@ -28,6 +28,8 @@ use crate::events::{Event, EventError, Publish};
 use crate::pipeline::{DeployObserver, Outcome};
 
 const DEFAULT_ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+/// The harness's `amqp.max_job_bytes`.
+const MAX_JOB_BYTES: u64 = 4096;
 
 pub(super) fn schedule() -> RetrySchedule {
     RetrySchedule::new(vec![secs(10), secs(60), secs(300)], 5)
@@ -234,6 +236,7 @@ impl Harness {
             deployer,
             default_account: DEFAULT_ACCOUNT.into(),
             retries: schedule(),
+            max_job_bytes: MAX_JOB_BYTES,
         };
         Self {
             ctx,

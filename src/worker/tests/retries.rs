@@ -162,3 +162,29 @@ async fn a_poison_message_is_parked_byte_exact() {
         "every property kept"
     );
 }
+
+#[tokio::test]
+async fn a_body_over_the_size_limit_is_parked_unparsed() {
+    let h = Harness::new(Script::Succeed, &[]);
+    // Valid JSON, one byte over the limit: never parsed, so never deployed.
+    let mut body = job("big-1");
+    let padding = usize::try_from(MAX_JOB_BYTES).unwrap() + 1 - body.len();
+    body.splice(1..1, std::iter::repeat_n(b' ', padding));
+    assert_eq!(body.len() as u64, MAX_JOB_BYTES + 1);
+    let processed = h.process_as(&body, 1, &properties()).await;
+    assert_eq!(processed, done(Disposition::Park, ACK));
+    assert_eq!(h.log(), ["publish deploy.failed", "park invalid_job"]);
+    let error = h.last_error();
+    assert_eq!(
+        error.message,
+        "job: 4097 bytes, over the limit of 4096 (amqp.max_job_bytes); not parsed"
+    );
+    assert_eq!(h.events()[0].body.id, "msg-1:failed", "named by message_id");
+    assert_eq!(h.copies()[0].body, body);
+
+    // At the limit it is a job like any other.
+    body.remove(1);
+    let h = Harness::new(Script::Succeed, &[]);
+    let processed = h.process_as(&body, 1, &properties()).await;
+    assert_eq!(processed, done(Disposition::Ack, ACK));
+}

@@ -55,6 +55,7 @@ pub fn unique_amqp_settings() -> AmqpSettings {
         delivery_limit: 10,
         confirm_timeout: Duration::from_secs(5),
         reconnect_max_delay: Duration::from_secs(1),
+        ..AmqpSettings::default()
     }
 }
 
