@@ -79,6 +79,11 @@ pub struct WorkerSettings {
     /// failure parks it in the dead-letter queue.
     #[serde(deserialize_with = "max_attempts")]
     pub max_attempts: u32,
+    /// On SIGTERM/SIGINT, how long running deploys may take to finish
+    /// before they are stopped and their jobs requeued. Under Kubernetes'
+    /// default 30 s termination grace period, so the worker exits first.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -95,6 +100,7 @@ impl Default for WorkerSettings {
                 Duration::from_secs(300),
             ],
             max_attempts: 5,
+            shutdown_grace: Duration::from_secs(25),
         }
     }
 }

@@ -20,6 +20,8 @@ use crate::contract::{ErrorCode, FailureInfo};
 pub enum Handled<'a> {
     /// `deploy.started` was not confirmed, so the deploy never ran.
     StartedNotConfirmed,
+    /// The deploy was stopped unfinished: shutdown's grace ran out.
+    Abandoned,
     /// Deployed.
     Succeeded,
     /// The deploy failed.
@@ -53,7 +55,7 @@ pub enum Disposition {
 /// another one, and after how long.
 pub fn disposition(handled: &Handled<'_>, attempt: u32, retries: &RetrySchedule) -> Disposition {
     match handled {
-        Handled::StartedNotConfirmed => Disposition::Requeue,
+        Handled::StartedNotConfirmed | Handled::Abandoned => Disposition::Requeue,
         Handled::Succeeded => Disposition::Ack,
         // The same message fails the same way: no retry, but kept.
         Handled::Invalid(_) => Disposition::Park,

@@ -18,6 +18,7 @@ use lapin::BasicProperties;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
 use tracing::{Span, error, info, warn};
 
 use super::disposition::{Disposition, Handled, RetrySchedule, disposition};
@@ -67,6 +68,9 @@ pub(super) struct JobContext {
     pub(super) retries: RetrySchedule,
     /// Largest body parsed (`amqp.max_job_bytes`).
     pub(super) max_job_bytes: u64,
+    /// Cancelled when shutdown's grace runs out: deploys still running stop
+    /// and their jobs are requeued.
+    pub(super) abandon: CancellationToken,
 }
 
 /// One delivery, start to broker action. The permit is held until the job
@@ -85,7 +89,7 @@ pub(super) async fn handle(ctx: JobContext, delivery: Delivery, _permit: OwnedSe
         meta,
     };
     let processed = process_one(&ctx, &message).await;
-    if processed.settle == Settle::Requeue {
+    if processed.settle == Settle::Requeue && !ctx.abandon.is_cancelled() {
         // The broker refused or lost an event; an instant redelivery would
         // most likely meet the same broker trouble. A short pause (the job
         // stays unacked, its slot taken) keeps a broken event path from
@@ -154,7 +158,14 @@ async fn run_job(ctx: &JobContext, job: &DeployJob, message: &Received<'_>) -> P
             settle: Settle::Requeue,
         };
     }
-    let outcome = deploy_guarded(ctx.deployer.clone(), job, &account_id, meta.attempt).await;
+    let Some(outcome) = deploy_guarded(ctx, job, &account_id, meta.attempt).await else {
+        warn!("shutting down: the deploy was stopped unfinished; the job goes back to the queue");
+        let handled = Handled::Abandoned;
+        return Processed {
+            disposition: disposition(&handled, meta.attempt, &ctx.retries),
+            settle: Settle::Requeue,
+        };
+    };
     let handled = match &outcome.result {
         Ok(_) => Handled::Succeeded,
         Err(failure) => Handled::Failed(failure),
@@ -230,19 +241,32 @@ async fn conclude(
 /// Runs the deploy in a task of its own, so even a panic (a bug: `Deploy`
 /// promises not to) becomes an `internal` failure, at the step the deploy
 /// last reported, instead of killing the worker with the job unsettled.
+/// `None` when `ctx.abandon` stopped it first (or before it began): the
+/// task is aborted, which drops the deploy where it was.
 async fn deploy_guarded(
-    deployer: Arc<dyn Deploy>,
+    ctx: &JobContext,
     job: &DeployJob,
     account_id: &str,
     attempt: u32,
-) -> Outcome {
+) -> Option<Outcome> {
+    if ctx.abandon.is_cancelled() {
+        return None;
+    }
     let started = Instant::now();
     let observer = DeployObserver::new();
-    let task = {
+    let mut task = {
+        let deployer = ctx.deployer.clone();
         let (job, account_id, observer) = (job.clone(), account_id.to_string(), observer.clone());
         tokio::spawn(async move { deployer.deploy(&job, &account_id, attempt, &observer).await })
     };
-    match task.await {
+    let joined = tokio::select! {
+        joined = &mut task => joined,
+        _ = ctx.abandon.cancelled() => {
+            task.abort();
+            return None;
+        }
+    };
+    Some(match joined {
         Ok(outcome) => outcome,
         Err(e) => {
             let step = observer.current_step();
@@ -255,7 +279,7 @@ async fn deploy_guarded(
                 )),
             }
         }
-    }
+    })
 }
 
 /// Sends the broker action. A failure is logged only: the broker redelivers

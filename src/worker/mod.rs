@@ -20,7 +20,9 @@
 //!
 //! Shutdown follows mini-redis: one [`CancellationToken`] handed down; the
 //! loop watches it only while waiting for a delivery, so running deploys
-//! finish, and a [`TaskTracker`] says when they all did.
+//! finish, and a [`TaskTracker`] says when they all did — within
+//! `worker.shutdown_grace`, after which the deploys still running are
+//! stopped and their jobs requeued, so a shutdown is bounded.
 //!
 //! [`CancellationToken`]: tokio_util::sync::CancellationToken
 //! [`TaskTracker`]: tokio_util::task::TaskTracker
@@ -31,6 +33,7 @@ mod reroute;
 mod session;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -81,6 +84,8 @@ pub struct Worker {
     default_account: Arc<str>,
     deployer: Arc<dyn Deploy>,
     retries: RetrySchedule,
+    /// How long running deploys may take to finish on shutdown.
+    shutdown_grace: Duration,
     ready: watch::Sender<bool>,
 }
 
@@ -95,6 +100,7 @@ impl Worker {
             instance,
             deployer,
             retries: RetrySchedule::from_settings(&settings.worker),
+            shutdown_grace: settings.worker.shutdown_grace,
             ready: watch::Sender::new(false),
         }
     }

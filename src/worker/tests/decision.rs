@@ -22,11 +22,10 @@ fn a_success_or_a_permanent_failure_is_acked() {
 }
 
 #[test]
-fn an_unconfirmed_started_requeues() {
-    assert_eq!(
-        disposition(&Handled::StartedNotConfirmed, 1, &schedule()),
-        Disposition::Requeue
-    );
+fn an_unconfirmed_started_or_an_abandoned_deploy_requeues() {
+    for handled in [Handled::StartedNotConfirmed, Handled::Abandoned] {
+        assert_eq!(disposition(&handled, 1, &schedule()), Disposition::Requeue);
+    }
 }
 
 #[test]

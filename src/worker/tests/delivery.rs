@@ -117,3 +117,30 @@ async fn a_panicking_deploy_reports_the_account_deploy_started_named() {
         [Some(DEFAULT_ACCOUNT.into()), Some(DEFAULT_ACCOUNT.into())]
     );
 }
+
+#[tokio::test]
+async fn a_deploy_stopped_by_shutdown_is_requeued_without_a_terminal_event() {
+    let h = Harness::new(Script::Hang, &[]);
+    let abandon = h.ctx.abandon.clone();
+    let stop = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        abandon.cancel();
+    });
+    let processed = h.process(&job("stuck-1")).await;
+    stop.await.unwrap();
+    assert_eq!(processed, done(Disposition::Requeue, REQUEUE));
+    assert_eq!(
+        h.log(),
+        [
+            "publish deploy.started".to_string(),
+            deploy_entry("stuck-1")
+        ]
+    );
+
+    // Once shutdown's grace is over, no deploy starts at all.
+    let h = Harness::new(Script::Succeed, &[]);
+    h.ctx.abandon.cancel();
+    let processed = h.process(&job("late-1")).await;
+    assert_eq!(processed, done(Disposition::Requeue, REQUEUE));
+    assert_eq!(h.log(), ["publish deploy.started"]);
+}

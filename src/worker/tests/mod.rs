@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable};
+use tokio_util::sync::CancellationToken;
 
 use super::job::{JobContext, Received, process_one};
 use super::reroute::Reroute;
@@ -145,6 +146,8 @@ enum Script {
     FailRetryable,
     /// Reports each step up to this one, then panics.
     PanicAt(Step),
+    /// Reports `upload` and never ends (a stalled deploy).
+    Hang,
 }
 
 struct ScriptedDeployer {
@@ -182,6 +185,10 @@ impl Deploy for ScriptedDeployer {
                 "session for customers/acme-site: HTTP 400",
             )),
             Script::FailRetryable => Err(failure(true)),
+            Script::Hang => {
+                observer.step(Step::Upload);
+                std::future::pending().await
+            }
             Script::PanicAt(at) => {
                 for step in [Step::Validate, Step::List, Step::Hash, Step::Session] {
                     observer.step(step);
@@ -237,6 +244,7 @@ impl Harness {
             default_account: DEFAULT_ACCOUNT.into(),
             retries: schedule(),
             max_job_bytes: MAX_JOB_BYTES,
+            abandon: CancellationToken::new(),
         };
         Self {
             ctx,

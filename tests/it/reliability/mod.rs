@@ -9,6 +9,7 @@
 mod poison;
 mod retries;
 mod settings;
+mod shutdown;
 
 use std::time::Duration;
 
@@ -120,4 +121,29 @@ async fn clear_faults(sim: &SimServer) {
         .await
         .unwrap_or_else(|e| panic!("DELETE {url}: {e}"));
     assert!(response.status().is_success(), "DELETE {url}");
+}
+
+/// A child process, killed when dropped (a failed test leaves none behind).
+struct ChildGuard(std::process::Child);
+
+impl ChildGuard {
+    /// Its exit status, or `None` when it still runs after `within` (the
+    /// guard kills it when dropped).
+    async fn wait_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(status) = self.0.try_wait().expect("child status") {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -17,7 +17,7 @@ use wfp_deployer::contract::{DeployJob, DeploymentInfo, ManifestSummary, Success
 use wfp_deployer::pipeline::{Deploy, DeployObserver, Outcome};
 use wfp_deployer::worker::PARK_CODE_HEADER;
 
-use super::{app, stop, take, take_soon};
+use super::{ChildGuard, app, stop, take, take_soon};
 use crate::helpers::amqp::{
     EventTap, TEST_AMQP_URL, delete_topology, job_body, publish_job, queue_depth, start_worker,
     unique_settings,
@@ -233,31 +233,6 @@ async fn run_child(amqp: &AmqpSettings, within: Duration) -> bool {
     let mut child = ChildGuard(child);
     let status = child.wait_within(within).await;
     status.is_some_and(|s| s.signal().is_some())
-}
-
-/// A child process, killed when dropped (a failed test leaves none behind).
-struct ChildGuard(std::process::Child);
-
-impl ChildGuard {
-    /// Its exit status, or `None` when it still runs after `within` (it is
-    /// killed then).
-    async fn wait_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = tokio::time::Instant::now() + within;
-        while tokio::time::Instant::now() < deadline {
-            if let Some(status) = self.0.try_wait().expect("child status") {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        None
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,6 +28,7 @@ fn the_shipped_defaults_retry_after_10s_1m_5m_five_attempts_in_all() {
     assert_eq!(shipped.worker.retry_delays, [secs(10), secs(60), secs(300)]);
     assert_eq!(shipped.worker.max_attempts, 5);
     assert_eq!(shipped.amqp.max_job_bytes, 1024 * 1024);
+    assert_eq!(shipped.worker.shutdown_grace, secs(25));
     let built_in = load("", &[]).unwrap();
     assert_eq!(built_in.worker.retry_delays, shipped.worker.retry_delays);
     assert_eq!(built_in.worker.max_attempts, 5);
