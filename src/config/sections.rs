@@ -84,6 +84,11 @@ pub struct WorkerSettings {
     /// default 30 s termination grace period, so the worker exits first.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Longest a deploy may run before it is stopped as a retryable
+    /// `internal` failure. Under RabbitMQ's `consumer_timeout` (30 min by
+    /// default), which closes the channel of a delivery unacked for longer.
+    #[serde(deserialize_with = "job_timeout")]
+    pub job_timeout: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -101,6 +106,7 @@ impl Default for WorkerSettings {
             ],
             max_attempts: 5,
             shutdown_grace: Duration::from_secs(25),
+            job_timeout: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -351,4 +357,16 @@ fn max_job_bytes<'de, D: serde::Deserializer<'de>>(de: D) -> Result<u64, D::Erro
         )),
         n => Ok(n),
     }
+}
+
+/// `worker.job_timeout`: a duration of more than zero (zero would fail
+/// every deploy at once).
+fn job_timeout<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    let timeout: Duration = humantime_serde::deserialize(de)?;
+    if timeout.is_zero() {
+        return Err(serde::de::Error::custom(
+            "worker.job_timeout must be more than zero",
+        ));
+    }
+    Ok(timeout)
 }

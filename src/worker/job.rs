@@ -71,6 +71,8 @@ pub(super) struct JobContext {
     /// Cancelled when shutdown's grace runs out: deploys still running stop
     /// and their jobs are requeued.
     pub(super) abandon: CancellationToken,
+    /// Longest a deploy may run (`worker.job_timeout`).
+    pub(super) job_timeout: Duration,
 }
 
 /// One delivery, start to broker action. The permit is held until the job
@@ -240,9 +242,12 @@ async fn conclude(
 
 /// Runs the deploy in a task of its own, so even a panic (a bug: `Deploy`
 /// promises not to) becomes an `internal` failure, at the step the deploy
-/// last reported, instead of killing the worker with the job unsettled.
-/// `None` when `ctx.abandon` stopped it first (or before it began): the
-/// task is aborted, which drops the deploy where it was.
+/// last reported, instead of killing the worker with the job unsettled. A
+/// deploy still running after `ctx.job_timeout` is stopped (the task is
+/// aborted, which drops it where it was) and fails as a retryable
+/// `internal` at its step, before RabbitMQ's `consumer_timeout` would close
+/// the channel. `None` when `ctx.abandon` stopped it first (or before it
+/// began).
 async fn deploy_guarded(
     ctx: &JobContext,
     job: &DeployJob,
@@ -264,6 +269,15 @@ async fn deploy_guarded(
         _ = ctx.abandon.cancelled() => {
             task.abort();
             return None;
+        }
+        _ = tokio::time::sleep(ctx.job_timeout) => {
+            task.abort();
+            let step = observer.current_step();
+            warn!(%step, timeout_ms = ctx.job_timeout.as_millis() as u64, "the deploy timed out");
+            return Some(Outcome {
+                duration: started.elapsed(),
+                result: Err(FailureInfo::timed_out(step, ctx.job_timeout)),
+            });
         }
     };
     Some(match joined {

@@ -86,6 +86,8 @@ pub struct Worker {
     retries: RetrySchedule,
     /// How long running deploys may take to finish on shutdown.
     shutdown_grace: Duration,
+    /// Longest one deploy may run.
+    job_timeout: Duration,
     ready: watch::Sender<bool>,
 }
 
@@ -101,6 +103,7 @@ impl Worker {
             deployer,
             retries: RetrySchedule::from_settings(&settings.worker),
             shutdown_grace: settings.worker.shutdown_grace,
+            job_timeout: settings.worker.job_timeout,
             ready: watch::Sender::new(false),
         }
     }

@@ -195,6 +195,7 @@ impl Worker {
             retries: self.retries.clone(),
             max_job_bytes: self.amqp.max_job_bytes,
             abandon: jobs.abandon.clone(),
+            job_timeout: self.job_timeout,
         };
         self.ready.send_replace(true);
         info!(queue = %self.amqp.jobs_queue, prefetch = self.concurrency, "amqp: consuming");

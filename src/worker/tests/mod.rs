@@ -31,6 +31,8 @@ use crate::pipeline::{DeployObserver, Outcome};
 const DEFAULT_ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 /// The harness's `amqp.max_job_bytes`.
 const MAX_JOB_BYTES: u64 = 4096;
+/// The harness's `worker.job_timeout`.
+const JOB_TIMEOUT: Duration = Duration::from_secs(900);
 
 pub(super) fn schedule() -> RetrySchedule {
     RetrySchedule::new(vec![secs(10), secs(60), secs(300)], 5)
@@ -245,6 +247,7 @@ impl Harness {
             retries: schedule(),
             max_job_bytes: MAX_JOB_BYTES,
             abandon: CancellationToken::new(),
+            job_timeout: JOB_TIMEOUT,
         };
         Self {
             ctx,

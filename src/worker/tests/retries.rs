@@ -188,3 +188,20 @@ async fn a_body_over_the_size_limit_is_parked_unparsed() {
     let processed = h.process_as(&body, 1, &properties()).await;
     assert_eq!(processed, done(Disposition::Ack, ACK));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_deploy_over_the_job_timeout_fails_retryably_at_its_step_and_is_retried() {
+    let h = Harness::new(Script::Hang, &[]);
+    let processed = h.process_as(&job("stuck-2"), 1, &properties()).await;
+    assert_eq!(
+        processed,
+        done(Disposition::RetryLater { delay: secs(10) }, ACK)
+    );
+    let error = h.last_error();
+    assert_eq!(
+        (error.code, error.step, error.retryable),
+        (ErrorCode::Internal, Step::Upload, true)
+    );
+    assert_eq!(error.message, "upload: job timed out after 15m");
+    assert_eq!(h.log().last().unwrap(), "retry 10s as attempt 2");
+}

@@ -10,6 +10,7 @@ mod poison;
 mod retries;
 mod settings;
 mod shutdown;
+mod timeout;
 
 use std::time::Duration;
 
