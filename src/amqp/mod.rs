@@ -8,8 +8,9 @@
 //!
 //! - [`connection`]: [`connect`], the one [`AmqpError`] of this layer and
 //!   which of its failures are worth retrying.
-//! - [`topology`]: [`declare_topology`], the contract v1 exchanges and queues,
-//!   and [`declare_retry_queues`], the delay queues of job-level retries.
+//! - [`topology`]: [`declare_topology`], the contract v1 exchanges and
+//!   queues, and [`Topology`], everything the worker declares (those, the
+//!   delay queues of job-level retries, the events log).
 //! - [`consumer`]: the consuming channel (prefetch) and what a delivery's
 //!   properties say (its attempt, its headers).
 //! - [`publisher`]: [`ConfirmedPublisher`], where a publish counts only once the
@@ -27,6 +28,6 @@ pub use consumer::{
 };
 pub use publisher::{ConfirmedPublisher, PublishError};
 pub use topology::{
-    dead_letter_queue_arguments, declare_retry_queues, declare_topology, jobs_queue_arguments,
-    retry_queue_arguments, retry_queue_name,
+    Topology, dead_letter_queue_arguments, declare_topology, events_log_arguments,
+    jobs_queue_arguments, retry_queue_arguments, retry_queue_name,
 };

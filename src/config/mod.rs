@@ -21,8 +21,8 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 pub use sections::{
-    AmqpSettings, CloudflareSettings, LimitSettings, LogFormat, LogSettings, RetrySettings,
-    S3Settings, WorkerSettings,
+    AmqpSettings, CloudflareSettings, EventsSettings, LimitSettings, LogFormat, LogSettings,
+    RetrySettings, S3Settings, WorkerSettings,
 };
 
 /// Everything the worker needs to run.
@@ -36,6 +36,7 @@ pub struct Settings {
     pub retry: RetrySettings,
     pub limits: LimitSettings,
     pub log: LogSettings,
+    pub events: EventsSettings,
 }
 
 /// Why settings could not be loaded or are unusable.

@@ -34,6 +34,9 @@ pub struct AmqpSettings {
     /// parked unread (parsing JSON can take many times a body's size).
     #[serde(deserialize_with = "max_job_bytes")]
     pub max_job_bytes: u64,
+    /// The stream queue that keeps every event for replay (`x-queue-type:
+    /// stream`, bound to the events exchange with `#`).
+    pub events_log_queue: String,
 }
 
 impl Default for AmqpSettings {
@@ -50,6 +53,7 @@ impl Default for AmqpSettings {
             confirm_timeout: Duration::from_secs(30),
             reconnect_max_delay: Duration::from_secs(30),
             max_job_bytes: 1024 * 1024,
+            events_log_queue: "wfp.deploy.events.log".into(),
         }
     }
 }
@@ -306,6 +310,25 @@ pub enum LogFormat {
     Json,
 }
 
+/// The events the worker publishes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsSettings {
+    /// How long the events log (`amqp.events_log_queue`) keeps an event
+    /// (its `x-max-age`, in whole seconds at least). A queue argument: set
+    /// it once, or change it with a policy.
+    #[serde(deserialize_with = "log_max_age")]
+    pub log_max_age: Duration,
+}
+
+impl Default for EventsSettings {
+    fn default() -> Self {
+        Self {
+            log_max_age: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
 /// `worker.retry_delays`: a list of durations, or one comma-separated string
 /// (how an environment variable gives it); at least one, none zero (a zero
 /// delay would spin a failing job through its attempts at once).
@@ -369,4 +392,15 @@ fn job_timeout<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Duration, D::E
         ));
     }
     Ok(timeout)
+}
+
+/// `events.log_max_age`: at least a second (the broker's unit).
+fn log_max_age<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    let age: Duration = humantime_serde::deserialize(de)?;
+    if age < Duration::from_secs(1) {
+        return Err(serde::de::Error::custom(
+            "events.log_max_age must be at least 1s",
+        ));
+    }
+    Ok(age)
 }

@@ -114,11 +114,6 @@ impl RetrySchedule {
         self.max_attempts
     }
 
-    /// Every delay a retry may wait: one delay queue each.
-    pub fn delays(&self) -> &[Duration] {
-        &self.delays
-    }
-
     /// How long to wait after `attempt` failed before the next one; `None`
     /// when it was the last.
     pub fn delay_after(&self, attempt: u32) -> Option<Duration> {

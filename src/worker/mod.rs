@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::amqp::AmqpError;
+use crate::amqp::{AmqpError, Topology};
 use crate::config::{AmqpSettings, Settings};
 use crate::events::EventBuilder;
 use crate::pipeline::Deploy;
@@ -88,6 +88,8 @@ pub struct Worker {
     shutdown_grace: Duration,
     /// Longest one deploy may run.
     job_timeout: Duration,
+    /// What the worker declares on each connection.
+    topology: Topology,
     ready: watch::Sender<bool>,
 }
 
@@ -104,6 +106,7 @@ impl Worker {
             retries: RetrySchedule::from_settings(&settings.worker),
             shutdown_grace: settings.worker.shutdown_grace,
             job_timeout: settings.worker.job_timeout,
+            topology: Topology::new(settings),
             ready: watch::Sender::new(false),
         }
     }

@@ -140,8 +140,7 @@ impl Worker {
                 purpose: "topology",
                 error,
             })?;
-        amqp::declare_topology(&setup, &self.amqp).await?;
-        amqp::declare_retry_queues(&setup, &self.amqp, self.retries.delays()).await?;
+        self.topology.declare(&setup).await?;
         let _ = setup.close(200, "topology declared".into()).await;
 
         let publisher = Arc::new(

@@ -52,6 +52,7 @@ pub fn unique_amqp_settings() -> AmqpSettings {
         dead_letter_exchange: name("wfp.deploy.dlx"),
         dead_letter_queue: name("wfp.deploy.jobs.dlq"),
         events_exchange: name("wfp.deploy.events"),
+        events_log_queue: name("wfp.deploy.events.log"),
         delivery_limit: 10,
         confirm_timeout: Duration::from_secs(5),
         reconnect_max_delay: Duration::from_secs(1),
@@ -391,18 +392,22 @@ pub async fn wait_for_counts(queue: &str, want: (u64, u64)) {
 }
 
 /// Deletes the test's queues and exchanges, best-effort: the delay queues
-/// of the default `worker.retry_delays` included.
+/// of the default `worker.retry_delays` and the events log included.
 pub async fn delete_topology(settings: &AmqpSettings) {
     let connection = connect(settings).await;
     let retry_queues = WorkerSettings::default()
         .retry_delays
         .into_iter()
         .map(|delay| wfp_deployer::amqp::retry_queue_name(&settings.jobs_queue, delay));
-    let queues: Vec<String> = [&settings.jobs_queue, &settings.dead_letter_queue]
-        .into_iter()
-        .cloned()
-        .chain(retry_queues)
-        .collect();
+    let queues: Vec<String> = [
+        &settings.jobs_queue,
+        &settings.dead_letter_queue,
+        &settings.events_log_queue,
+    ]
+    .into_iter()
+    .cloned()
+    .chain(retry_queues)
+    .collect();
     // A failed delete closes its channel, so each gets a fresh one.
     for queue in &queues {
         if let Ok(channel) = connection.create_channel().await {

@@ -6,6 +6,7 @@
 //! and timeouts shortened through settings, never waited out. This file
 //! holds what those tests share.
 
+mod events_log;
 mod poison;
 mod retries;
 mod settings;

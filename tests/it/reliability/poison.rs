@@ -216,6 +216,7 @@ async fn run_child(amqp: &AmqpSettings, within: Duration) -> bool {
         "dead_letter_exchange": amqp.dead_letter_exchange,
         "dead_letter_queue": amqp.dead_letter_queue,
         "events_exchange": amqp.events_exchange,
+        "events_log_queue": amqp.events_log_queue,
         "delivery_limit": amqp.delivery_limit,
     });
     let child = std::process::Command::new(std::env::current_exe().expect("test binary"))

@@ -30,6 +30,8 @@ fn the_shipped_defaults_retry_after_10s_1m_5m_five_attempts_in_all() {
     assert_eq!(shipped.amqp.max_job_bytes, 1024 * 1024);
     assert_eq!(shipped.worker.shutdown_grace, secs(25));
     assert_eq!(shipped.worker.job_timeout, secs(15 * 60));
+    assert_eq!(shipped.events.log_max_age, secs(7 * 24 * 3600));
+    assert_eq!(shipped.amqp.events_log_queue, "wfp.deploy.events.log");
     let built_in = load("", &[]).unwrap();
     assert_eq!(built_in.worker.retry_delays, shipped.worker.retry_delays);
     assert_eq!(built_in.worker.max_attempts, 5);
@@ -57,6 +59,7 @@ fn settings_that_would_break_retries_are_refused_by_name() {
         ("[worker]\nmax_attempts = 0\n", "worker.max_attempts"),
         ("[amqp]\nmax_job_bytes = 0\n", "amqp.max_job_bytes"),
         ("[worker]\njob_timeout = \"0s\"\n", "worker.job_timeout"),
+        ("[events]\nlog_max_age = \"0s\"\n", "events.log_max_age"),
     ] {
         let err = load(toml, &[]).unwrap_err().to_string();
         assert!(err.contains(named), "{toml}: {err}");

@@ -62,6 +62,7 @@ impl WorkerProcess {
             )
             .env("WFP__AMQP__DEAD_LETTER_QUEUE", &amqp.dead_letter_queue)
             .env("WFP__AMQP__EVENTS_EXCHANGE", &amqp.events_exchange)
+            .env("WFP__AMQP__EVENTS_LOG_QUEUE", &amqp.events_log_queue)
             .env("WFP__AMQP__CONFIRM_TIMEOUT", "5s")
             .env("WFP__WORKER__INSTANCE", &settings.worker.instance)
             .env(

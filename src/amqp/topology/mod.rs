@@ -1,11 +1,12 @@
-//! The contract v1 topology: exchanges, queues and bindings, declared by the
-//! worker on every (re)connection.
+//! The worker's topology: contract v1's exchanges, queues and bindings,
+//! plus the delay queues of job-level retries ([`retry`]) and the events
+//! log ([`log`]), declared by the worker on every (re)connection.
 //!
 //! Declarations are idempotent as long as nothing differs; a queue that
 //! already exists with other arguments makes the broker answer
 //! `PRECONDITION_FAILED`, which [`AmqpError::is_fatal`] turns into a clear
 //! startup error instead of a retry loop. Queue arguments cannot change once a
-//! queue exists, which is why they all come from [`AmqpSettings`] at once.
+//! queue exists, which is why they all come from settings at once.
 //!
 //! ```text
 //! producers ─► wfp.deploy (direct) ──deploy──► wfp.deploy.jobs (quorum)
@@ -16,15 +17,14 @@
 //!                  └─ TTL ran out ─ wfp.deploy.jobs.retry.<delay> (quorum)
 //!                                                  ▲ worker: retry later
 //! worker ────► wfp.deploy.events (topic): deploy.started|retrying|succeeded|failed
+//!                  └──── # ────► wfp.deploy.events.log (stream): replay
 //! ```
-//!
-//! The delay queues ([`declare_retry_queues`]) are how a job comes back
-//! later without a broker plugin: one quorum queue per delay, every message
-//! in it with the same TTL (so the one at the head is always the first to
-//! expire), dead-lettering back to the jobs exchange. Quorum rather than
-//! classic because a classic queue dead-letters at most once (no
-//! `at-least-once` strategy), and jobs whose delay ran out during a broker
-//! restart were measured lost that way.
+
+mod log;
+mod retry;
+
+pub use log::events_log_arguments;
+pub use retry::{retry_queue_arguments, retry_queue_name};
 
 use std::time::Duration;
 
@@ -33,9 +33,9 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 
 use super::AmqpError;
-use crate::config::AmqpSettings;
+use crate::config::{AmqpSettings, Settings};
 
-fn text(value: &str) -> AMQPValue {
+pub(super) fn text(value: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value))
 }
 
@@ -80,44 +80,6 @@ pub fn dead_letter_queue_arguments() -> FieldTable {
     args
 }
 
-/// The delay queue for `delay`: `<jobs_queue>.retry.<delay>`, the delay in
-/// its largest whole unit (`10s`, `1m`, `5m`, `1h`, `1500ms`).
-pub fn retry_queue_name(jobs_queue: &str, delay: Duration) -> String {
-    let label = if delay.subsec_nanos() != 0 {
-        format!("{}ms", delay.as_millis())
-    } else {
-        match delay.as_secs() {
-            s if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
-            s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
-            s => format!("{s}s"),
-        }
-    };
-    format!("{jobs_queue}.retry.{label}")
-}
-
-/// A delay queue's arguments: its messages expire after `delay` and are
-/// dead-lettered, at least once, to the jobs exchange with the jobs routing
-/// key, so they reach the jobs queue again. `at-least-once` needs
-/// `reject-publish`: a full delay queue refuses the worker's publish (the
-/// job is then requeued), it never drops the oldest.
-pub fn retry_queue_arguments(settings: &AmqpSettings, delay: Duration) -> FieldTable {
-    let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-    let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), text("quorum"));
-    args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
-    args.insert(
-        "x-dead-letter-exchange".into(),
-        text(&settings.jobs_exchange),
-    );
-    args.insert(
-        "x-dead-letter-routing-key".into(),
-        text(&settings.jobs_routing_key),
-    );
-    args.insert("x-dead-letter-strategy".into(), text("at-least-once"));
-    args.insert("x-overflow".into(), text("reject-publish"));
-    args
-}
-
 async fn exchange(channel: &Channel, name: &str, kind: ExchangeKind) -> Result<(), AmqpError> {
     channel
         .exchange_declare(name.into(), kind, durable_exchange(), FieldTable::default())
@@ -128,7 +90,11 @@ async fn exchange(channel: &Channel, name: &str, kind: ExchangeKind) -> Result<(
         })
 }
 
-async fn queue(channel: &Channel, name: &str, args: FieldTable) -> Result<(), AmqpError> {
+pub(super) async fn queue(
+    channel: &Channel,
+    name: &str,
+    args: FieldTable,
+) -> Result<(), AmqpError> {
     channel
         .queue_declare(name.into(), durable_queue(), args)
         .await
@@ -139,7 +105,7 @@ async fn queue(channel: &Channel, name: &str, args: FieldTable) -> Result<(), Am
         })
 }
 
-async fn bind(
+pub(super) async fn bind(
     channel: &Channel,
     queue: &str,
     exchange: &str,
@@ -207,31 +173,56 @@ pub async fn declare_topology(channel: &Channel, settings: &AmqpSettings) -> Res
     exchange(channel, &settings.events_exchange, ExchangeKind::Topic).await
 }
 
-/// Declares one delay queue per distinct delay in `delays` (see
-/// [`retry_queue_arguments`]). The jobs exchange they dead-letter to is
-/// [`declare_topology`]'s, declared first.
-pub async fn declare_retry_queues(
-    channel: &Channel,
-    settings: &AmqpSettings,
-    delays: &[Duration],
-) -> Result<(), AmqpError> {
-    let mut declared = Vec::new();
-    for &delay in delays {
-        if declared.contains(&delay) {
-            continue;
+/// Everything the worker declares, with the settings it takes: contract
+/// v1's topology, one delay queue per retry delay, the events log.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    amqp: AmqpSettings,
+    retry_delays: Vec<Duration>,
+    events_log_max_age: Duration,
+}
+
+impl Topology {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            amqp: settings.amqp.clone(),
+            retry_delays: settings.worker.retry_delays.clone(),
+            events_log_max_age: settings.events.log_max_age,
         }
-        let name = retry_queue_name(&settings.jobs_queue, delay);
-        queue(channel, &name, retry_queue_arguments(settings, delay)).await?;
-        declared.push(delay);
     }
-    Ok(())
+
+    /// Declares it all; safe to call again (see [`declare_topology`]). The
+    /// jobs exchange comes before the delay queues that dead-letter to it,
+    /// the events exchange before the log bound to it.
+    pub async fn declare(&self, channel: &Channel) -> Result<(), AmqpError> {
+        declare_topology(channel, &self.amqp).await?;
+        retry::declare_retry_queues(channel, &self.amqp, &self.retry_delays).await?;
+        log::declare_events_log(channel, &self.amqp, self.events_log_max_age).await
+    }
+
+    /// The queues the worker feeds itself: jobs, dead letters, the delay
+    /// queues and the events log. A job's `reply_to` must not name one.
+    pub fn own_queues(&self) -> Vec<String> {
+        let retry_queues = self
+            .retry_delays
+            .iter()
+            .map(|delay| retry_queue_name(&self.amqp.jobs_queue, *delay));
+        [
+            self.amqp.jobs_queue.clone(),
+            self.amqp.dead_letter_queue.clone(),
+            self.amqp.events_log_queue.clone(),
+        ]
+        .into_iter()
+        .chain(retry_queues)
+        .collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn get<'a>(args: &'a FieldTable, key: &str) -> &'a AMQPValue {
+    pub(super) fn get<'a>(args: &'a FieldTable, key: &str) -> &'a AMQPValue {
         args.inner()
             .get(key)
             .unwrap_or_else(|| panic!("{key} missing"))
@@ -260,29 +251,19 @@ mod tests {
     }
 
     #[test]
-    fn delay_queues_are_named_by_their_delay() {
-        let name = |d| retry_queue_name("wfp.deploy.jobs", d);
-        assert_eq!(name(Duration::from_secs(10)), "wfp.deploy.jobs.retry.10s");
-        assert_eq!(name(Duration::from_secs(60)), "wfp.deploy.jobs.retry.1m");
-        assert_eq!(name(Duration::from_secs(90)), "wfp.deploy.jobs.retry.90s");
-        assert_eq!(name(Duration::from_secs(300)), "wfp.deploy.jobs.retry.5m");
-        assert_eq!(name(Duration::from_secs(7200)), "wfp.deploy.jobs.retry.2h");
+    fn the_worker_knows_its_own_queues() {
+        let mut settings = Settings::default();
+        settings.worker.retry_delays = vec![Duration::from_secs(10), Duration::from_secs(60)];
+        let own = Topology::new(&settings).own_queues();
         assert_eq!(
-            name(Duration::from_millis(1500)),
-            "wfp.deploy.jobs.retry.1500ms"
+            own,
+            [
+                "wfp.deploy.jobs",
+                "wfp.deploy.jobs.dlq",
+                "wfp.deploy.events.log",
+                "wfp.deploy.jobs.retry.10s",
+                "wfp.deploy.jobs.retry.1m",
+            ]
         );
-    }
-
-    #[test]
-    fn a_delay_queue_dead_letters_back_to_the_jobs_exchange_when_its_ttl_runs_out() {
-        let settings = AmqpSettings::default();
-        let args = retry_queue_arguments(&settings, Duration::from_secs(60));
-        assert_eq!(args.inner().len(), 6);
-        assert_eq!(get(&args, "x-queue-type"), &text("quorum"));
-        assert_eq!(get(&args, "x-message-ttl"), &AMQPValue::LongLongInt(60_000));
-        assert_eq!(get(&args, "x-dead-letter-exchange"), &text("wfp.deploy"));
-        assert_eq!(get(&args, "x-dead-letter-routing-key"), &text("deploy"));
-        assert_eq!(get(&args, "x-dead-letter-strategy"), &text("at-least-once"));
-        assert_eq!(get(&args, "x-overflow"), &text("reject-publish"));
     }
 }
