@@ -6,7 +6,10 @@
 //! ignored (vector's AMQP sink does the same). A channel the broker closed
 //! (publishing to a missing exchange does that) or that timed out is dropped
 //! and a fresh one opened on the next publish, so one refused message does
-//! not break every later one.
+//! not break every later one. Given the worker's [`Topology`], a publish that
+//! finds an exchange or queue of it missing (deleted at run time) declares it
+//! all again and tries once more, instead of failing every job until an
+//! operator re-creates it.
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,8 +19,10 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Mutex;
+use tracing::{info, warn};
 
-use super::AmqpError;
+use super::connection::{NOT_FOUND, reply_code};
+use super::{AmqpError, Topology};
 
 /// Where a message went: named in every publish error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +64,20 @@ pub enum PublishError {
     Unroutable { target: Target },
 }
 
+impl PublishError {
+    /// Whether the message found its exchange or queue missing: the broker
+    /// closed the channel with `NOT_FOUND`, or returned a mandatory message.
+    fn is_missing(&self) -> bool {
+        match self {
+            PublishError::Unroutable { .. } => true,
+            PublishError::Channel { error, .. } | PublishError::Send { error, .. } => {
+                reply_code(error) == Some(NOT_FOUND)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Publishes on a confirm-mode channel and waits for each confirm.
 ///
 /// Cheap to share (`Arc`): concurrent publishes use the same channel, and
@@ -67,6 +86,8 @@ pub struct ConfirmedPublisher {
     connection: Arc<Connection>,
     channel: Mutex<Option<Channel>>,
     confirm_timeout: Duration,
+    /// Declared again when a publish finds part of it missing.
+    topology: Option<Topology>,
 }
 
 impl fmt::Debug for ConfirmedPublisher {
@@ -102,7 +123,15 @@ impl ConfirmedPublisher {
             connection,
             channel: Mutex::new(Some(channel)),
             confirm_timeout,
+            topology: None,
         })
+    }
+
+    /// Makes a publish that finds an exchange or queue missing declare
+    /// `topology` again and try once more.
+    pub fn redeclaring(mut self, topology: Topology) -> Self {
+        self.topology = Some(topology);
+        self
     }
 
     /// The current channel, or a fresh one if the last was closed.
@@ -145,7 +174,7 @@ impl ConfirmedPublisher {
         payload: &[u8],
         properties: BasicProperties,
     ) -> Result<(), PublishError> {
-        self.send(exchange, routing_key, false, payload, properties)
+        self.send_or_redeclare(exchange, routing_key, false, payload, properties)
             .await
     }
 
@@ -160,7 +189,66 @@ impl ConfirmedPublisher {
         payload: &[u8],
         properties: BasicProperties,
     ) -> Result<(), PublishError> {
-        self.send("", queue, true, payload, properties).await
+        self.send_or_redeclare("", queue, true, payload, properties)
+            .await
+    }
+
+    /// [`ConfirmedPublisher::send`]; when it finds its exchange or queue
+    /// missing and there is a topology to declare, declares it and sends
+    /// once more. The second answer is final.
+    async fn send_or_redeclare(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        mandatory: bool,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), PublishError> {
+        let first = self
+            .send(
+                exchange,
+                routing_key,
+                mandatory,
+                payload,
+                properties.clone(),
+            )
+            .await;
+        let (Some(topology), Err(error)) = (&self.topology, &first) else {
+            return first;
+        };
+        if !error.is_missing() {
+            return first;
+        }
+        warn!(%error, "amqp: part of the topology is missing; declaring it again");
+        match tokio::time::timeout(self.confirm_timeout, self.declare(topology)).await {
+            Ok(Ok(())) => info!("amqp: topology declared again"),
+            Ok(Err(again)) => {
+                warn!(error = %again, "amqp: declaring the topology again failed");
+                return first;
+            }
+            Err(_) => {
+                warn!(after = ?self.confirm_timeout, "amqp: declaring the topology again timed out");
+                return first;
+            }
+        }
+        self.send(exchange, routing_key, mandatory, payload, properties)
+            .await
+    }
+
+    /// Declares `topology` on a channel of its own (a refused declaration
+    /// closes its channel).
+    async fn declare(&self, topology: &Topology) -> Result<(), AmqpError> {
+        let channel =
+            self.connection
+                .create_channel()
+                .await
+                .map_err(|error| AmqpError::Channel {
+                    purpose: "topology",
+                    error,
+                })?;
+        topology.declare(&channel).await?;
+        let _ = channel.close(200, "topology declared".into()).await;
+        Ok(())
     }
 
     /// One publish and its confirm. `mandatory` makes the broker return an

@@ -236,3 +236,33 @@ fn retrying_carries_the_error_and_when_the_next_attempt_is_due() {
         "acme-42:retrying:2"
     );
 }
+
+#[test]
+fn reply_to_gets_terminal_events_unless_it_names_a_queue_of_the_worker() {
+    let own = vec![
+        "wfp.deploy.jobs".to_string(),
+        "wfp.deploy.jobs.dlq".to_string(),
+    ];
+    assert_eq!(
+        reply_target(EventKind::Succeeded, Some("replies"), &own),
+        Some("replies")
+    );
+    assert_eq!(
+        reply_target(EventKind::Failed, Some("replies"), &own),
+        Some("replies")
+    );
+    assert_eq!(
+        reply_target(EventKind::Started, Some("replies"), &own),
+        None
+    );
+    assert_eq!(
+        reply_target(EventKind::Retrying, Some("replies"), &own),
+        None
+    );
+    assert_eq!(reply_target(EventKind::Succeeded, None, &own), None);
+    // Regression: a reply_to naming the jobs queue put the event copy in
+    // the jobs queue, which then failed as a job.
+    for queue in &own {
+        assert_eq!(reply_target(EventKind::Failed, Some(queue), &own), None);
+    }
+}

@@ -144,7 +144,9 @@ impl Worker {
         let _ = setup.close(200, "topology declared".into()).await;
 
         let publisher = Arc::new(
-            ConfirmedPublisher::open(connection.clone(), self.amqp.confirm_timeout).await?,
+            ConfirmedPublisher::open(connection.clone(), self.amqp.confirm_timeout)
+                .await?
+                .redeclaring(self.topology.clone()),
         );
         let tag = format!(
             "{}/{}/{}",
@@ -184,10 +186,10 @@ impl Worker {
         } = session;
         let ctx = JobContext {
             events: self.events.clone(),
-            publisher: Arc::new(EventPublisher::new(
-                publisher.clone(),
-                &self.amqp.events_exchange,
-            )),
+            publisher: Arc::new(
+                EventPublisher::new(publisher.clone(), &self.amqp.events_exchange)
+                    .refusing_reply_to(self.topology.own_queues()),
+            ),
             reroute: Arc::new(BrokerReroute::new(publisher.clone(), &self.amqp)),
             deployer: self.deployer.clone(),
             default_account: self.default_account.clone(),

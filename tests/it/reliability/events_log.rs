@@ -16,7 +16,7 @@ use crate::helpers::app::TestApp;
 /// The ids of the first `count` events in the log from `offset` (a
 /// stream offset: `first`, or a number), read as a stream consumer must:
 /// with a prefetch and manual acks.
-async fn read_log(app: &TestApp, offset: AMQPValue, count: usize) -> Vec<String> {
+pub(super) async fn read_log(app: &TestApp, offset: AMQPValue, count: usize) -> Vec<String> {
     let connection = connect(&app.settings.amqp).await;
     let channel = connection.create_channel().await.expect("channel");
     channel

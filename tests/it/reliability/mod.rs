@@ -12,6 +12,7 @@ mod retries;
 mod settings;
 mod shutdown;
 mod timeout;
+mod topology;
 
 use std::time::Duration;
 
