@@ -43,7 +43,6 @@ use crate::events::EventBuilder;
 use crate::pipeline::Deploy;
 
 pub use disposition::{Disposition, Handled, RetrySchedule, disposition};
-pub use job::{Processed, Settle};
 pub use reroute::{
     PARK_ATTEMPTS_HEADER, PARK_CODE_HEADER, PARK_FIRST_FAILURE_HEADER, PARK_LAST_FAILURE_HEADER,
     PARK_MESSAGE_HEADER, PARK_STEP_HEADER,

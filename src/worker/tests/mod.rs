@@ -16,7 +16,7 @@ use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable};
 use tokio_util::sync::CancellationToken;
 
-use super::job::{JobContext, Received, process_one};
+use super::job::{JobContext, Processed, Received, Settle, process_one};
 use super::reroute::Reroute;
 use super::*;
 use crate::amqp::publisher::Target;
