@@ -24,7 +24,8 @@
 //!   lower error to a contract error code in one place.
 //! - [`events`]: CloudEvents built from jobs and outcomes, published with
 //!   the contract's AMQP properties (and the `reply_to` copy).
-//! - [`worker`]: the consume loop: concurrency, events, ack-after-confirm, shutdown.
+//! - [`worker`]: the consume loop: concurrency, events, ack-after-confirm,
+//!   job-level retries and parking, bounded shutdown.
 //! - [`sim`]: the strict, stateful Cloudflare API simulator used by tests and
 //!   the demo. It shares no types with [`cloudflare`] on purpose, so a bug in
 //!   one cannot hide a bug in the other.

@@ -8,7 +8,9 @@
 //!
 //! - [`connection`]: [`connect`], the one [`AmqpError`] of this layer and
 //!   which of its failures are worth retrying.
-//! - [`topology`]: [`declare_topology`], the contract v1 exchanges and queues.
+//! - [`topology`]: [`declare_topology`], the contract v1 exchanges and
+//!   queues, and [`Topology`], everything the worker declares (those, the
+//!   delay queues of job-level retries, the events log).
 //! - [`consumer`]: the consuming channel (prefetch) and what a delivery's
 //!   properties say (its attempt, its headers).
 //! - [`publisher`]: [`ConfirmedPublisher`], where a publish counts only once the
@@ -20,8 +22,12 @@ pub mod publisher;
 pub mod topology;
 
 pub use connection::{AmqpError, CONNECTION_NAME, connect, connect_as, endpoint};
-#[cfg(test)]
-pub(crate) use consumer::header_str;
-pub use consumer::{DeliveryMeta, attempt, delivery_count, open_consumer};
+pub use consumer::{
+    ATTEMPT_HEADER, DeliveryMeta, FIRST_FAILURE_HEADER, attempt, delivery_count, header_str,
+    open_consumer,
+};
 pub use publisher::{ConfirmedPublisher, PublishError};
-pub use topology::{dead_letter_queue_arguments, declare_topology, jobs_queue_arguments};
+pub use topology::{
+    Topology, dead_letter_queue_arguments, declare_topology, events_log_arguments,
+    jobs_queue_arguments, retry_queue_arguments, retry_queue_name,
+};

@@ -6,7 +6,10 @@
 //! ignored (vector's AMQP sink does the same). A channel the broker closed
 //! (publishing to a missing exchange does that) or that timed out is dropped
 //! and a fresh one opened on the next publish, so one refused message does
-//! not break every later one.
+//! not break every later one. Given the worker's [`Topology`], a publish that
+//! finds an exchange or queue of it missing (deleted at run time) declares it
+//! all again and tries once more, instead of failing every job until an
+//! operator re-creates it.
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,8 +19,10 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Mutex;
+use tracing::{info, warn};
 
-use super::AmqpError;
+use super::connection::{NOT_FOUND, reply_code};
+use super::{AmqpError, Topology};
 
 /// Where a message went: named in every publish error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +60,22 @@ pub enum PublishError {
     Timeout { target: Target, after: Duration },
     #[error("{target}: the channel is not in confirm mode")]
     NotConfirmed { target: Target },
+    #[error("{target}: no such queue (the broker returned the message)")]
+    Unroutable { target: Target },
+}
+
+impl PublishError {
+    /// Whether the message found its exchange or queue missing: the broker
+    /// closed the channel with `NOT_FOUND`, or returned a mandatory message.
+    fn is_missing(&self) -> bool {
+        match self {
+            PublishError::Unroutable { .. } => true,
+            PublishError::Channel { error, .. } | PublishError::Send { error, .. } => {
+                reply_code(error) == Some(NOT_FOUND)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Publishes on a confirm-mode channel and waits for each confirm.
@@ -65,6 +86,8 @@ pub struct ConfirmedPublisher {
     connection: Arc<Connection>,
     channel: Mutex<Option<Channel>>,
     confirm_timeout: Duration,
+    /// Declared again when a publish finds part of it missing.
+    topology: Option<Topology>,
 }
 
 impl fmt::Debug for ConfirmedPublisher {
@@ -100,7 +123,15 @@ impl ConfirmedPublisher {
             connection,
             channel: Mutex::new(Some(channel)),
             confirm_timeout,
+            topology: None,
         })
+    }
+
+    /// Makes a publish that finds an exchange or queue missing declare
+    /// `topology` again and try once more.
+    pub fn redeclaring(mut self, topology: Topology) -> Self {
+        self.topology = Some(topology);
+        self
     }
 
     /// The current channel, or a fresh one if the last was closed.
@@ -143,6 +174,93 @@ impl ConfirmedPublisher {
         payload: &[u8],
         properties: BasicProperties,
     ) -> Result<(), PublishError> {
+        self.send_or_redeclare(exchange, routing_key, false, payload, properties)
+            .await
+    }
+
+    /// Publishes straight to `queue` (through the default exchange) and
+    /// waits for the confirm, like [`ConfirmedPublisher::publish`]; a queue
+    /// that does not exist is an error ([`PublishError::Unroutable`]), not a
+    /// message silently dropped. For a message that must land in one queue:
+    /// a job sent to a delay queue or parked in the dead-letter queue.
+    pub async fn publish_to_queue(
+        &self,
+        queue: &str,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), PublishError> {
+        self.send_or_redeclare("", queue, true, payload, properties)
+            .await
+    }
+
+    /// [`ConfirmedPublisher::send`]; when it finds its exchange or queue
+    /// missing and there is a topology to declare, declares it and sends
+    /// once more. The second answer is final.
+    async fn send_or_redeclare(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        mandatory: bool,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), PublishError> {
+        let first = self
+            .send(
+                exchange,
+                routing_key,
+                mandatory,
+                payload,
+                properties.clone(),
+            )
+            .await;
+        let (Some(topology), Err(error)) = (&self.topology, &first) else {
+            return first;
+        };
+        if !error.is_missing() {
+            return first;
+        }
+        warn!(%error, "amqp: part of the topology is missing; declaring it again");
+        match tokio::time::timeout(self.confirm_timeout, self.declare(topology)).await {
+            Ok(Ok(())) => info!("amqp: topology declared again"),
+            Ok(Err(again)) => {
+                warn!(error = %again, "amqp: declaring the topology again failed");
+                return first;
+            }
+            Err(_) => {
+                warn!(after = ?self.confirm_timeout, "amqp: declaring the topology again timed out");
+                return first;
+            }
+        }
+        self.send(exchange, routing_key, mandatory, payload, properties)
+            .await
+    }
+
+    /// Declares `topology` on a channel of its own (a refused declaration
+    /// closes its channel).
+    async fn declare(&self, topology: &Topology) -> Result<(), AmqpError> {
+        let channel =
+            self.connection
+                .create_channel()
+                .await
+                .map_err(|error| AmqpError::Channel {
+                    purpose: "topology",
+                    error,
+                })?;
+        topology.declare(&channel).await?;
+        let _ = channel.close(200, "topology declared".into()).await;
+        Ok(())
+    }
+
+    /// One publish and its confirm. `mandatory` makes the broker return an
+    /// unroutable message (before its `Ack`), which is then an error.
+    async fn send(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        mandatory: bool,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), PublishError> {
         let target = Target {
             exchange: exchange.to_string(),
             routing_key: routing_key.to_string(),
@@ -175,7 +293,10 @@ impl ConfirmedPublisher {
                 .basic_publish(
                     exchange,
                     routing_key,
-                    BasicPublishOptions::default(),
+                    BasicPublishOptions {
+                        mandatory,
+                        ..BasicPublishOptions::default()
+                    },
                     payload,
                     properties,
                 )
@@ -185,7 +306,10 @@ impl ConfirmedPublisher {
                     error,
                 })?;
             match confirm.await {
-                Ok(Confirmation::Ack(_)) => Ok(()),
+                Ok(Confirmation::Ack(None)) => Ok(()),
+                Ok(Confirmation::Ack(Some(_))) => Err(PublishError::Unroutable {
+                    target: target.clone(),
+                }),
                 Ok(Confirmation::Nack(_)) => Err(PublishError::Nacked {
                     target: target.clone(),
                 }),

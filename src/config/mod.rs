@@ -23,8 +23,8 @@ use serde::Deserialize;
 use crate::contract::names::is_account_id;
 
 pub use sections::{
-    AmqpSettings, CloudflareSettings, LimitSettings, LogFormat, LogSettings, OpsSettings,
-    RetrySettings, S3Settings, WorkerSettings,
+    AmqpSettings, CloudflareSettings, EventsSettings, LimitSettings, LogFormat, LogSettings,
+    OpsSettings, RetrySettings, S3Settings, WorkerSettings,
 };
 
 /// Everything the worker needs to run.
@@ -38,6 +38,7 @@ pub struct Settings {
     pub retry: RetrySettings,
     pub limits: LimitSettings,
     pub log: LogSettings,
+    pub events: EventsSettings,
     pub ops: OpsSettings,
 }
 

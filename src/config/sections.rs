@@ -30,6 +30,13 @@ pub struct AmqpSettings {
     /// Ceiling of the back-off between reconnection attempts.
     #[serde(with = "humantime_serde")]
     pub reconnect_max_delay: Duration,
+    /// Largest job body the worker parses; a larger one is an invalid job,
+    /// parked unread (parsing JSON can take many times a body's size).
+    #[serde(deserialize_with = "max_job_bytes")]
+    pub max_job_bytes: u64,
+    /// The stream queue that keeps every event for replay (`x-queue-type:
+    /// stream`, bound to the events exchange with `#`).
+    pub events_log_queue: String,
 }
 
 impl Default for AmqpSettings {
@@ -45,6 +52,8 @@ impl Default for AmqpSettings {
             delivery_limit: 10,
             confirm_timeout: Duration::from_secs(30),
             reconnect_max_delay: Duration::from_secs(30),
+            max_job_bytes: 1024 * 1024,
+            events_log_queue: "wfp.deploy.events.log".into(),
         }
     }
 }
@@ -64,6 +73,26 @@ pub struct WorkerSettings {
     pub default_compatibility_date: String,
     /// Objects fetched from S3 at once within one job.
     pub fetch_concurrency: usize,
+    /// How long a job that failed with a retryable code waits before its
+    /// next attempt: the first retry waits the first delay, and so on; the
+    /// last one is reused. Each delay is a quorum queue of its own
+    /// (`<jobs_queue>.retry.<delay>`). In the environment: `10s,60s,5m`.
+    #[serde(deserialize_with = "retry_delays")]
+    pub retry_delays: Vec<Duration>,
+    /// Attempts a job gets in all, the first included, before a retryable
+    /// failure parks it in the dead-letter queue.
+    #[serde(deserialize_with = "max_attempts")]
+    pub max_attempts: u32,
+    /// On SIGTERM/SIGINT, how long running deploys may take to finish
+    /// before they are stopped and their jobs requeued. Under Kubernetes'
+    /// default 30 s termination grace period, so the worker exits first.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Longest a deploy may run before it is stopped as a retryable
+    /// `internal` failure. Under RabbitMQ's `consumer_timeout` (30 min by
+    /// default), which closes the channel of a delivery unacked for longer.
+    #[serde(deserialize_with = "job_timeout")]
+    pub job_timeout: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -74,6 +103,14 @@ impl Default for WorkerSettings {
             spool_dir: PathBuf::new(),
             default_compatibility_date: "2025-01-24".into(),
             fetch_concurrency: 16,
+            retry_delays: vec![
+                Duration::from_secs(10),
+                Duration::from_secs(60),
+                Duration::from_secs(300),
+            ],
+            max_attempts: 5,
+            shutdown_grace: Duration::from_secs(25),
+            job_timeout: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -271,6 +308,101 @@ impl Default for LogSettings {
 pub enum LogFormat {
     Pretty,
     Json,
+}
+
+/// The events the worker publishes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsSettings {
+    /// How long the events log (`amqp.events_log_queue`) keeps an event
+    /// (its `x-max-age`, in whole seconds at least). A queue argument: set
+    /// it once, or change it with a policy.
+    #[serde(deserialize_with = "log_max_age")]
+    pub log_max_age: Duration,
+}
+
+impl Default for EventsSettings {
+    fn default() -> Self {
+        Self {
+            log_max_age: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// `worker.retry_delays`: a list of durations, or one comma-separated string
+/// (how an environment variable gives it); at least one, none zero (a zero
+/// delay would spin a failing job through its attempts at once).
+fn retry_delays<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match Raw::deserialize(de)? {
+        Raw::List(items) => items,
+        Raw::Text(text) => text.split(',').map(|s| s.trim().to_string()).collect(),
+    };
+    let mut delays = Vec::with_capacity(items.len());
+    for item in items.iter().filter(|i| !i.is_empty()) {
+        let delay = humantime::parse_duration(item)
+            .map_err(|e| serde::de::Error::custom(format!("worker.retry_delays: {item:?}: {e}")))?;
+        if delay.is_zero() {
+            return Err(serde::de::Error::custom(
+                "worker.retry_delays: a delay must be more than zero",
+            ));
+        }
+        delays.push(delay);
+    }
+    if delays.is_empty() {
+        return Err(serde::de::Error::custom(
+            "worker.retry_delays must list at least one delay",
+        ));
+    }
+    Ok(delays)
+}
+
+/// `worker.max_attempts`: at least 1 (it counts the first attempt).
+fn max_attempts<'de, D: serde::Deserializer<'de>>(de: D) -> Result<u32, D::Error> {
+    match u32::deserialize(de)? {
+        0 => Err(serde::de::Error::custom(
+            "worker.max_attempts must be at least 1 (it counts the first attempt)",
+        )),
+        n => Ok(n),
+    }
+}
+
+/// `amqp.max_job_bytes`: at least 1 (a zero would refuse every job).
+fn max_job_bytes<'de, D: serde::Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
+    match u64::deserialize(de)? {
+        0 => Err(serde::de::Error::custom(
+            "amqp.max_job_bytes must be at least 1",
+        )),
+        n => Ok(n),
+    }
+}
+
+/// `worker.job_timeout`: a duration of more than zero (zero would fail
+/// every deploy at once).
+fn job_timeout<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    let timeout: Duration = humantime_serde::deserialize(de)?;
+    if timeout.is_zero() {
+        return Err(serde::de::Error::custom(
+            "worker.job_timeout must be more than zero",
+        ));
+    }
+    Ok(timeout)
+}
+
+/// `events.log_max_age`: at least a second (the broker's unit).
+fn log_max_age<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    let age: Duration = humantime_serde::deserialize(de)?;
+    if age < Duration::from_secs(1) {
+        return Err(serde::de::Error::custom(
+            "events.log_max_age must be at least 1s",
+        ));
+    }
+    Ok(age)
 }
 
 /// The operator endpoints: `/metrics`, `/healthz`, `/readyz`.

@@ -4,7 +4,7 @@
 //! Lower layers have their own error enums; `pipeline` maps them to an
 //! [`ErrorCode`] and a [`Step`] in one place. The rules the contract itself
 //! fixes (an invalid job is never retryable, a local failure is, a bug is
-//! not) live in [`FailureInfo`]'s constructors, so whoever reports one of
+//! not, a timed-out job is) live in [`FailureInfo`]'s constructors, so whoever reports one of
 //! those (the worker for an undecodable message or a panic, the pipeline for
 //! everything else) cannot get them wrong.
 
@@ -130,6 +130,19 @@ impl FailureInfo {
     pub fn bug(step: Step, message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Internal, step, false, message)
     }
+
+    /// `internal` for a deploy stopped at `step` after running `after`
+    /// (`worker.job_timeout`): retryable, a stall (a hung connection, a slow
+    /// dependency) may be gone next time.
+    pub fn timed_out(step: Step, after: std::time::Duration) -> Self {
+        let after = humantime::format_duration(after);
+        Self::new(
+            ErrorCode::Internal,
+            step,
+            true,
+            format!("{step}: job timed out after {after}"),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -183,5 +196,11 @@ mod tests {
             (bug.code, bug.step, bug.retryable),
             (ErrorCode::Internal, Step::Upload, false)
         );
+        let stuck = FailureInfo::timed_out(Step::Session, std::time::Duration::from_secs(900));
+        assert_eq!(
+            (stuck.code, stuck.step, stuck.retryable),
+            (ErrorCode::Internal, Step::Session, true)
+        );
+        assert_eq!(stuck.message, "session: job timed out after 15m");
     }
 }

@@ -2,6 +2,9 @@
 //!
 //! Terminal event ids are `<job_id>:succeeded` and `<job_id>:failed`, so a
 //! consumer can drop the duplicates an at-least-once broker may deliver.
+//! `deploy.started` and `deploy.retrying` are per attempt
+//! (`<job_id>:started:<attempt>`, `<job_id>:retrying:<attempt>`) and never
+//! end a job.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +17,10 @@ use super::FailureInfo;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     Started,
+    /// An attempt failed with a retryable code and the job comes back later
+    /// (an addition to contract v1: consumers that do not know it can
+    /// ignore it, nothing ends with it).
+    Retrying,
     Succeeded,
     Failed,
 }
@@ -23,6 +30,7 @@ impl EventKind {
     pub fn event_type(self) -> &'static str {
         match self {
             EventKind::Started => "wfp.deploy.started",
+            EventKind::Retrying => "wfp.deploy.retrying",
             EventKind::Succeeded => "wfp.deploy.succeeded",
             EventKind::Failed => "wfp.deploy.failed",
         }
@@ -32,6 +40,7 @@ impl EventKind {
     pub fn routing_key(self) -> &'static str {
         match self {
             EventKind::Started => "deploy.started",
+            EventKind::Retrying => "deploy.retrying",
             EventKind::Succeeded => "deploy.succeeded",
             EventKind::Failed => "deploy.failed",
         }
@@ -41,7 +50,7 @@ impl EventKind {
     /// Every kind is listed, so a new one must say whether it ends the job.
     pub fn is_terminal(self) -> bool {
         match self {
-            EventKind::Started => false,
+            EventKind::Started | EventKind::Retrying => false,
             EventKind::Succeeded | EventKind::Failed => true,
         }
     }
@@ -94,6 +103,9 @@ pub struct EventData {
     pub deployment: Option<DeploymentInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<FailureInfo>,
+    /// When a retrying job's next attempt is due (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
 }
 
 impl EventData {
@@ -108,6 +120,7 @@ impl EventData {
             upload: None,
             deployment: None,
             error: None,
+            next_attempt_at: None,
         }
     }
 }
@@ -152,6 +165,7 @@ impl CloudEvent {
     pub fn new(kind: EventKind, instance: &str, data: EventData, now: DateTime<Utc>) -> Self {
         let id = match kind {
             EventKind::Started => format!("{}:started:{}", data.job.job_id, data.attempt),
+            EventKind::Retrying => format!("{}:retrying:{}", data.job.job_id, data.attempt),
             EventKind::Succeeded => format!("{}:succeeded", data.job.job_id),
             EventKind::Failed => format!("{}:failed", data.job.job_id),
         };
@@ -264,6 +278,7 @@ mod tests {
     #[test]
     fn only_succeeded_and_failed_end_a_job() {
         assert!(!EventKind::Started.is_terminal());
+        assert!(!EventKind::Retrying.is_terminal());
         assert!(EventKind::Succeeded.is_terminal());
         assert!(EventKind::Failed.is_terminal());
     }
@@ -276,5 +291,31 @@ mod tests {
         let second = CloudEvent::new(EventKind::Started, "w", data, at());
         assert_ne!(first.id, second.id);
         assert_eq!(first.event_type, "wfp.deploy.started");
+    }
+
+    #[test]
+    fn retrying_event_has_the_contract_shape() {
+        let data = EventData {
+            error: Some(FailureInfo::new(
+                ErrorCode::CloudflareUnavailable,
+                Step::Upload,
+                true,
+                "upload: HTTP 503",
+            )),
+            next_attempt_at: Some("2026-11-25T10:00:10.000Z".into()),
+            ..EventData::new(fields(), 2)
+        };
+        let event = CloudEvent::new(EventKind::Retrying, "w", data, at());
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["id"], "acme-site-42:retrying:2");
+        assert_eq!(json["type"], "wfp.deploy.retrying");
+        assert_eq!(EventKind::Retrying.routing_key(), "deploy.retrying");
+        assert_eq!(json["data"]["attempt"], 2);
+        assert_eq!(json["data"]["next_attempt_at"], "2026-11-25T10:00:10.000Z");
+        assert_eq!(json["data"]["error"]["code"], "cloudflare_unavailable");
+        assert_eq!(json["data"]["error"]["retryable"], true);
+        assert!(json["data"].get("duration_ms").is_none());
+        let back: CloudEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
     }
 }

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::Event;
 use crate::amqp::DeliveryMeta;
@@ -104,6 +104,22 @@ impl JobEvents<'_> {
     pub fn started(&self, now: DateTime<Utc>) -> Event {
         self.builder
             .event(EventKind::Started, self.data.clone(), now)
+    }
+
+    /// `deploy.retrying`: this attempt failed with `failure` (retryable) and
+    /// the job is due again at `next_attempt_at`.
+    pub fn retrying(
+        &self,
+        failure: &FailureInfo,
+        next_attempt_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Event {
+        let data = EventData {
+            error: Some(failure.clone()),
+            next_attempt_at: Some(next_attempt_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            ..self.data.clone()
+        };
+        self.builder.event(EventKind::Retrying, data, now)
     }
 
     /// `deploy.succeeded` or `deploy.failed`, from how the deploy ended and

@@ -16,7 +16,9 @@ mod build;
 mod publish;
 
 pub use build::{EventBuilder, JobEvents};
-pub use publish::{APP_ID, CONTENT_TYPE, EventError, EventPublisher, Publish, properties};
+pub use publish::{
+    APP_ID, CONTENT_TYPE, EventError, EventPublisher, Publish, properties, reply_target,
+};
 
 use crate::contract::{CloudEvent, EventKind};
 

@@ -10,7 +10,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 
 use super::Event;
 use crate::amqp::{ConfirmedPublisher, PublishError};
-use crate::contract::CloudEvent;
+use crate::contract::{CloudEvent, EventKind};
 use crate::internal_events::{EventPublished, ReplyToNotDelivered, emit};
 
 /// `content_type` of every event: CloudEvents structured mode.
@@ -94,6 +94,8 @@ pub trait Publish: Send + Sync {
 pub struct EventPublisher {
     publisher: Arc<ConfirmedPublisher>,
     exchange: String,
+    /// Queues a `reply_to` may not name (see [`reply_target`]).
+    own_queues: Vec<String>,
 }
 
 impl EventPublisher {
@@ -101,16 +103,46 @@ impl EventPublisher {
         Self {
             publisher,
             exchange: exchange.into(),
+            own_queues: Vec::new(),
         }
     }
+
+    /// Refuses `reply_to` copies to these queues: the worker's own (jobs,
+    /// dead letters, delays, the events log).
+    pub fn refusing_reply_to(mut self, own_queues: Vec<String>) -> Self {
+        self.own_queues = own_queues;
+        self
+    }
+}
+
+/// Where the `reply_to` copy of an event of `kind` goes: the job's
+/// `reply_to` for a terminal event, unless it names one of `own_queues`.
+/// A copy in the jobs queue would come back as a (broken) job, one in a
+/// delay queue as a job later, one in the dead-letter queue as a parked
+/// job, and one in the events log as a second event: so none is sent, and
+/// the refusal is logged. The events exchange has the event anyway.
+pub fn reply_target<'a>(
+    kind: EventKind,
+    reply_to: Option<&'a str>,
+    own_queues: &[String],
+) -> Option<&'a str> {
+    let queue = reply_to.filter(|_| kind.is_terminal())?;
+    if own_queues.iter().any(|own| own == queue) {
+        tracing::warn!(
+            reply_to = queue,
+            "reply_to names one of the worker's own queues: no copy sent there"
+        );
+        return None;
+    }
+    Some(queue)
 }
 
 #[async_trait::async_trait]
 impl Publish for EventPublisher {
     /// Publishes `event` and waits for the broker's confirm. Then, for a
-    /// terminal event with a `reply_to`, sends the copy there: its failure
-    /// is logged, never returned, because the events exchange is the
-    /// contract's record.
+    /// terminal event with a `reply_to` ([`reply_target`]), sends the copy
+    /// there: its failure is logged, never returned, because the events
+    /// exchange is the contract's record.
     async fn publish(&self, event: &Event, reply_to: Option<&str>) -> Result<(), EventError> {
         let id = || event.body.id.clone();
         let payload = serde_json::to_vec(&event.body)
@@ -133,7 +165,7 @@ impl Publish for EventPublisher {
             routing_key: event.kind.routing_key(),
             confirm_latency: sent.elapsed(),
         });
-        if let (true, Some(queue)) = (event.kind.is_terminal(), reply_to)
+        if let Some(queue) = reply_target(event.kind, reply_to, &self.own_queues)
             && let Err(error) = self.publisher.publish("", queue, &payload, props).await
         {
             emit(ReplyToNotDelivered {

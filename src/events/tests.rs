@@ -29,6 +29,7 @@ fn meta(attempt: u32) -> DeliveryMeta {
         correlation_id: Some("amqp-corr".into()),
         reply_to: None,
         attempt,
+        first_failure: None,
     }
 }
 
@@ -200,4 +201,68 @@ fn invalid_event_is_a_permanent_validate_failure() {
     let props = properties(&event.body, now());
     assert_eq!(header(&props, "job_id").as_deref(), Some("msg-1"));
     assert_eq!(header(&props, "namespace"), None);
+}
+
+#[test]
+fn retrying_carries_the_error_and_when_the_next_attempt_is_due() {
+    let retryable = FailureInfo::new(
+        ErrorCode::StorageError,
+        Step::List,
+        true,
+        "s3://sites/acme/: connection reset",
+    );
+    let next = "2026-01-02T03:05:05Z".parse().unwrap();
+    let event = builder()
+        .job(&job(Some("req-1")), ACCOUNT, &meta(2))
+        .retrying(&retryable, next, now());
+    assert_eq!(event.kind, EventKind::Retrying);
+    assert!(!event.kind.is_terminal());
+    assert_eq!(event.body.id, "acme-42:retrying:2");
+    let data = &event.body.data;
+    assert_eq!(data.attempt, 2);
+    assert_eq!(data.error.as_ref(), Some(&retryable));
+    assert_eq!(
+        data.next_attempt_at.as_deref(),
+        Some("2026-01-02T03:05:05.000Z")
+    );
+    assert_eq!(data.duration_ms, None);
+    let props = properties(&event.body, now());
+    assert_eq!(
+        props.kind().as_ref().unwrap().as_str(),
+        "wfp.deploy.retrying"
+    );
+    assert_eq!(
+        props.message_id().as_ref().unwrap().as_str(),
+        "acme-42:retrying:2"
+    );
+}
+
+#[test]
+fn reply_to_gets_terminal_events_unless_it_names_a_queue_of_the_worker() {
+    let own = vec![
+        "wfp.deploy.jobs".to_string(),
+        "wfp.deploy.jobs.dlq".to_string(),
+    ];
+    assert_eq!(
+        reply_target(EventKind::Succeeded, Some("replies"), &own),
+        Some("replies")
+    );
+    assert_eq!(
+        reply_target(EventKind::Failed, Some("replies"), &own),
+        Some("replies")
+    );
+    assert_eq!(
+        reply_target(EventKind::Started, Some("replies"), &own),
+        None
+    );
+    assert_eq!(
+        reply_target(EventKind::Retrying, Some("replies"), &own),
+        None
+    );
+    assert_eq!(reply_target(EventKind::Succeeded, None, &own), None);
+    // Regression: a reply_to naming the jobs queue put the event copy in
+    // the jobs queue, which then failed as a job.
+    for queue in &own {
+        assert_eq!(reply_target(EventKind::Failed, Some(queue), &own), None);
+    }
 }

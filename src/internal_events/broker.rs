@@ -129,3 +129,23 @@ impl InternalEvent for BrokerActionFailed<'_> {
         counter!("wfp_deployer_broker_action_failures_total", "action" => self.action).increment(1);
     }
 }
+
+/// A job's copy (to a delay queue, or parked in the dead-letter queue) was
+/// not confirmed: the job goes back to the queue.
+pub struct RerouteNotConfirmed<'a> {
+    /// `retry` or `park`.
+    pub destination: &'static str,
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl InternalEvent for RerouteNotConfirmed<'_> {
+    fn emit(self) {
+        error!(
+            destination = self.destination,
+            error = %self.error,
+            "the job's copy was not confirmed; the job goes back to the queue"
+        );
+        counter!("wfp_deployer_reroutes_unconfirmed_total", "destination" => self.destination)
+            .increment(1);
+    }
+}

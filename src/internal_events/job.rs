@@ -23,19 +23,36 @@ impl InternalEvent for JobStarted {
 pub enum JobOutcome {
     /// Deployed; `deploy.succeeded` confirmed, acked.
     Succeeded,
-    /// Failed with this code; `deploy.failed` confirmed, acked.
+    /// Failed for good with this code; `deploy.failed` confirmed, acked.
     Failed(ErrorCode),
-    /// Not settled: nacked back to the queue (an event was not confirmed,
-    /// or the worker is shutting down).
+    /// Failed with this retryable code; `deploy.retrying` confirmed, the
+    /// job republished to a delay queue, acked.
+    Retrying(ErrorCode),
+    /// Parked in the dead-letter queue with this code (an invalid message,
+    /// or the last attempt of a retryable failure), acked.
+    Parked(ErrorCode),
+    /// Not settled: nacked back to the queue (an event or copy was not
+    /// confirmed, or the worker is shutting down).
     Requeued,
 }
 
 impl JobOutcome {
-    fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             JobOutcome::Succeeded => "succeeded",
             JobOutcome::Failed(_) => "failed",
+            JobOutcome::Retrying(_) => "retrying",
+            JobOutcome::Parked(_) => "parked",
             JobOutcome::Requeued => "requeued",
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            JobOutcome::Failed(code) | JobOutcome::Retrying(code) | JobOutcome::Parked(code) => {
+                code.as_str()
+            }
+            JobOutcome::Succeeded | JobOutcome::Requeued => "",
         }
     }
 }
@@ -50,10 +67,7 @@ pub struct JobSettled {
 impl InternalEvent for JobSettled {
     fn emit(self) {
         let outcome = self.outcome.label();
-        let code = match self.outcome {
-            JobOutcome::Failed(code) => code.as_str(),
-            _ => "",
-        };
+        let code = self.outcome.code();
         info!(
             outcome,
             code,
@@ -64,6 +78,33 @@ impl InternalEvent for JobSettled {
         counter!("wfp_deployer_jobs_total", "outcome" => outcome, "code" => code).increment(1);
         histogram!("wfp_deployer_job_duration_seconds", "outcome" => outcome)
             .record(self.duration.as_secs_f64());
+        if matches!(self.outcome, JobOutcome::Retrying(_)) {
+            counter!("wfp_deployer_retries_total", "service" => "job").increment(1);
+        }
+    }
+}
+
+/// A deploy ran past `worker.job_timeout` and was stopped.
+pub struct DeployTimedOut {
+    pub step: Step,
+    pub timeout: Duration,
+}
+
+impl InternalEvent for DeployTimedOut {
+    fn emit(self) {
+        warn!(step = %self.step, timeout_ms = millis(self.timeout), "the deploy timed out");
+        counter!("wfp_deployer_job_timeouts_total", "step" => self.step.as_str()).increment(1);
+    }
+}
+
+/// Shutdown's grace ran out: a running deploy was stopped unfinished and
+/// its job goes back to the queue.
+pub struct DeployAbandoned;
+
+impl InternalEvent for DeployAbandoned {
+    fn emit(self) {
+        warn!("shutting down: the deploy was stopped unfinished; the job goes back to the queue");
+        counter!("wfp_deployer_abandoned_deploys_total").increment(1);
     }
 }
 

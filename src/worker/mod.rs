@@ -4,35 +4,49 @@
 //!
 //! Per delivery, in this order (the core invariant): decode; resolve the
 //! job's account once; publish `deploy.started` (confirmed); deploy; publish
-//! the terminal event (confirmed, plus the `reply_to` copy); only then ack.
-//! If an event is not confirmed the job is nacked with requeue and comes
-//! back, so no job ends without its event on the bus. [`disposition`] is the
-//! one place that picks the broker action.
+//! the event that ends the delivery's handling (confirmed, plus the
+//! `reply_to` copy of a terminal one); send the message to a delay queue or
+//! the dead-letter queue when its disposition says so (confirmed); only then
+//! ack. If anything is not confirmed the job is nacked with requeue and
+//! comes back, so no job ends without its event on the bus. [`disposition`]
+//! is the one place that picks the broker action: ack, requeue, retry later,
+//! park.
 //!
 //! `session` is the connection's life (connect, consume, reconnect, shut
 //! down); `job` is one delivery's handling, with `process_one` as the entry
-//! unit tests drive with a scripted deployer and publisher.
+//! unit tests drive with a scripted deployer, publisher and reroute;
+//! `disposition` is the decision and the retry schedule; `reroute` sends a
+//! job's own message to a delay queue or the dead-letter queue.
 //!
 //! Shutdown follows mini-redis: one [`CancellationToken`] handed down; the
 //! loop watches it only while waiting for a delivery, so running deploys
-//! finish, and a [`TaskTracker`] says when they all did.
+//! finish, and a [`TaskTracker`] says when they all did — within
+//! `worker.shutdown_grace`, after which the deploys still running are
+//! stopped and their jobs requeued, so a shutdown is bounded.
 //!
 //! [`CancellationToken`]: tokio_util::sync::CancellationToken
 //! [`TaskTracker`]: tokio_util::task::TaskTracker
 
+mod disposition;
 mod job;
+mod reroute;
 mod session;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::amqp::AmqpError;
+use crate::amqp::{AmqpError, Topology};
 use crate::config::{AmqpSettings, Settings};
 use crate::events::EventBuilder;
 use crate::pipeline::Deploy;
 
-pub use job::{Disposition, Handled, disposition};
+pub use disposition::{Disposition, Handled, RetrySchedule, disposition};
+pub use reroute::{
+    PARK_ATTEMPTS_HEADER, PARK_CODE_HEADER, PARK_FIRST_FAILURE_HEADER, PARK_LAST_FAILURE_HEADER,
+    PARK_MESSAGE_HEADER, PARK_STEP_HEADER,
+};
 
 /// Why the worker stopped on its own.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +82,13 @@ pub struct Worker {
     /// The configured account, for jobs that name none.
     default_account: Arc<str>,
     deployer: Arc<dyn Deploy>,
+    retries: RetrySchedule,
+    /// How long running deploys may take to finish on shutdown.
+    shutdown_grace: Duration,
+    /// Longest one deploy may run.
+    job_timeout: Duration,
+    /// What the worker declares on each connection.
+    topology: Topology,
     ready: watch::Sender<bool>,
 }
 
@@ -81,6 +102,10 @@ impl Worker {
             default_account: settings.cloudflare.account_id.as_str().into(),
             instance,
             deployer,
+            retries: RetrySchedule::from_settings(&settings.worker),
+            shutdown_grace: settings.worker.shutdown_grace,
+            job_timeout: settings.worker.job_timeout,
+            topology: Topology::new(settings),
             ready: watch::Sender::new(false),
         }
     }

@@ -1,6 +1,6 @@
 //! The connection's life: connect, declare the topology, consume until
 //! shutdown or loss, reconnect with back-off, and on shutdown let running
-//! deploys finish before closing.
+//! deploys finish — within the grace — before closing.
 //!
 //! Each delivery is handed to its own task ([`super::job`]), bounded twice:
 //! the broker's prefetch and an in-process semaphore.
@@ -14,9 +14,10 @@ use lapin::options::BasicCancelOptions;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::info;
+use tracing::{info, warn};
 
-use super::job::{Disposition, JobContext, handle, settle};
+use super::job::{JobContext, Settle, handle, settle};
+use super::reroute::BrokerReroute;
 use super::{Worker, WorkerError};
 use crate::amqp::{self, AmqpError, ConfirmedPublisher};
 use crate::events::EventPublisher;
@@ -40,25 +41,59 @@ enum SessionEnd {
     Lost(String),
 }
 
+/// The job tasks of every session of one run.
+struct Jobs {
+    /// Second concurrency bound, in process: at most `concurrency` deploys
+    /// at once, also across a reconnection while old deploys still run.
+    /// (The first bound is the broker's prefetch, in `open_consumer`.)
+    permits: Arc<Semaphore>,
+    tracker: TaskTracker,
+    /// Stops the deploys still running when shutdown's grace is over.
+    abandon: CancellationToken,
+}
+
+impl Jobs {
+    /// Waits up to `grace` for every job to settle; then stops the deploys
+    /// still running (their jobs are requeued) and waits for those to
+    /// settle, which takes at most a confirm timeout. No new job starts.
+    async fn drain(&self, grace: Duration) {
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        warn!(
+            grace_ms = grace.as_millis() as u64,
+            running = self.tracker.len(),
+            "shutdown grace over: stopping the deploys still running; their jobs go back to the queue"
+        );
+        self.abandon.cancel();
+        self.tracker.wait().await;
+    }
+}
+
 impl Worker {
     /// Connects, declares the topology and consumes until `shutdown` is
     /// cancelled; then stops consuming, lets running deploys finish (events
-    /// published, acks sent), closes channels and connection, and returns.
+    /// published, acks sent) within `worker.shutdown_grace`, requeues those
+    /// that did not, closes channels and connection, and returns.
     ///
     /// A lost connection is re-established with capped, jittered back-off
     /// (each attempt logged). Errors only when retrying cannot help: bad URL
     /// or credentials, or a topology the broker refuses (`PRECONDITION_FAILED`:
     /// a queue exists with other arguments).
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
-        // Second concurrency bound, in process: at most `concurrency` deploys
-        // at once, also across a reconnection while old deploys still run.
-        // (The first bound is the broker's prefetch, in `open_consumer`.)
-        let permits = Arc::new(Semaphore::new(usize::from(self.concurrency)));
-        let tracker = TaskTracker::new();
+        let jobs = Jobs {
+            permits: Arc::new(Semaphore::new(usize::from(self.concurrency))),
+            tracker: TaskTracker::new(),
+            abandon: CancellationToken::new(),
+        };
         let mut backoff = self.backoff();
         let mut attempt = 0u32;
         let result = loop {
-            let reason = match self.session(&permits, &tracker, &shutdown).await {
+            let reason = match self.session(&jobs, &shutdown).await {
                 Ok(SessionEnd::Shutdown) => break Ok(()),
                 Ok(SessionEnd::Lost(reason)) => {
                     // It worked until now: start the back-off afresh.
@@ -86,8 +121,9 @@ impl Worker {
             }
         };
         self.ready.send_replace(false);
-        tracker.close();
-        tracker.wait().await;
+        // Jobs of a lost session may still run (their acks cannot reach the
+        // broker any more, but their events can).
+        jobs.drain(self.shutdown_grace).await;
         result
     }
 
@@ -109,11 +145,13 @@ impl Worker {
                 purpose: "topology",
                 error,
             })?;
-        amqp::declare_topology(&setup, &self.amqp).await?;
+        self.topology.declare(&setup).await?;
         let _ = setup.close(200, "topology declared".into()).await;
 
         let publisher = Arc::new(
-            ConfirmedPublisher::open(connection.clone(), self.amqp.confirm_timeout).await?,
+            ConfirmedPublisher::open(connection.clone(), self.amqp.confirm_timeout)
+                .await?
+                .redeclaring(self.topology.clone()),
         );
         let tag = format!(
             "{}/{}/{}",
@@ -135,8 +173,7 @@ impl Worker {
     /// One connection's life: set up, consume until shutdown or loss.
     async fn session(
         &self,
-        permits: &Arc<Semaphore>,
-        tracker: &TaskTracker,
+        jobs: &Jobs,
         shutdown: &CancellationToken,
     ) -> Result<SessionEnd, AmqpError> {
         // Setting up is not worth finishing once asked to stop.
@@ -154,12 +191,17 @@ impl Worker {
         } = session;
         let ctx = JobContext {
             events: self.events.clone(),
-            publisher: Arc::new(EventPublisher::new(
-                publisher.clone(),
-                &self.amqp.events_exchange,
-            )),
+            publisher: Arc::new(
+                EventPublisher::new(publisher.clone(), &self.amqp.events_exchange)
+                    .refusing_reply_to(self.topology.own_queues()),
+            ),
+            reroute: Arc::new(BrokerReroute::new(publisher.clone(), &self.amqp)),
             deployer: self.deployer.clone(),
             default_account: self.default_account.clone(),
+            retries: self.retries.clone(),
+            max_job_bytes: self.amqp.max_job_bytes,
+            abandon: jobs.abandon.clone(),
+            job_timeout: self.job_timeout,
         };
         self.ready.send_replace(true);
         emit(BrokerConsuming {
@@ -181,25 +223,29 @@ impl Worker {
             let permit = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => {
-                    settle(&delivery, Disposition::Requeue).await;
+                    settle(&delivery, Settle::Requeue).await;
                     break SessionEnd::Shutdown;
                 }
-                permit = permits.clone().acquire_owned() => permit,
+                permit = jobs.permits.clone().acquire_owned() => permit,
             };
             let Ok(permit) = permit else {
-                settle(&delivery, Disposition::Requeue).await;
+                settle(&delivery, Settle::Requeue).await;
                 break SessionEnd::Shutdown;
             };
-            tracker.spawn(handle(ctx.clone(), delivery, permit));
+            jobs.tracker.spawn(handle(ctx.clone(), delivery, permit));
         };
         self.ready.send_replace(false);
         if let SessionEnd::Shutdown = end {
-            info!("shutting down: no new jobs, waiting for running deploys");
+            info!(
+                grace_ms = self.shutdown_grace.as_millis() as u64,
+                "shutting down: no new jobs, waiting for running deploys"
+            );
             let _ = channel
                 .basic_cancel(tag.into(), BasicCancelOptions::default())
                 .await;
-            tracker.close();
-            tracker.wait().await;
+            jobs.drain(self.shutdown_grace).await;
+            // Every event and copy is confirmed by now; deliveries the
+            // consumer had not handed out yet go back with the channel.
             publisher.close().await;
             let _ = channel.close(200, "shutting down".into()).await;
             let _ = connection.close(200, "shutting down".into()).await;

@@ -12,5 +12,6 @@ mod cli;
 mod cloudflare;
 mod deploy;
 mod ops;
+mod reliability;
 mod s3;
 mod sim;

@@ -94,7 +94,7 @@ async fn metrics_count_deploys_failures_and_retries() {
     };
     assert_eq!(jobs("succeeded", ""), 1.0, "{text}");
     assert_eq!(jobs("failed", "bundle_not_found"), 1.0, "{text}");
-    assert_eq!(jobs("failed", "invalid_job"), 1.0, "{text}");
+    assert_eq!(jobs("parked", "invalid_job"), 1.0, "{text}");
     assert_eq!(sample(&text, "wfp_deployer_invalid_jobs_total", &[]), 1.0);
     assert_eq!(
         sample(

@@ -58,9 +58,11 @@ pub fn unique_amqp_settings() -> (AmqpSettings, TopologyGuard) {
         dead_letter_exchange: name("wfp.deploy.dlx"),
         dead_letter_queue: name("wfp.deploy.jobs.dlq"),
         events_exchange: name("wfp.deploy.events"),
+        events_log_queue: name("wfp.deploy.events.log"),
         delivery_limit: 10,
         confirm_timeout: Duration::from_secs(5),
         reconnect_max_delay: Duration::from_secs(1),
+        ..AmqpSettings::default()
     };
     let guard = TopologyGuard::new(&settings);
     (settings, guard)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{Connection, ConnectionProperties};
-use wfp_deployer::config::AmqpSettings;
+use wfp_deployer::config::{AmqpSettings, WorkerSettings};
 
 /// Deletes a test's queues and exchanges when dropped, so a test that fails
 /// half-way leaves nothing on the broker either. Bind it to a name
@@ -63,8 +63,21 @@ async fn delete_topology(settings: &AmqpSettings) {
     let Ok(connection) = Connection::connect(settings.url.expose_secret(), props).await else {
         return;
     };
+    let retry_queues = WorkerSettings::default()
+        .retry_delays
+        .into_iter()
+        .map(|delay| wfp_deployer::amqp::retry_queue_name(&settings.jobs_queue, delay));
+    let queues: Vec<String> = [
+        &settings.jobs_queue,
+        &settings.dead_letter_queue,
+        &settings.events_log_queue,
+    ]
+    .into_iter()
+    .cloned()
+    .chain(retry_queues)
+    .collect();
     // A failed delete closes its channel, so each gets a fresh one.
-    for queue in [&settings.jobs_queue, &settings.dead_letter_queue] {
+    for queue in &queues {
         if let Ok(channel) = connection.create_channel().await {
             let deleted =
                 channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default());

@@ -1,28 +1,41 @@
-//! The contract v1 topology: exchanges, queues and bindings, declared by the
-//! worker on every (re)connection.
+//! The worker's topology: contract v1's exchanges, queues and bindings,
+//! plus the delay queues of job-level retries ([`retry`]) and the events
+//! log ([`log`]), declared by the worker on every (re)connection.
 //!
 //! Declarations are idempotent as long as nothing differs; a queue that
 //! already exists with other arguments makes the broker answer
 //! `PRECONDITION_FAILED`, which [`AmqpError::is_fatal`] turns into a clear
 //! startup error instead of a retry loop. Queue arguments cannot change once a
-//! queue exists, which is why they all come from [`AmqpSettings`] at once.
+//! queue exists, which is why they all come from settings at once.
 //!
 //! ```text
 //! producers ─► wfp.deploy (direct) ──deploy──► wfp.deploy.jobs (quorum)
-//!                                                  │ delivery limit reached,
-//!                                                  ▼ rejected without requeue
-//!              wfp.deploy.dlx (fanout) ──────► wfp.deploy.jobs.dlq (quorum)
-//! worker ────► wfp.deploy.events (topic): deploy.started|succeeded|failed
+//!                  ▲                               │ delivery limit reached,
+//!                  │                               ▼ rejected without requeue
+//!                  │   wfp.deploy.dlx (fanout) ──► wfp.deploy.jobs.dlq (quorum)
+//!                  │                               ▲ worker: parked jobs
+//!                  └─ TTL ran out ─ wfp.deploy.jobs.retry.<delay> (quorum)
+//!                                                  ▲ worker: retry later
+//! worker ────► wfp.deploy.events (topic): deploy.started|retrying|succeeded|failed
+//!                  └──── # ────► wfp.deploy.events.log (stream): replay
 //! ```
+
+mod log;
+mod retry;
+
+pub use log::events_log_arguments;
+pub use retry::{retry_queue_arguments, retry_queue_name};
+
+use std::time::Duration;
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 
 use super::AmqpError;
-use crate::config::AmqpSettings;
+use crate::config::{AmqpSettings, Settings};
 
-fn text(value: &str) -> AMQPValue {
+pub(super) fn text(value: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value))
 }
 
@@ -77,7 +90,11 @@ async fn exchange(channel: &Channel, name: &str, kind: ExchangeKind) -> Result<(
         })
 }
 
-async fn queue(channel: &Channel, name: &str, args: FieldTable) -> Result<(), AmqpError> {
+pub(super) async fn queue(
+    channel: &Channel,
+    name: &str,
+    args: FieldTable,
+) -> Result<(), AmqpError> {
     channel
         .queue_declare(name.into(), durable_queue(), args)
         .await
@@ -88,7 +105,7 @@ async fn queue(channel: &Channel, name: &str, args: FieldTable) -> Result<(), Am
         })
 }
 
-async fn bind(
+pub(super) async fn bind(
     channel: &Channel,
     queue: &str,
     exchange: &str,
@@ -156,11 +173,56 @@ pub async fn declare_topology(channel: &Channel, settings: &AmqpSettings) -> Res
     exchange(channel, &settings.events_exchange, ExchangeKind::Topic).await
 }
 
+/// Everything the worker declares, with the settings it takes: contract
+/// v1's topology, one delay queue per retry delay, the events log.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    amqp: AmqpSettings,
+    retry_delays: Vec<Duration>,
+    events_log_max_age: Duration,
+}
+
+impl Topology {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            amqp: settings.amqp.clone(),
+            retry_delays: settings.worker.retry_delays.clone(),
+            events_log_max_age: settings.events.log_max_age,
+        }
+    }
+
+    /// Declares it all; safe to call again (see [`declare_topology`]). The
+    /// jobs exchange comes before the delay queues that dead-letter to it,
+    /// the events exchange before the log bound to it.
+    pub async fn declare(&self, channel: &Channel) -> Result<(), AmqpError> {
+        declare_topology(channel, &self.amqp).await?;
+        retry::declare_retry_queues(channel, &self.amqp, &self.retry_delays).await?;
+        log::declare_events_log(channel, &self.amqp, self.events_log_max_age).await
+    }
+
+    /// The queues the worker feeds itself: jobs, dead letters, the delay
+    /// queues and the events log. A job's `reply_to` must not name one.
+    pub fn own_queues(&self) -> Vec<String> {
+        let retry_queues = self
+            .retry_delays
+            .iter()
+            .map(|delay| retry_queue_name(&self.amqp.jobs_queue, *delay));
+        [
+            self.amqp.jobs_queue.clone(),
+            self.amqp.dead_letter_queue.clone(),
+            self.amqp.events_log_queue.clone(),
+        ]
+        .into_iter()
+        .chain(retry_queues)
+        .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn get<'a>(args: &'a FieldTable, key: &str) -> &'a AMQPValue {
+    pub(super) fn get<'a>(args: &'a FieldTable, key: &str) -> &'a AMQPValue {
         args.inner()
             .get(key)
             .unwrap_or_else(|| panic!("{key} missing"))
@@ -186,5 +248,22 @@ mod tests {
     fn the_dead_letter_queue_is_a_quorum_queue() {
         let args = dead_letter_queue_arguments();
         assert_eq!(get(&args, "x-queue-type"), &text("quorum"));
+    }
+
+    #[test]
+    fn the_worker_knows_its_own_queues() {
+        let mut settings = Settings::default();
+        settings.worker.retry_delays = vec![Duration::from_secs(10), Duration::from_secs(60)];
+        let own = Topology::new(&settings).own_queues();
+        assert_eq!(
+            own,
+            [
+                "wfp.deploy.jobs",
+                "wfp.deploy.jobs.dlq",
+                "wfp.deploy.events.log",
+                "wfp.deploy.jobs.retry.10s",
+                "wfp.deploy.jobs.retry.1m",
+            ]
+        );
     }
 }
