@@ -83,8 +83,18 @@ async fn metrics_count_deploys_failures_and_retries() {
     let invalid = app.terminal_event().await;
     assert_eq!(invalid.data()["error"]["code"], "invalid_job");
 
-    let (status, text) = get(addr, "/metrics").await;
-    assert_eq!(status, 200);
+    // Events come before the broker action (a park's copy is confirmed
+    // after its event): wait until all three deliveries are settled.
+    let mut text = String::new();
+    for _ in 0..100 {
+        let (status, body) = get(addr, "/metrics").await;
+        assert_eq!(status, 200);
+        text = body;
+        if sample(&text, "wfp_deployer_jobs_total", &[]) >= 3.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let jobs = |outcome, code| {
         sample(
             &text,

@@ -69,6 +69,8 @@ impl WorkerProcess {
                 "WFP__WORKER__SHUTDOWN_GRACE",
                 humantime::format_duration(settings.worker.shutdown_grace).to_string(),
             )
+            // A free port: tests run in parallel, the default one is shared.
+            .env("WFP__OPS__LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
