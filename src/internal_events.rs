@@ -168,6 +168,8 @@ pub struct BundleHashed<'a> {
     pub files: usize,
     /// Distinct contents.
     pub unique: usize,
+    /// Files whose digest the cache knew: not read at all.
+    pub cache_hits: u64,
     /// Bytes read from the bundle's storage to get there.
     pub bytes_read: u64,
     /// Bytes run through SHA-256.
@@ -180,9 +182,11 @@ impl InternalEvent for BundleHashed<'_> {
             location = self.location,
             files = self.files,
             unique = self.unique,
+            cache_hits = self.cache_hits,
             bytes_read = self.bytes_read,
             "bundle hashed"
         );
+        counter!("wfp_deployer_digest_cache_hits_total").increment(self.cache_hits);
         counter!("wfp_deployer_bundle_read_bytes_total").increment(self.bytes_read);
         counter!("wfp_deployer_hashed_bytes_total").increment(self.bytes_hashed);
     }

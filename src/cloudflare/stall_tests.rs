@@ -79,7 +79,8 @@ async fn session_against(stall: Stall) -> (CloudflareError, usize, Duration) {
     };
     let mut manifest = Manifest::new();
     let hash = crate::manifest::asset_hash(b"x");
-    manifest.insert("/x".into(), ManifestEntry { hash, size: 1 });
+    let content = crate::manifest::ContentDigest::of(b"x");
+    manifest.insert("/x".into(), ManifestEntry { hash, size: 1 }, content);
     let started = Instant::now();
     let outcome = tokio::time::timeout(
         Duration::from_secs(10),

@@ -24,6 +24,7 @@ pub use sections::{
     AmqpSettings, CloudflareSettings, LimitSettings, LogFormat, LogSettings, RetrySettings,
     S3Settings, WorkerSettings,
 };
+pub use sections::{CacheSettings, HashScheme, ManifestSettings, TenantKey};
 
 /// Everything the worker needs to run.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -36,6 +37,8 @@ pub struct Settings {
     pub retry: RetrySettings,
     pub limits: LimitSettings,
     pub log: LogSettings,
+    pub manifest: ManifestSettings,
+    pub cache: CacheSettings,
 }
 
 /// Why settings could not be loaded or are unusable.
@@ -165,6 +168,24 @@ impl Settings {
         ];
         if let Some((name, _)) = durations.iter().find(|(_, d)| d.is_zero()) {
             return invalid(&format!("{name} must be more than zero"));
+        }
+        if let Some(secret) = &self.manifest.hash_secret {
+            if secret.expose_secret().is_empty() {
+                return invalid("manifest.hash_secret must not be empty (leave it unset instead)");
+            }
+            if self.manifest.hash_scheme == HashScheme::Content {
+                return invalid(
+                    "manifest.hash_secret has no effect with manifest.hash_scheme = \"content\"",
+                );
+            }
+        }
+        if self.cache.timeout.is_zero() {
+            return invalid("cache.timeout must be more than zero");
+        }
+        if self.cache.bucket.as_deref() == Some("") {
+            return invalid(
+                "cache.bucket must not be empty (leave it unset for a memory-only cache)",
+            );
         }
         let accounts = std::iter::once(&self.cloudflare.account_id)
             .filter(|a| !a.is_empty())

@@ -11,6 +11,7 @@ use std::time::Duration;
 use rand::RngCore;
 
 use super::faults::FaultSpec;
+use super::hashing::{SimHashing, SimTenantKey};
 
 /// Why the simulator's settings could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +74,19 @@ pub struct SimArgs {
     pub max_file_bytes: u64,
     #[arg(long = "fault", value_name = "RULE", help = FAULT_HELP)]
     pub faults: Vec<String>,
+    /// How uploaded files are checked against their manifest hash: `salted`
+    /// (the worker's default: tenant salt and extension mixed in) or
+    /// `content` (the SHA-256 of the bytes alone, contract v1).
+    #[arg(long, default_value = "salted", value_parser = ["salted", "content"])]
+    pub hash_scheme: String,
+    /// Whose salt `salted` hashes carry: script, account, none or
+    /// label:<name> (a label's value never reaches Cloudflare, so label
+    /// salts are not recomputed: only sizes are checked).
+    #[arg(long, default_value = "script")]
+    pub tenant_key: String,
+    /// The worker's `manifest.hash_secret`, to recompute keyed hashes.
+    #[arg(long, env = "SIM_HASH_SECRET", hide_env_values = true)]
+    pub hash_secret: Option<String>,
 }
 
 /// Everything the simulator needs to run, already checked.
@@ -94,6 +108,8 @@ pub struct SimConfig {
     pub max_file_bytes: u64,
     /// Fault rules active from start-up.
     pub faults: Vec<FaultSpec>,
+    /// How each uploaded file is checked against its manifest hash.
+    pub hashing: SimHashing,
 }
 
 impl SimArgs {
@@ -162,6 +178,25 @@ impl SimArgs {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let hashing = match self.hash_scheme.as_str() {
+            "content" if self.hash_secret.is_some() => {
+                return Err(invalid(
+                    "hash-secret",
+                    "content hashes take no secret (use --hash-scheme salted)",
+                ));
+            }
+            "content" => SimHashing::Content,
+            _ => SimHashing::Salted {
+                tenant: SimTenantKey::parse(&self.tenant_key)
+                    .map_err(|message| invalid("tenant-key", message))?,
+                secret: match self.hash_secret {
+                    Some(s) if s.is_empty() => {
+                        return Err(invalid("hash-secret", "cannot be empty"));
+                    }
+                    other => other.map(String::into_bytes),
+                },
+            },
+        };
         Ok(SimConfig {
             listen: self.listen,
             api_tokens,
@@ -174,13 +209,16 @@ impl SimArgs {
             max_files: self.max_files,
             max_file_bytes: self.max_file_bytes,
             faults,
+            hashing,
         })
     }
 }
 
 impl SimConfig {
     /// Port 0 on loopback, token `test-token`, any account and namespace,
-    /// Cloudflare's default limits: what each test starts from.
+    /// Cloudflare's default limits, and contract v1's plain content hashes
+    /// (what protocol tests compute by hand): what each test starts from.
+    /// Tests of the worker set `hashing` to the worker's scheme.
     pub fn for_tests() -> SimConfig {
         SimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -194,6 +232,7 @@ impl SimConfig {
             max_files: 20_000,
             max_file_bytes: 25 * 1024 * 1024,
             faults: Vec::new(),
+            hashing: SimHashing::Content,
         }
     }
 }
@@ -219,6 +258,12 @@ impl fmt::Debug for SimArgs {
             .field("max_files", &self.max_files)
             .field("max_file_bytes", &self.max_file_bytes)
             .field("faults", &self.faults)
+            .field("hash_scheme", &self.hash_scheme)
+            .field("tenant_key", &self.tenant_key)
+            .field(
+                "hash_secret",
+                &self.hash_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -241,6 +286,7 @@ impl fmt::Debug for SimConfig {
             .field("max_files", &self.max_files)
             .field("max_file_bytes", &self.max_file_bytes)
             .field("faults", &self.faults)
+            .field("hashing", &self.hashing)
             .finish()
     }
 }
@@ -289,88 +335,5 @@ pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        sim: SimArgs,
-    }
-
-    #[test]
-    fn byte_sizes_parse_with_binary_and_decimal_units() {
-        assert_eq!(parse_bytes("40MiB"), Ok(40 * 1024 * 1024));
-        assert_eq!(parse_bytes("25MB"), Ok(25_000_000));
-        assert_eq!(parse_bytes("17"), Ok(17));
-        assert!(parse_bytes("1.5MiB").is_err());
-        assert!(parse_bytes("10 parsecs").is_err());
-        assert!(parse_bytes("").is_err());
-    }
-
-    #[test]
-    fn defaults_match_cloudflare_limits() {
-        let config = Cli::try_parse_from(["sim"]).map(|c| c.sim.into_config());
-        let config = match config {
-            Ok(Ok(c)) => c,
-            _ => panic!("defaults must parse"),
-        };
-        assert_eq!(config.listen.port(), 8787);
-        assert_eq!(config.api_tokens, vec!["sim-api-token".to_owned()]);
-        assert_eq!(config.jwt_ttl, Duration::from_secs(3600));
-        assert_eq!(config.bucket_max_bytes, 40 * 1024 * 1024);
-        assert_eq!(config.max_file_bytes, 25 * 1024 * 1024);
-        assert_eq!(config.jwt_secret.len(), 32);
-    }
-
-    #[test]
-    fn bad_fault_and_account_flags_are_named() {
-        let args = Cli::try_parse_from(["sim", "--fault", "upload:teapot"]).map(|c| c.sim);
-        let err = args.map(SimArgs::into_config);
-        assert!(matches!(err, Ok(Err(SimError::InvalidFault { .. }))));
-        let args = Cli::try_parse_from(["sim", "--account", "ACME"]).map(|c| c.sim);
-        let err = args.map(SimArgs::into_config);
-        assert!(matches!(
-            err,
-            Ok(Err(SimError::InvalidFlag {
-                flag: "account",
-                ..
-            }))
-        ));
-    }
-
-    #[test]
-    fn help_documents_the_fault_syntax() {
-        use clap::CommandFactory;
-        let help = Cli::command().render_long_help().to_string();
-        for needle in [
-            "ENDPOINT:KIND",
-            "upload:503:count=2",
-            "retry-after",
-            "advance-clock",
-        ] {
-            assert!(help.contains(needle), "--help lacks {needle:?}");
-        }
-    }
-
-    #[test]
-    fn debug_of_the_flags_hides_token_and_secret() {
-        let cli = Cli::try_parse_from(["sim", "--api-token", "tok-123", "--jwt-secret", "sec-456"]);
-        let shown = cli.map(|c| format!("{:?}", c.sim)).unwrap_or_default();
-        assert!(shown.contains("SimArgs"), "{shown}");
-        assert!(
-            !shown.contains("tok-123") && !shown.contains("sec-456"),
-            "{shown}"
-        );
-    }
-
-    #[test]
-    fn debug_hides_token_and_secret() {
-        let mut config = SimConfig::for_tests();
-        config.jwt_secret = b"super-secret-key".to_vec();
-        let shown = format!("{config:?}");
-        assert!(!shown.contains("test-token"));
-        assert!(!shown.contains("super-secret-key"));
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

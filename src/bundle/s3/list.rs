@@ -17,6 +17,9 @@ pub(super) struct Listed {
     /// The key without the prefix; passed the path rules.
     pub rel: String,
     pub size: u64,
+    /// As the listing gives it (quotes and all): with the size, what names
+    /// the content in the digest cache.
+    pub etag: Option<String>,
 }
 
 /// What one listing may hold.
@@ -119,6 +122,7 @@ pub(super) async fn list(
                 key: key.to_string(),
                 rel: rel.to_string(),
                 size,
+                etag: object.e_tag().map(str::to_string),
             });
         }
 

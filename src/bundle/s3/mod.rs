@@ -2,9 +2,12 @@
 //!
 //! [`S3Storage`] is built once per process and cloned freely (the SDK client
 //! is a handle); [`S3Storage::prefix`] names one bundle. Ingesting lists the
-//! prefix (checking path rules and limits before anything is read), then
-//! streams each object once into the spool, `fetch_concurrency` at a time, so
-//! memory is bounded by that number and the chunk size, never by the bundle.
+//! prefix (checking path rules and limits before anything is read); each
+//! object's ETag and size name its content in the digest cache, so a known
+//! one is not read at all, and the others are streamed and hashed,
+//! `fetch_concurrency` at a time, keeping nothing: memory is bounded by that
+//! number and the chunk size, never by the bundle, and no disk is used.
+//! Fetching a file for the upload is one whole GET into the spool, verified.
 
 mod client;
 mod failure;
@@ -15,15 +18,18 @@ mod modules;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 
 use self::list::ListLimits;
 use super::path::asset_path;
-use super::{BundleError, BundleSource};
-use crate::config::{LimitSettings, RetrySettings, S3Settings};
-use crate::manifest::{Manifest, ManifestEntry};
+use super::{BundleError, BundleFile, BundleSource, IngestContext, Ingested};
+use crate::cache::ContentKey;
+use crate::config::{RetrySettings, S3Settings};
+use crate::internal_events::{self, BundleHashed, BundleListed};
+use crate::manifest::ContentDigest;
 use crate::retry::RetryPolicy;
 use crate::spool::Spool;
 
@@ -86,53 +92,106 @@ impl BundleSource for S3Prefix {
         format!("s3://{}/{}", self.bucket, self.prefix)
     }
 
-    async fn ingest(&self, spool: &Spool, limits: &LimitSettings) -> Result<Manifest, BundleError> {
+    async fn ingest(&self, ctx: &IngestContext<'_>) -> Result<Ingested, BundleError> {
+        let location = self.location();
         let list_limits = ListLimits {
-            max_files: limits.max_files,
-            max_file_bytes: limits.max_file_bytes,
-            max_total_bytes: limits.max_total_bytes,
+            max_files: ctx.limits.max_files,
+            max_file_bytes: ctx.limits.max_file_bytes,
+            max_total_bytes: ctx.limits.max_total_bytes,
             noun: "files",
         };
         let objects = list::list(&self.storage, &self.bucket, &self.prefix, &list_limits).await?;
-        let listed_bytes: u64 = objects.iter().map(|o| o.size).sum();
-        tracing::info!(
-            location = %self.location(),
-            files = objects.len(),
-            bytes = listed_bytes,
-            "bundle listed"
-        );
+        internal_events::emit(BundleListed {
+            location: &location,
+            files: objects.len(),
+            bytes: objects.iter().map(|o| o.size).sum(),
+        });
 
-        let mut fetches = futures::stream::iter(objects)
-            .map(|object| fetch_one(&self.storage, &self.bucket, object, spool))
-            .buffer_unordered(self.storage.fetch_concurrency);
-
-        let mut manifest = Manifest::new();
-        while let Some((object, entry)) = fetches.try_next().await? {
-            if manifest.insert(asset_path(&object.rel), entry).is_some() {
-                return Err(BundleError::Invalid {
-                    subject: format!("s3://{}/{}", self.bucket, object.key),
-                    reason: "two objects with one path".into(),
-                });
+        // Known content costs nothing; the rest is read, hashed, forgotten.
+        let mut ingested = Ingested::default();
+        let mut unknown = Vec::new();
+        for object in objects {
+            let content_key = ctx.cache.key_for(
+                &self.bucket,
+                &object.key,
+                object.etag.as_deref(),
+                None,
+                object.size,
+            );
+            match content_key.as_ref().and_then(|k| ctx.cache.get(k)) {
+                Some(digest) => {
+                    ingested.cache_hits += 1;
+                    ingested.files.push(self.file(object, digest, content_key));
+                }
+                None => unknown.push((object, content_key)),
             }
         }
-        tracing::info!(
-            location = %self.location(),
-            files = manifest.len(),
-            unique = manifest.by_hash().len(),
-            "bundle hashed"
-        );
-        Ok(manifest)
+        let mut hashes = futures::stream::iter(unknown)
+            .map(|(object, key)| hash_one(&self.storage, &self.bucket, object, key))
+            .buffer_unordered(self.storage.fetch_concurrency);
+        while let Some((object, digest, key)) = hashes.try_next().await? {
+            ingested.bytes_read += object.size;
+            ingested.files.push(self.file(object, digest, key));
+        }
+
+        let mut paths = HashSet::with_capacity(ingested.files.len());
+        if let Some(twice) = ingested.files.iter().find(|f| !paths.insert(&f.path)) {
+            return Err(BundleError::Invalid {
+                subject: format!("s3://{}/{}", self.bucket, twice.origin),
+                reason: "two objects with one path".into(),
+            });
+        }
+        let unique: HashSet<&ContentDigest> = ingested.files.iter().map(|f| &f.digest).collect();
+        internal_events::emit(BundleHashed {
+            location: &location,
+            files: ingested.files.len(),
+            unique: unique.len(),
+            cache_hits: ingested.cache_hits,
+            bytes_read: ingested.bytes_read,
+            bytes_hashed: ingested.bytes_read,
+        });
+        Ok(ingested)
+    }
+
+    async fn fetch(&self, file: &BundleFile, spool: &Spool) -> Result<u64, BundleError> {
+        fetch::to_spool(
+            &self.storage,
+            &self.bucket,
+            &file.origin,
+            file.size,
+            &file.digest,
+            spool,
+        )
+        .await?;
+        Ok(file.size)
     }
 }
 
-/// Streams one listed object into the spool; a named function rather than a
+impl S3Prefix {
+    fn file(
+        &self,
+        object: list::Listed,
+        digest: ContentDigest,
+        content_key: Option<ContentKey>,
+    ) -> BundleFile {
+        BundleFile {
+            path: asset_path(&object.rel),
+            size: object.size,
+            digest,
+            origin: object.key,
+            content_key,
+        }
+    }
+}
+
+/// Reads and hashes one listed object; a named function rather than a
 /// closure so the stream's future type stays simple enough for `Send`.
-async fn fetch_one(
+async fn hash_one(
     storage: &S3Storage,
     bucket: &str,
     object: list::Listed,
-    spool: &Spool,
-) -> Result<(list::Listed, ManifestEntry), BundleError> {
-    let entry = fetch::to_spool(storage, bucket, &object, spool).await?;
-    Ok((object, entry))
+    key: Option<ContentKey>,
+) -> Result<(list::Listed, ContentDigest, Option<ContentKey>), BundleError> {
+    let digest = fetch::digest(storage, bucket, &object).await?;
+    Ok((object, digest, key))
 }

@@ -13,7 +13,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
 use crate::bundle::{BundleErrorKind, BundleStep};
-use crate::manifest::asset_hash;
+use crate::cache::DigestCache;
+use crate::config::LimitSettings;
 
 /// What the fake answers to one request: raw bytes, and whether to then
 /// hold the connection open without a word (a stalled body).
@@ -101,13 +102,15 @@ async fn storage(endpoint: &str, attempts: usize, timeout: Duration) -> S3Storag
     S3Storage::new(&settings, &retry, 4).await
 }
 
-async fn ingest(storage: &S3Storage) -> (Result<Manifest, BundleError>, Spool, tempfile::TempDir) {
+async fn ingest(storage: &S3Storage) -> (Result<Ingested, BundleError>, Spool, tempfile::TempDir) {
     let root = tempfile::tempdir().unwrap();
     let spool = Spool::create(root.path()).unwrap();
-    let result = storage
-        .prefix("b", "p/")
-        .ingest(&spool, &LimitSettings::default())
-        .await;
+    let context = IngestContext {
+        limits: &LimitSettings::default(),
+        cache: &DigestCache::disabled(),
+        spool: &spool,
+    };
+    let result = storage.prefix("b", "p/").ingest(&context).await;
     (result, spool, root)
 }
 
@@ -166,11 +169,18 @@ async fn slow_down_is_retried_then_succeeds() {
     let (endpoint, gets) = fake_s3(handler).await;
     let storage = storage(&endpoint, 3, Duration::from_secs(5)).await;
     let (result, spool, _root) = ingest(&storage).await;
-    let manifest = result.unwrap();
-    let entry = manifest.get("/a.txt").unwrap();
-    assert_eq!(entry.hash, asset_hash(b"hello"));
+    let ingested = result.unwrap();
+    let file = &ingested.files[0];
+    assert_eq!(file.path, "/a.txt");
+    assert_eq!(file.digest, ContentDigest::of(b"hello"));
+    assert_eq!(ingested.bytes_read, 5);
     assert_eq!(gets.load(Ordering::SeqCst), 2);
-    let stored = spool.file(&entry.hash).await.unwrap();
+    assert_eq!(spool_files(&spool), 0, "hashing keeps nothing");
+    // Fetched for the upload: one more GET, stored under its digest.
+    let read = storage.prefix("b", "p/").fetch(file, &spool).await.unwrap();
+    assert_eq!(read, 5);
+    assert_eq!(gets.load(Ordering::SeqCst), 3);
+    let stored = spool.file(&file.digest).await.unwrap();
     assert_eq!(std::fs::read(stored.path).unwrap(), b"hello");
 }
 
