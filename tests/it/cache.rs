@@ -1,7 +1,8 @@
 //! The digest cache's shared half against real S3 servers: two caches on
 //! one bucket stand for two workers of a fleet (or one worker restarted).
 
-use wfp_deployer::cache::{CacheSettings, CachedFile, ContentDigest, ContentKey, DigestCache};
+use wfp_deployer::cache::{CachedFile, ContentDigest, ContentKey, DigestCache};
+use wfp_deployer::config::CacheSettings;
 
 use crate::helpers::s3::{S3Server, test_bucket};
 
