@@ -26,7 +26,7 @@ use futures::{StreamExt, TryStreamExt};
 use self::list::ListLimits;
 use super::path::asset_path;
 use super::{BundleError, BundleFile, BundleSource, IngestContext, Ingested};
-use crate::cache::ContentKey;
+use crate::cache::{ContentKey, DigestCache};
 use crate::config::{RetrySettings, S3Settings};
 use crate::internal_events::{self, BundleHashed, BundleListed};
 use crate::manifest::ContentDigest;
@@ -109,29 +109,22 @@ impl BundleSource for S3Prefix {
 
         // Known content costs nothing; the rest is read, hashed, forgotten.
         let mut ingested = Ingested::default();
-        let mut unknown = Vec::new();
-        for object in objects {
-            let content_key = ctx.cache.key_for(
-                &self.bucket,
-                &object.key,
-                object.etag.as_deref(),
-                None,
-                object.size,
-            );
-            match content_key.as_ref().and_then(|k| ctx.cache.get(k)) {
-                Some(digest) => {
-                    ingested.cache_hits += 1;
-                    ingested.files.push(self.file(object, digest, content_key));
-                }
-                None => unknown.push((object, content_key)),
-            }
-        }
-        let mut hashes = futures::stream::iter(unknown)
-            .map(|(object, key)| hash_one(&self.storage, &self.bucket, object, key))
+        let mut learned = futures::stream::iter(objects)
+            .map(|object| learn(&self.storage, &self.bucket, object, ctx.cache))
             .buffer_unordered(self.storage.fetch_concurrency);
-        while let Some((object, digest, key)) = hashes.try_next().await? {
-            ingested.bytes_read += object.size;
-            ingested.files.push(self.file(object, digest, key));
+        while let Some(learned) = learned.try_next().await? {
+            if learned.cached {
+                ingested.cache_hits += 1;
+            } else {
+                ingested.bytes_read += learned.object.size;
+            }
+            ingested.files.push(BundleFile {
+                path: asset_path(&learned.object.rel),
+                size: learned.object.size,
+                digest: learned.digest,
+                origin: learned.object.key,
+                content_key: learned.content_key,
+            });
         }
 
         let mut paths = HashSet::with_capacity(ingested.files.len());
@@ -167,31 +160,64 @@ impl BundleSource for S3Prefix {
     }
 }
 
-impl S3Prefix {
-    fn file(
-        &self,
-        object: list::Listed,
-        digest: ContentDigest,
-        content_key: Option<ContentKey>,
-    ) -> BundleFile {
-        BundleFile {
-            path: asset_path(&object.rel),
-            size: object.size,
-            digest,
-            origin: object.key,
-            content_key,
-        }
-    }
+/// One listed object's digest, and how it was learnt.
+struct Learned {
+    object: list::Listed,
+    digest: ContentDigest,
+    content_key: Option<ContentKey>,
+    /// From the cache: not read.
+    cached: bool,
 }
 
-/// Reads and hashes one listed object; a named function rather than a
-/// closure so the stream's future type stays simple enough for `Send`.
-async fn hash_one(
+/// Learns one listed object's digest: from the cache when its version
+/// (the listing's ETag, else a HEAD's) names known content, else by
+/// reading it, keyed by the version the GET answered with. A named function
+/// rather than a closure so the stream's future type stays simple enough
+/// for `Send`.
+async fn learn(
     storage: &S3Storage,
     bucket: &str,
     object: list::Listed,
-    key: Option<ContentKey>,
-) -> Result<(list::Listed, ContentDigest, Option<ContentKey>), BundleError> {
-    let digest = fetch::digest(storage, bucket, &object).await?;
-    Ok((object, digest, key))
+    cache: &DigestCache,
+) -> Result<Learned, BundleError> {
+    if cache.is_enabled() {
+        let version = match &object.etag {
+            Some(etag) => fetch::Version {
+                etag: Some(etag.clone()),
+                version_id: None,
+            },
+            None => fetch::head(storage, bucket, &object).await?,
+        };
+        let content_key = key_for(cache, bucket, &object, &version);
+        if let Some(digest) = content_key.as_ref().and_then(|k| cache.get(k)) {
+            return Ok(Learned {
+                object,
+                digest,
+                content_key,
+                cached: true,
+            });
+        }
+    }
+    let (digest, version) = fetch::digest(storage, bucket, &object).await?;
+    Ok(Learned {
+        content_key: key_for(cache, bucket, &object, &version),
+        object,
+        digest,
+        cached: false,
+    })
+}
+
+fn key_for(
+    cache: &DigestCache,
+    bucket: &str,
+    object: &list::Listed,
+    version: &fetch::Version,
+) -> Option<ContentKey> {
+    cache.key_for(
+        bucket,
+        &object.key,
+        version.etag.as_deref(),
+        version.version_id.as_deref(),
+        object.size,
+    )
 }

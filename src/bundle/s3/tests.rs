@@ -255,3 +255,50 @@ async fn a_refused_connection_is_retried_and_reported() {
     assert!(message.ends_with("(after 3 attempts)"), "{message}");
     assert!(!message.contains("fake-secret"), "{message}");
 }
+
+/// An object replaced between the listing and the GET is cached under the
+/// version the GET read, never under the listed one: the cache cannot pair
+/// one version's key with another version's digest.
+#[tokio::test]
+async fn a_hashed_object_is_keyed_by_the_version_its_get_answered() {
+    const LISTED: &str = "0cc175b9c0f1b6a831c399e269772661";
+    const READ: &str = "5d41402abc4b2a76b9719d911017c592";
+    let handler: Arc<Handler> = Arc::new(|line: &str, _| {
+        if line.contains("list-type=2") {
+            let xml = format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>p/</Prefix><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated><Contents><Key>p/a.txt</Key><ETag>&quot;{LISTED}&quot;</ETag><Size>5</Size></Contents></ListBucketResult>"#
+            );
+            (response("200 OK", xml.as_bytes(), xml.len()), false)
+        } else {
+            let head =
+                format!("HTTP/1.1 200 OK\r\nETag: \"{READ}\"\r\nContent-Length: 5\r\n\r\nhello");
+            (head.into_bytes(), false)
+        }
+    });
+    let (endpoint, gets) = fake_s3(handler).await;
+    let storage = storage(&endpoint, 2, Duration::from_secs(5)).await;
+    let root = tempfile::tempdir().unwrap();
+    let spool = Spool::create(root.path()).unwrap();
+    let cache = DigestCache::new(&crate::config::CacheSettings::default(), None);
+    let context = IngestContext {
+        limits: &LimitSettings::default(),
+        cache: &cache,
+        spool: &spool,
+    };
+    let ingested = storage.prefix("b", "p/").ingest(&context).await.unwrap();
+    let file = &ingested.files[0];
+    assert_eq!(file.digest, ContentDigest::of(b"hello"));
+    assert_eq!(
+        file.content_key,
+        Some(ContentKey::Md5 {
+            md5: READ.into(),
+            size: 5
+        })
+    );
+    assert_eq!((ingested.cache_hits, ingested.bytes_read), (0, 5));
+    assert_eq!(
+        gets.load(Ordering::SeqCst),
+        1,
+        "no HEAD: the listing had an ETag"
+    );
+}
