@@ -1,6 +1,6 @@
 //! Reads one object, chunk by chunk: hashed (nothing kept), into the spool
 //! (verified against its digest), or into memory (worker modules); or asks
-//! only for its version (a HEAD), when the listing did not give its ETag.
+//! only for its version and stored SHA-256 (a HEAD).
 //!
 //! The GetObject answer is checked against the listing (its
 //! `Content-Length`), then its body is read through the shared
@@ -13,6 +13,9 @@
 //! replaced in between is then cached under the version it was hashed as,
 //! so the cache can never pair one version's key with another's digest.
 
+use aws_sdk_s3::types::{ChecksumMode, ChecksumType};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use futures::Stream;
 
@@ -87,14 +90,22 @@ pub(super) async fn digest(
     result.map_err(|f| f.into_error(BundleStep::Hash, &subject, attempts))
 }
 
-/// The current version of a listed object, without its bytes: for servers
-/// whose listings carry no ETag (s3s-fs), so the digest cache can still
-/// name its content. Its length is checked against the listing.
+/// What a HEAD tells of an object.
+pub(super) struct Headed {
+    pub version: Version,
+    /// The SHA-256 S3 keeps of the whole object, when it keeps one.
+    pub sha256: Option<ContentDigest>,
+}
+
+/// The current version of a listed object, and its SHA-256 when S3 keeps
+/// one, without its bytes: for listings that carry no ETag (s3s-fs), so the
+/// digest cache can still name the content, and for objects stored with a
+/// SHA-256 checksum. Its length is checked against the listing.
 pub(super) async fn head(
     storage: &S3Storage,
     bucket: &str,
     object: &Listed,
-) -> Result<Version, BundleError> {
+) -> Result<Headed, BundleError> {
     let subject = format!("s3://{bucket}/{}", object.key);
     let (result, attempts) = with_retries(&storage.policy, &subject, || async {
         let output = storage
@@ -102,6 +113,7 @@ pub(super) async fn head(
             .head_object()
             .bucket(bucket)
             .key(&object.key)
+            .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await
             .map_err(classify)?;
@@ -113,13 +125,35 @@ pub(super) async fn head(
                 object.size
             )));
         }
-        Ok(Version {
-            etag: output.e_tag().map(str::to_string),
-            version_id: output.version_id().map(str::to_string),
+        Ok(Headed {
+            sha256: full_object_sha256(
+                output.checksum_sha256(),
+                output.checksum_type(),
+                output.e_tag(),
+            ),
+            version: Version {
+                etag: output.e_tag().map(str::to_string),
+                version_id: output.version_id().map(str::to_string),
+            },
         })
     })
     .await;
     result.map_err(|f| f.into_error(BundleStep::Hash, &subject, attempts))
+}
+
+/// The digest a `x-amz-checksum-sha256` gives, when it is of the whole
+/// object: not a composite of parts (a multipart upload's, its type says so,
+/// its value carries a `-N` suffix, and so does its ETag).
+fn full_object_sha256(
+    checksum: Option<&str>,
+    kind: Option<&ChecksumType>,
+    etag: Option<&str>,
+) -> Option<ContentDigest> {
+    if kind == Some(&ChecksumType::Composite) || etag.is_some_and(|e| e.contains('-')) {
+        return None;
+    }
+    let bytes = STANDARD.decode(checksum?).ok()?;
+    Some(ContentDigest(bytes.try_into().ok()?))
 }
 
 /// Reads one object whole into the spool, stored only if its bytes have
@@ -160,4 +194,38 @@ pub(super) async fn to_memory(
     })
     .await;
     result.map_err(|f| f.into_error(BundleStep::Hash, &subject, attempts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_whole_object_sha256_is_a_digest() {
+        // base64 of sha256("hello world")
+        let hello = "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=";
+        let want = Some(ContentDigest::of(b"hello world"));
+        assert_eq!(
+            full_object_sha256(Some(hello), None, Some("\"5eb6\"")),
+            want
+        );
+        assert_eq!(
+            full_object_sha256(Some(hello), Some(&ChecksumType::FullObject), None),
+            want
+        );
+        assert_eq!(
+            full_object_sha256(Some(hello), Some(&ChecksumType::Composite), None),
+            None
+        );
+        assert_eq!(
+            full_object_sha256(Some(hello), None, Some("\"ab-3\"")),
+            None
+        );
+        assert_eq!(
+            full_object_sha256(Some(&format!("{hello}-3")), None, None),
+            None
+        );
+        assert_eq!(full_object_sha256(Some("c2hvcnQ="), None, None), None);
+        assert_eq!(full_object_sha256(None, None, None), None);
+    }
 }

@@ -4,7 +4,8 @@
 //! is a handle); [`S3Storage::prefix`] names one bundle. Ingesting lists the
 //! prefix (checking path rules and limits before anything is read); each
 //! object's ETag and size name its content in the digest cache, so a known
-//! one is not read at all, and the others are streamed and hashed,
+//! one is not read at all, nor is one S3 keeps a SHA-256 of (a HEAD gives
+//! it), and the others are streamed and hashed,
 //! `fetch_concurrency` at a time, keeping nothing: memory is bounded by that
 //! number and the chunk size, never by the bundle, and no disk is used.
 //! Fetching a file for the upload is one whole GET into the spool, verified.
@@ -113,10 +114,10 @@ impl BundleSource for S3Prefix {
             .map(|object| learn(&self.storage, &self.bucket, object, ctx.cache))
             .buffer_unordered(self.storage.fetch_concurrency);
         while let Some(learned) = learned.try_next().await? {
-            if learned.cached {
-                ingested.cache_hits += 1;
-            } else {
-                ingested.bytes_read += learned.object.size;
+            match learned.how {
+                Learnt::Cache => ingested.cache_hits += 1,
+                Learnt::Checksum => {}
+                Learnt::Read => ingested.bytes_read += learned.object.size,
             }
             ingested.files.push(BundleFile {
                 path: asset_path(&learned.object.rel),
@@ -165,46 +166,61 @@ struct Learned {
     object: list::Listed,
     digest: ContentDigest,
     content_key: Option<ContentKey>,
-    /// From the cache: not read.
-    cached: bool,
+    how: Learnt,
 }
 
-/// Learns one listed object's digest: from the cache when its version
-/// (the listing's ETag, else a HEAD's) names known content, else by
-/// reading it, keyed by the version the GET answered with. A named function
-/// rather than a closure so the stream's future type stays simple enough
-/// for `Send`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Learnt {
+    /// The digest cache knew the content.
+    Cache,
+    /// S3 keeps the object's SHA-256: a HEAD gave it.
+    Checksum,
+    /// Read and hashed.
+    Read,
+}
+
+/// Learns one listed object's digest without reading it where it can: the
+/// cache, by the listing's ETag (else a HEAD's), or the SHA-256 S3 keeps of
+/// it (a HEAD); else by reading it, keyed by the version its GET answered
+/// with. A named function rather than a closure so the stream's future type
+/// stays simple enough for `Send`.
 async fn learn(
     storage: &S3Storage,
     bucket: &str,
     object: list::Listed,
     cache: &DigestCache,
 ) -> Result<Learned, BundleError> {
+    let learned = |object, digest, content_key, how| Learned {
+        object,
+        digest,
+        content_key,
+        how,
+    };
     if cache.is_enabled() {
-        let version = match &object.etag {
-            Some(etag) => fetch::Version {
+        if let Some(etag) = &object.etag {
+            let listed = fetch::Version {
                 etag: Some(etag.clone()),
                 version_id: None,
-            },
-            None => fetch::head(storage, bucket, &object).await?,
-        };
-        let content_key = key_for(cache, bucket, &object, &version);
-        if let Some(digest) = content_key.as_ref().and_then(|k| cache.get(k)) {
-            return Ok(Learned {
-                object,
-                digest,
-                content_key,
-                cached: true,
-            });
+            };
+            let content_key = key_for(cache, bucket, &object, &listed);
+            if let Some(digest) = content_key.as_ref().and_then(|k| cache.get(k)) {
+                return Ok(learned(object, digest, content_key, Learnt::Cache));
+            }
+        }
+        if object.etag.is_none() || object.sha256_checksum {
+            let headed = fetch::head(storage, bucket, &object).await?;
+            let content_key = key_for(cache, bucket, &object, &headed.version);
+            if let Some(digest) = content_key.as_ref().and_then(|k| cache.get(k)) {
+                return Ok(learned(object, digest, content_key, Learnt::Cache));
+            }
+            if let Some(digest) = headed.sha256 {
+                return Ok(learned(object, digest, content_key, Learnt::Checksum));
+            }
         }
     }
     let (digest, version) = fetch::digest(storage, bucket, &object).await?;
-    Ok(Learned {
-        content_key: key_for(cache, bucket, &object, &version),
-        object,
-        digest,
-        cached: false,
-    })
+    let content_key = key_for(cache, bucket, &object, &version);
+    Ok(learned(object, digest, content_key, Learnt::Read))
 }
 
 fn key_for(

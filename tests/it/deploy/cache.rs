@@ -8,6 +8,8 @@
 //! plus those read again for the files Cloudflare asked for: a file new to
 //! both is read twice, an unchanged one not at all.
 
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ChecksumAlgorithm;
 use bytes::Bytes;
 use serde_json::Value;
 use wfp_deployer::contract::{ErrorCode, Step, Success};
@@ -38,6 +40,7 @@ on_both_servers!(
     a_lying_cache_entry_fails_the_deploy_retryably_and_the_retry_heals,
     a_second_worker_reads_only_the_changed_file_of_a_new_build,
     a_disabled_cache_reads_everything_every_time,
+    objects_stored_with_a_sha256_checksum_are_not_read_to_be_hashed,
 );
 
 /// Five files of a site, relative to their build's prefix.
@@ -257,4 +260,39 @@ async fn a_disabled_cache_reads_everything_every_time(server: S3Server) {
         read_index(&bucket, "site").await.is_none(),
         "nothing written"
     );
+}
+
+async fn objects_stored_with_a_sha256_checksum_are_not_read_to_be_hashed(server: S3Server) {
+    let bucket = test_bucket(server).await;
+    let files = site();
+    for (path, bytes) in &files {
+        bucket
+            .client()
+            .put_object()
+            .bucket(bucket.name())
+            .key(format!("sums/{path}"))
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .body(ByteStream::from(bytes.clone()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("putting {path} with a checksum: {e:?}"));
+    }
+    let sim = spawn_sim_for(&Default::default()).await;
+    let worker = TestDeployer::new(settings_for(&bucket, &sim, |_| {})).await;
+    // A cold cache, yet every digest comes from S3's checksum: the bytes
+    // are read once, for the upload, and verified then.
+    let first = worker
+        .deploy_ok(&job(&bucket, "sum-1", "site", "sums/"))
+        .await;
+    assert_eq!(costs(&first), (Some(0), Some(total(&files)), 5));
+    for (path, bytes) in &files {
+        assert_eq!(
+            served(&sim, "site", &format!("/{path}")).await,
+            bytes.to_vec()
+        );
+    }
+    let again = worker
+        .deploy_ok(&job(&bucket, "sum-2", "site", "sums/"))
+        .await;
+    assert_eq!(costs(&again), (Some(5), Some(0), 0));
 }
