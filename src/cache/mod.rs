@@ -13,8 +13,9 @@
 //!
 //! It can never make a wrong deploy: a changed object has a new ETag, and
 //! bytes that are uploaded are verified against the cached digest on the
-//! way; a mismatch evicts the entry ([`DigestCache::evict`]) and fails the
-//! job as retryable, and the retry hashes afresh. Content digests do not
+//! way; a mismatch drops the entry and the script's index object
+//! ([`DigestCache::distrust`]) and fails the job as retryable, and the
+//! retry, on whichever worker, hashes afresh. Content digests do not
 //! depend on the tenant (asset hashes are derived from them with each
 //! tenant's salt), so one cache serves every tenant.
 //!

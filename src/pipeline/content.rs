@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{StreamExt, TryStreamExt};
 
-use crate::bundle::{BundleError, BundleErrorKind, BundleFile, BundleSource};
+use crate::bundle::{BundleError, BundleErrorKind, BundleFile, BundleSource, BundleStep};
 use crate::cache::DigestCache;
 use crate::cloudflare::{AssetBody, AssetContent};
 use crate::manifest::{ContentDigest, Manifest};
@@ -95,7 +95,7 @@ impl<'a> JobContent<'a> {
         }
         let Some(file) = self.files.get(&content) else {
             return Err(BundleError::NotFound {
-                step: crate::bundle::BundleStep::Fetch,
+                step: BundleStep::Fetch,
                 subject: self.source.location(),
                 detail: format!("no file of the bundle has content {content}"),
             });
