@@ -7,7 +7,7 @@
 //!
 //! - an in-memory LRU, bounded by `cache.memory_entries`, shared by every
 //!   job of the process;
-//! - index objects in S3 ([`store`]), one per script and one per archive,
+//! - index objects in S3 (`store.rs`), one per script and one per archive,
 //!   written after a successful deploy and read at the start of the next, so
 //!   every worker of the fleet, and a restarted one, benefits.
 //!

@@ -3,7 +3,7 @@
 //!
 //! Cloudflare identifies an asset by a 32-hex-character hash, which this
 //! worker derives from the file's content digest (the SHA-256 of its bytes:
-//! [`digest`]) with the job's [`AssetHashing`] ([`asset_hash`]). The
+//! [`ContentDigest`]) with the job's [`AssetHashing`]. The
 //! manifest sent to Cloudflare is exactly `{path: {hash, size}}`; the
 //! content digest of each path stays here, so the upload step can map an
 //! asset hash Cloudflare asks for back to the content the spool holds.

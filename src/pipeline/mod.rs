@@ -1,11 +1,11 @@
 //! One deploy, from a validated job to an [`Outcome`], top to bottom.
 //!
-//! [`Pipeline::run`] reads as the steps of the product: validate, bundle
+//! `Pipeline::run` reads as the steps of the product: validate, bundle
 //! (list, and each file's content digest: from the digest cache or by
-//! reading it), the manifest (asset hashes salted per tenant: [`assets`]),
+//! reading it), the manifest (asset hashes salted per tenant: `assets.rs`),
 //! upload session, the missing files fetched into the spool and uploaded
-//! ([`content`]), script PUT, and the digests recorded in the cache. Every
-//! lower error becomes a contract error code in one place ([`failure`]), and
+//! (`content.rs`), script PUT, and the digests recorded in the cache. Every
+//! lower error becomes a contract error code in one place (`failure.rs`), and
 //! nothing here knows about AMQP. The deploy reports each step it enters to
 //! the [`DeployObserver`] its runner handed it.
 //!

@@ -79,8 +79,8 @@ pub struct SimArgs {
     /// `content` (the SHA-256 of the bytes alone, contract v1).
     #[arg(long, default_value = "salted", value_parser = ["salted", "content"])]
     pub hash_scheme: String,
-    /// Whose salt `salted` hashes carry: script, account, none or
-    /// label:<name> (a label's value never reaches Cloudflare, so label
+    /// Whose salt `salted` hashes carry: `script`, `account`, `none` or
+    /// `label:<name>` (a label's value never reaches Cloudflare, so label
     /// salts are not recomputed: only sizes are checked).
     #[arg(long, default_value = "script")]
     pub tenant_key: String,
