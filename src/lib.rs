@@ -12,9 +12,13 @@
 //! - [`bundle`]: where a site's files come from (`Bundles` opens the
 //!   `BundleSource` a job names: S3 prefix now, archives later) and the path
 //!   rules they must follow.
-//! - [`manifest`]: streaming SHA-256, the manifest and its canonical digest.
-//! - [`spool`]: per-job, content-addressed scratch space so each object is read
-//!   from storage once and memory stays bounded by configuration.
+//! - [`manifest`]: content digests (streaming SHA-256), asset hashes derived
+//!   from them per tenant, the manifest and its canonical digest.
+//! - [`cache`]: the content-digest cache (memory LRU + index objects in S3),
+//!   so an object seen before is not read again.
+//! - [`spool`]: per-job scratch space, addressed by content digest, holding
+//!   only the files Cloudflare asks for, so disk use is bounded by what is
+//!   missing and memory by configuration.
 //! - [`cloudflare`]: the three Workers-for-Platforms calls, the envelope, JWT
 //!   expiry, multipart bodies and the retry policy.
 //! - [`retry`]: the one back-off policy (full jitter) and the one retry loop

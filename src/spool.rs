@@ -1,18 +1,21 @@
 //! Per-job, content-addressed scratch space on disk.
 //!
-//! Each object of a bundle is read from storage once: its bytes are hashed
-//! while they stream past and written here at the same time, under the name
-//! of their asset hash. The upload step later reads back only the few files
-//! Cloudflare asks for. So memory stays bounded by configuration (fetch
-//! concurrency × chunk size) whatever the bundle's size, and the disk used is
-//! bounded by `limits.max_total_bytes`.
+//! The bytes the upload step sends come from here: after the upload session
+//! says which assets Cloudflare lacks, only those files are read from the
+//! bundle's storage into the spool, under the name of their content digest
+//! (the SHA-256 of the bytes, as hex), and verified on the way against the
+//! digest the manifest was built from ([`SpoolWriter::finish_expecting`]).
+//! So the disk a job uses is bounded by what is missing, and memory by the
+//! fetch concurrency and the chunk size, whatever the bundle's size.
+//! Sources that cannot read a file twice (archives streamed once) spool
+//! while hashing instead ([`SpoolWriter::finish`]).
 //!
-//! Content addressing also means identical files are stored once, and a
-//! future shared hash cache can answer "do we have this hash?" by name alone.
+//! Content addressing means identical bytes are stored once, however many
+//! paths (and asset hashes: one per extension and tenant) they appear under.
 //!
 //! Layout: one [`tempfile::TempDir`] per job, removed when the [`Spool`]
 //! drops. A [`SpoolWriter`] writes to a `.part-*` temporary file in that
-//! directory and renames it to the hash on [`SpoolWriter::finish`]; an
+//! directory and renames it to the digest when finished; an
 //! unfinished writer removes its file when dropped, so a retried object
 //! restarts cleanly and a failed job leaves nothing behind.
 
@@ -22,7 +25,20 @@ use std::path::{Path, PathBuf};
 use tempfile::{NamedTempFile, TempDir, TempPath};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
-use crate::manifest::{ManifestEntry, StreamingHasher, is_asset_hash};
+use crate::manifest::{ContentDigest, ContentHasher};
+
+/// Why a file could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// The bytes are not the content they were read for: nothing is stored.
+    #[error("content is {actual}, expected {expected}")]
+    Mismatch {
+        expected: ContentDigest,
+        actual: ContentDigest,
+    },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
 
 /// Writes go through a buffer this size, so small network chunks do not
 /// each cost a system call.
@@ -61,21 +77,16 @@ impl Spool {
             file: BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file)),
             path,
             dir: self.dir.path().to_path_buf(),
-            hasher: StreamingHasher::new(),
+            hasher: ContentHasher::new(),
         })
     }
 
-    /// The file stored under `hash`, and its length, for the step that
-    /// sends it on. Only well-formed asset hashes are looked up, so a hash
-    /// can never name a path outside the spool.
-    pub async fn file(&self, hash: &str) -> io::Result<SpoolFile> {
-        if !is_asset_hash(hash) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("spool: {hash:?} is not an asset hash"),
-            ));
-        }
-        let path = self.dir.path().join(hash);
+    /// The file holding `content`, and its length, for the step that sends
+    /// it on. A digest names files as 64 hex characters, so it can never
+    /// name a path outside the spool.
+    pub async fn file(&self, content: &ContentDigest) -> io::Result<SpoolFile> {
+        let name = content.to_hex();
+        let path = self.dir.path().join(&name);
         match tokio::fs::metadata(&path).await {
             Ok(meta) => Ok(SpoolFile {
                 path,
@@ -83,9 +94,9 @@ impl Spool {
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(io::Error::new(
                 io::ErrorKind::NotFound,
-                format!("spool: no content with hash {hash}"),
+                format!("spool: no content {content}"),
             )),
-            Err(e) => Err(io::Error::new(e.kind(), format!("spool: {hash}: {e}"))),
+            Err(e) => Err(io::Error::new(e.kind(), format!("spool: {name}: {e}"))),
         }
     }
 }
@@ -105,7 +116,7 @@ pub struct SpoolWriter {
     /// Deletes the temporary file on drop unless persisted.
     path: TempPath,
     dir: PathBuf,
-    hasher: StreamingHasher,
+    hasher: ContentHasher,
 }
 
 impl std::fmt::Debug for SpoolWriter {
@@ -129,9 +140,32 @@ impl SpoolWriter {
         self.hasher.size()
     }
 
-    /// Flushes the file and files it under its hash. Content already in the
-    /// spool is kept once: the duplicate is simply discarded.
-    pub async fn finish(self) -> io::Result<ManifestEntry> {
+    /// Flushes the file and files it under its digest, which it returns.
+    /// Content already in the spool is kept once: the duplicate is simply
+    /// discarded.
+    pub async fn finish(self) -> io::Result<ContentDigest> {
+        let (path, dir, digest) = self.close().await?;
+        persist(path, &dir, &digest).await?;
+        Ok(digest)
+    }
+
+    /// Like [`SpoolWriter::finish`], but the bytes must be `expected`:
+    /// otherwise nothing is stored and the digest they do have is returned
+    /// in the error.
+    pub async fn finish_expecting(self, expected: &ContentDigest) -> Result<(), SpoolError> {
+        let (path, dir, actual) = self.close().await?;
+        if actual != *expected {
+            // Dropping `path` removes the file.
+            return Err(SpoolError::Mismatch {
+                expected: *expected,
+                actual,
+            });
+        }
+        Ok(persist(path, &dir, &actual).await?)
+    }
+
+    /// Flushes and closes the file; returns where it is and its digest.
+    async fn close(self) -> io::Result<(TempPath, PathBuf, ContentDigest)> {
         let SpoolWriter {
             mut file,
             path,
@@ -142,26 +176,29 @@ impl SpoolWriter {
         // Close before renaming; the data need not be synced: the spool does
         // not outlive the process.
         drop(file.into_inner().into_std().await);
-        let entry = hasher.finish();
-        let dest = dir.join(&entry.hash);
-        if tokio::fs::try_exists(&dest).await? {
-            // Same hash, same bytes: dropping `path` removes the duplicate.
-            return Ok(entry);
-        }
-        // Two writers with the same content may race here; rename replaces
-        // atomically and both hold the same bytes, so either outcome is right.
-        tokio::task::spawn_blocking(move || path.persist(&dest))
-            .await
-            .map_err(io::Error::other)?
-            .map_err(|e| e.error)?;
-        Ok(entry)
+        Ok((path, dir, hasher.finish()))
     }
+}
+
+/// Files the closed temporary file at `path` under `digest`.
+async fn persist(path: TempPath, dir: &Path, digest: &ContentDigest) -> io::Result<()> {
+    let dest = dir.join(digest.to_hex());
+    if tokio::fs::try_exists(&dest).await? {
+        // Same digest, same bytes: dropping `path` removes the duplicate.
+        return Ok(());
+    }
+    // Two writers with the same content may race here; rename replaces
+    // atomically and both hold the same bytes, so either outcome is right.
+    tokio::task::spawn_blocking(move || path.persist(&dest))
+        .await
+        .map_err(io::Error::other)?
+        .map_err(|e| e.error)?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::asset_hash;
 
     fn files_in(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -172,15 +209,15 @@ mod tests {
         names
     }
 
-    /// The bytes stored under `hash`, read back through [`Spool::file`].
-    async fn stored(spool: &Spool, hash: &str) -> Vec<u8> {
-        let file = spool.file(hash).await.unwrap();
+    /// The bytes stored for `content`, read back through [`Spool::file`].
+    async fn stored(spool: &Spool, content: &ContentDigest) -> Vec<u8> {
+        let file = spool.file(content).await.unwrap();
         let bytes = tokio::fs::read(&file.path).await.unwrap();
         assert_eq!(bytes.len() as u64, file.len);
         bytes
     }
 
-    async fn store(spool: &Spool, chunks: &[&[u8]]) -> ManifestEntry {
+    async fn store(spool: &Spool, chunks: &[&[u8]]) -> ContentDigest {
         let mut w = spool.writer().unwrap();
         for c in chunks {
             w.write(c).await.unwrap();
@@ -189,19 +226,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn finish_names_the_file_by_its_hash() {
+    async fn finish_names_the_file_by_its_digest() {
         let root = tempfile::tempdir().unwrap();
         let spool = Spool::create(root.path()).unwrap();
         let mut w = spool.writer().unwrap();
         w.write(b"hello ").await.unwrap();
         w.write(b"world").await.unwrap();
         assert_eq!(w.size(), 11);
-        let entry = w.finish().await.unwrap();
-        assert_eq!(entry.hash, asset_hash(b"hello world"));
-        assert_eq!(entry.size, 11);
-        assert_eq!(files_in(spool.path()), vec![entry.hash.clone()]);
-        assert_eq!(stored(&spool, &entry.hash).await, b"hello world");
-        assert!(spool.path().join(&entry.hash).exists());
+        let digest = w.finish().await.unwrap();
+        assert_eq!(digest, ContentDigest::of(b"hello world"));
+        assert_eq!(files_in(spool.path()), vec![digest.to_hex()]);
+        assert_eq!(stored(&spool, &digest).await, b"hello world");
     }
 
     #[tokio::test]
@@ -210,9 +245,9 @@ mod tests {
         let spool = Spool::create(root.path()).unwrap();
         let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
         let chunks: Vec<&[u8]> = data.chunks(10_007).collect();
-        let entry = store(&spool, &chunks).await;
-        assert_eq!(entry.hash, asset_hash(&data));
-        assert_eq!(stored(&spool, &entry.hash).await, data);
+        let digest = store(&spool, &chunks).await;
+        assert_eq!(digest, ContentDigest::of(&data));
+        assert_eq!(stored(&spool, &digest).await, data);
     }
 
     #[tokio::test]
@@ -223,25 +258,44 @@ mod tests {
         let b = store(&spool, &[b"same bytes"]).await;
         let c = store(&spool, &[b"other"]).await;
         assert_eq!(a, b);
-        assert_ne!(a.hash, c.hash);
-        let mut want = vec![a.hash, c.hash];
+        assert_ne!(a, c);
+        let mut want = vec![a.to_hex(), c.to_hex()];
         want.sort();
         assert_eq!(files_in(spool.path()), want, "no temporary files left");
     }
 
     #[tokio::test]
-    async fn empty_file_is_a_valid_entry() {
+    async fn empty_file_is_valid_content() {
         let root = tempfile::tempdir().unwrap();
         let spool = Spool::create(root.path()).unwrap();
-        let entry = store(&spool, &[]).await;
+        let digest = store(&spool, &[]).await;
+        assert_eq!(digest, ContentDigest::of(b""));
+        assert!(stored(&spool, &digest).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn expected_content_is_stored_and_other_bytes_are_not() {
+        let root = tempfile::tempdir().unwrap();
+        let spool = Spool::create(root.path()).unwrap();
+        let expected = ContentDigest::of(b"right");
+        let mut w = spool.writer().unwrap();
+        w.write(b"right").await.unwrap();
+        w.finish_expecting(&expected).await.unwrap();
+        assert_eq!(stored(&spool, &expected).await, b"right");
+
+        let lie = ContentDigest::of(b"what the cache said");
+        let mut w = spool.writer().unwrap();
+        w.write(b"what S3 holds").await.unwrap();
+        let err = w.finish_expecting(&lie).await.unwrap_err();
+        let SpoolError::Mismatch { expected, actual } = err else {
+            panic!("not a mismatch: {err}");
+        };
+        assert_eq!(expected, lie);
+        assert_eq!(actual, ContentDigest::of(b"what S3 holds"));
         assert_eq!(
-            entry,
-            ManifestEntry {
-                hash: asset_hash(b""),
-                size: 0
-            }
+            files_in(spool.path()),
+            vec![ContentDigest::of(b"right").to_hex()]
         );
-        assert!(stored(&spool, &entry.hash).await.is_empty());
     }
 
     #[tokio::test]
@@ -267,16 +321,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn file_refuses_what_is_not_a_hash() {
+    async fn a_missing_content_is_named() {
         let root = tempfile::tempdir().unwrap();
         let spool = Spool::create(root.path()).unwrap();
-        for bad in ["../etc/passwd", "", "ABCDEF0123456789abcdef0123456789"] {
-            let err = spool.file(bad).await.unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}");
-        }
-        let missing = asset_hash(b"never stored");
+        let missing = ContentDigest::of(b"never stored");
         let err = spool.file(&missing).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
-        assert!(err.to_string().contains(&missing), "{err}");
+        assert!(err.to_string().contains(&missing.to_hex()), "{err}");
     }
 }

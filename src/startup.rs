@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::bundle::Bundles;
+use crate::cache::DigestCache;
 use crate::cloudflare::{CloudflareClient, CloudflareError};
 use crate::config::Settings;
 use crate::ops::OpsError;
@@ -27,11 +28,19 @@ pub enum StartupError {
 }
 
 /// The deploy pipeline with its clients, built once per process: the HTTP and
-/// S3 clients pool connections across jobs.
+/// S3 clients pool connections across jobs, and the digest cache's memory
+/// serves every job (its index objects, in `cache.bucket`, are read with
+/// the same S3 client as bundles).
 pub async fn build_pipeline(settings: &Settings) -> Result<Pipeline, StartupError> {
     let bundles = Bundles::new(settings).await;
+    let cache = DigestCache::new(&settings.cache, Some(bundles.s3_client().clone()));
     let cloudflare = CloudflareClient::new(&settings.cloudflare, &settings.retry)?;
-    Ok(Pipeline::new(settings, bundles, cloudflare))
+    Ok(Pipeline::new(
+        settings,
+        bundles,
+        cloudflare,
+        Arc::new(cache),
+    ))
 }
 
 /// The worker, ready to `run`.

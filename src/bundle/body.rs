@@ -1,5 +1,6 @@
 //! One file's bytes as any source streams them: held to the size the source
-//! listed, and to a deadline for each chunk, then hashed into the spool.
+//! listed, and to a deadline for each chunk, then hashed (to learn its
+//! digest) or stored in the spool (verified against the digest it must have).
 //!
 //! A body is trusted no further than the listing: it must be exactly the
 //! listed size (a longer body is cut off at the first extra byte, not
@@ -9,7 +10,7 @@
 //!
 //! Sources differ in how they open a file (an S3 GetObject, an archive's
 //! next entry); from there on each reads it through [`SizedBody`], so the
-//! size rule, the stall rule and the spool-and-hash step live here once.
+//! size rule, the stall rule, hashing and verified spooling live here once.
 
 use std::error::Error as StdError;
 use std::time::Duration;
@@ -18,8 +19,8 @@ use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 
 use crate::error_chain;
-use crate::manifest::ManifestEntry;
-use crate::spool::Spool;
+use crate::manifest::{ContentDigest, ContentHasher};
+use crate::spool::{Spool, SpoolError};
 
 /// Why a body could not be read whole.
 #[derive(Debug, thiserror::Error)]
@@ -44,9 +45,25 @@ pub(crate) enum BodyError {
     /// Fewer bytes than listed: the file changed since it was listed.
     #[error("listed {listed} bytes, read {read}")]
     Shorter { listed: u64, read: u64 },
+    /// The bytes are not the content they were read for (a cached digest
+    /// that lied, or bytes replaced under an unchanged size).
+    #[error("content is {actual}, expected {expected}")]
+    Mismatch {
+        expected: ContentDigest,
+        actual: ContentDigest,
+    },
     /// The spool failed.
     #[error("spool: {0}")]
     Local(#[source] std::io::Error),
+}
+
+impl From<SpoolError> for BodyError {
+    fn from(err: SpoolError) -> Self {
+        match err {
+            SpoolError::Mismatch { expected, actual } => BodyError::Mismatch { expected, actual },
+            SpoolError::Io(e) => BodyError::Local(e),
+        }
+    }
 }
 
 /// A stream of one file's chunks, held to its listed size and to a
@@ -73,15 +90,28 @@ where
         }
     }
 
-    /// Streams the whole body into a new spool file, hashing it on the way.
-    /// A failure drops the unfinished file, which removes it, so a retry
-    /// starts the file over.
-    pub(crate) async fn into_spool(mut self, spool: &Spool) -> Result<ManifestEntry, BodyError> {
+    /// Reads the whole body and returns its digest; nothing is kept.
+    pub(crate) async fn into_digest(mut self) -> Result<ContentDigest, BodyError> {
+        let mut hasher = ContentHasher::new();
+        while let Some(chunk) = self.next().await? {
+            hasher.update(&chunk);
+        }
+        Ok(hasher.finish())
+    }
+
+    /// Streams the whole body into the spool, where it is stored only if
+    /// its digest is `expected`. A failure drops the unfinished file, which
+    /// removes it, so a retry starts the file over.
+    pub(crate) async fn into_spool_expecting(
+        mut self,
+        spool: &Spool,
+        expected: &ContentDigest,
+    ) -> Result<(), BodyError> {
         let mut writer = spool.writer().map_err(BodyError::Local)?;
         while let Some(chunk) = self.next().await? {
             writer.write(&chunk).await.map_err(BodyError::Local)?;
         }
-        writer.finish().await.map_err(BodyError::Local)
+        Ok(writer.finish_expecting(expected).await?)
     }
 
     /// Reads the whole (small, size-checked) body into memory.
@@ -125,7 +155,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::asset_hash;
 
     type Chunk = Result<Bytes, std::io::Error>;
 
@@ -142,15 +171,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_body_of_the_listed_size_is_hashed_into_the_spool() {
-        let root = tempfile::tempdir().unwrap();
-        let spool = Spool::create(root.path()).unwrap();
-        let entry = body(vec![ok(b"hello "), ok(b"world")], 11)
-            .into_spool(&spool)
+    async fn a_body_of_the_listed_size_is_hashed_spooled_or_held() {
+        let digest = body(vec![ok(b"hello "), ok(b"world")], 11)
+            .into_digest()
             .await
             .unwrap();
-        assert_eq!(entry.hash, asset_hash(b"hello world"));
-        assert_eq!(entry.size, 11);
+        assert_eq!(digest, ContentDigest::of(b"hello world"));
+        let root = tempfile::tempdir().unwrap();
+        let spool = Spool::create(root.path()).unwrap();
+        body(vec![ok(b"hello "), ok(b"world")], 11)
+            .into_spool_expecting(&spool, &digest)
+            .await
+            .unwrap();
+        let stored = spool.file(&digest).await.unwrap();
+        assert_eq!(std::fs::read(stored.path).unwrap(), b"hello world");
         let memory = body(vec![ok(b"hello "), ok(b"world")], 11)
             .into_memory()
             .await
@@ -163,7 +197,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let spool = Spool::create(root.path()).unwrap();
         let longer = body(vec![ok(b"hello"), ok(b"!")], 5)
-            .into_spool(&spool)
+            .into_spool_expecting(&spool, &ContentDigest::of(b"hello"))
             .await;
         assert_eq!(
             longer.unwrap_err().to_string(),
@@ -171,6 +205,23 @@ mod tests {
         );
         let shorter = body(vec![ok(b"hell")], 5).into_memory().await;
         assert_eq!(shorter.unwrap_err().to_string(), "listed 5 bytes, read 4");
+        assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn bytes_other_than_expected_are_not_spooled() {
+        let root = tempfile::tempdir().unwrap();
+        let spool = Spool::create(root.path()).unwrap();
+        let lie = ContentDigest::of(b"cached");
+        let err = body(vec![ok(b"fresh")], 5)
+            .into_spool_expecting(&spool, &lie)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, BodyError::Mismatch { expected, actual }
+                if expected == lie && actual == ContentDigest::of(b"fresh")),
+            "{err:?}"
+        );
         assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 0);
     }
 

@@ -16,8 +16,10 @@ use std::fmt;
 pub enum BundleStep {
     /// Finding out which files there are, checking paths and limits.
     List,
-    /// Reading each file once, hashing it into the spool.
+    /// Learning each file's content digest (from the cache, or by reading).
     Hash,
+    /// Reading the files Cloudflare asks for into the spool, for the upload.
+    Fetch,
 }
 
 impl fmt::Display for BundleStep {
@@ -25,6 +27,7 @@ impl fmt::Display for BundleStep {
         f.write_str(match self {
             BundleStep::List => "list",
             BundleStep::Hash => "hash",
+            BundleStep::Fetch => "fetch",
         })
     }
 }
@@ -44,6 +47,10 @@ pub enum BundleErrorKind {
     Storage { retryable: bool },
     /// This machine failed (spool directory, disk full).
     Local,
+    /// A file's bytes are not the content its digest says: a cached digest
+    /// was wrong, or the object changed without changing size. Hashing again
+    /// fixes either.
+    Mismatch,
 }
 
 /// Why a bundle could not be read.
@@ -79,6 +86,14 @@ pub enum BundleError {
     /// A kind of bundle this worker cannot read yet.
     #[error("{subject}: {what} are not supported yet")]
     Unsupported { subject: String, what: &'static str },
+    /// The bytes read are not the content the manifest was built from.
+    #[error("{subject}: {detail}, read {actual} where {expected} was expected")]
+    Mismatch {
+        subject: String,
+        detail: &'static str,
+        expected: crate::manifest::ContentDigest,
+        actual: crate::manifest::ContentDigest,
+    },
     /// Local I/O (the spool) failed. The I/O error is written into the
     /// message (it becomes the contract's `message`), not chained as a
     /// `source()` too, so `{:#}` prints it once.
@@ -103,6 +118,7 @@ impl BundleError {
     pub fn step(&self) -> BundleStep {
         match self {
             BundleError::Invalid { .. } | BundleError::Unsupported { .. } => BundleStep::List,
+            BundleError::Mismatch { .. } => BundleStep::Fetch,
             BundleError::NotFound { step, .. }
             | BundleError::TooLarge { step, .. }
             | BundleError::Storage { step, .. }
@@ -122,6 +138,7 @@ impl BundleError {
                 retryable: *retryable,
             },
             BundleError::Local { .. } => BundleErrorKind::Local,
+            BundleError::Mismatch { .. } => BundleErrorKind::Mismatch,
         }
     }
 }

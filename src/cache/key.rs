@@ -1,5 +1,5 @@
-//! What identifies an object's content without reading it, and the digest
-//! that content has.
+//! What identifies an object's content without reading it (the digest that
+//! content has is [`crate::manifest::ContentDigest`]).
 //!
 //! A listing gives every object's size and ETag. A single-part upload's ETag
 //! is the MD5 of its bytes (32 hex characters, no `-N` suffix), so (MD5,
@@ -8,58 +8,6 @@
 //! it shares with the last one. Any other ETag (multipart uploads, SSE-KMS,
 //! servers that do not use MD5) names only one version of one object, so the
 //! key then holds the bucket, the key and the version (id or ETag) too.
-
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
-/// The SHA-256 of a file's bytes: what the manifest's asset hashes derive
-/// from, and what the cache remembers.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(into = "String", try_from = "String")]
-pub struct ContentDigest(pub [u8; 32]);
-
-impl ContentDigest {
-    /// Lowercase hex, 64 characters.
-    pub fn to_hex(&self) -> String {
-        let mut out = String::with_capacity(64);
-        for b in self.0 {
-            out.push_str(&format!("{b:02x}"));
-        }
-        out
-    }
-
-    /// Reads 64 hex characters.
-    pub fn from_hex(hex: &str) -> Option<ContentDigest> {
-        if hex.len() != 64 || !hex.is_ascii() {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-        }
-        Some(ContentDigest(out))
-    }
-}
-
-impl fmt::Debug for ContentDigest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ContentDigest({})", self.to_hex())
-    }
-}
-
-impl From<ContentDigest> for String {
-    fn from(d: ContentDigest) -> String {
-        d.to_hex()
-    }
-}
-
-impl TryFrom<String> for ContentDigest {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        ContentDigest::from_hex(&s).ok_or_else(|| format!("not a SHA-256 hex digest: {s:?}"))
-    }
-}
 
 /// What names an object's content, as far as a listing can tell.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -243,14 +191,5 @@ mod tests {
         ] {
             assert_eq!(ContentKey::decode(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn digests_read_and_write_hex() {
-        let d = ContentDigest([0xab; 32]);
-        assert_eq!(ContentDigest::from_hex(&d.to_hex()), Some(d));
-        assert_eq!(ContentDigest::from_hex("ab"), None);
-        assert_eq!(ContentDigest::from_hex(&"g".repeat(64)), None);
-        assert_eq!(ContentDigest::from_hex(&"é".repeat(32)), None);
     }
 }

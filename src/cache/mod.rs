@@ -7,14 +7,15 @@
 //!
 //! - an in-memory LRU, bounded by `cache.memory_entries`, shared by every
 //!   job of the process;
-//! - index objects in S3 ([`store`]), one per script and one per archive,
+//! - index objects in S3 (`store.rs`), one per script and one per archive,
 //!   written after a successful deploy and read at the start of the next, so
 //!   every worker of the fleet, and a restarted one, benefits.
 //!
 //! It can never make a wrong deploy: a changed object has a new ETag, and
 //! bytes that are uploaded are verified against the cached digest on the
-//! way; a mismatch evicts the entry ([`DigestCache::evict`]) and fails the
-//! job as retryable, and the retry hashes afresh. Content digests do not
+//! way; a mismatch drops the entry and the script's index object
+//! ([`DigestCache::distrust`]) and fails the job as retryable, and the
+//! retry, on whichever worker, hashes afresh. Content digests do not
 //! depend on the tenant (asset hashes are derived from them with each
 //! tenant's salt), so one cache serves every tenant.
 //!
@@ -27,16 +28,17 @@ mod store;
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use self::key::{ContentDigest, ContentKey};
+pub use self::key::ContentKey;
 pub use self::store::StoreError;
 use self::store::{Fetched, IndexStore};
+use crate::config::CacheSettings;
 use crate::internal_events::{DigestCacheStoreFailed, emit};
+pub use crate::manifest::ContentDigest;
 
 /// Format version of index objects; a reader ignores other versions.
 const INDEX_VERSION: u32 = 1;
@@ -46,44 +48,6 @@ const REMEMBERED_SCRIPTS: usize = 4096;
 
 /// How many archive manifests are held in memory (each up to the file limit).
 const REMEMBERED_ARCHIVES: usize = 8;
-
-/// The cache's settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CacheSettings {
-    /// Off: every file is read and hashed on every deploy.
-    pub enabled: bool,
-    /// Where index objects live; unset keeps the cache in memory only (per
-    /// process, lost on restart).
-    pub bucket: Option<String>,
-    /// Key prefix of the index objects in `bucket`.
-    pub prefix: String,
-    /// Content keys held in memory (about 150 bytes each).
-    pub memory_entries: usize,
-    /// Whether 32-hex ETags are MD5s of the content (true for AWS S3 and
-    /// most S3 servers without SSE-KMS). False keys every object by its
-    /// bucket, key and version instead, so content is not matched across keys.
-    pub etag_is_md5: bool,
-    /// Largest index object read or written.
-    pub max_index_bytes: u64,
-    /// Bound on one index read or write.
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-}
-
-impl Default for CacheSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            bucket: None,
-            prefix: "wfp-deployer/digest-cache/v1/".into(),
-            memory_entries: 100_000,
-            etag_is_md5: true,
-            max_index_bytes: 64 * 1024 * 1024,
-            timeout: Duration::from_secs(10),
-        }
-    }
-}
 
 /// One file of a cached archive manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,10 +178,23 @@ impl DigestCache {
         lock(&self.memory).get(key).copied()
     }
 
-    /// Forgets `key`: its cached digest proved wrong.
+    /// Forgets `key` in this process.
     pub fn evict(&self, key: &ContentKey) {
         lock(&self.memory).pop(key);
         lock(&self.archives).pop(key);
+    }
+
+    /// `key`'s cached digest proved wrong while deploying `scope`: forgets
+    /// it here and deletes `scope`'s index object, where it was most likely
+    /// read from, so no worker of the fleet loads it again. The next
+    /// successful deploy of `scope` writes a fresh index.
+    pub async fn distrust(&self, scope: &str, key: &ContentKey) {
+        self.evict(key);
+        lock(&self.scripts).pop(scope);
+        let Some(store) = &self.store else { return };
+        if let Err(error) = store.delete(&store.script_key(scope)).await {
+            tracing::warn!(%error, "digest cache: a wrong index not deleted");
+        }
     }
 
     /// Remembers what a successful deploy of `scope` hashed, in memory and,

@@ -196,6 +196,16 @@ impl IndexStore {
         }
     }
 
+    /// Deletes `key` (a missing object is no error in S3).
+    pub(super) async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let request = self.client.delete_object().bucket(&self.bucket).key(key);
+        match tokio::time::timeout(self.timeout, request.send()).await {
+            Err(_) => Err(self.error(key, "timed out".into())),
+            Ok(Err(e)) => Err(self.error(key, sdk_detail(&e))),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+
     fn too_large(&self, key: &str) -> StoreError {
         StoreError::TooLarge {
             bucket: self.bucket.clone(),

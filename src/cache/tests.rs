@@ -79,3 +79,20 @@ async fn archive_manifests_are_held_in_memory_without_a_bucket() {
     cache.evict(&md5_key(9, 100));
     assert_eq!(cache.archive_manifest(&md5_key(9, 100)).await, None);
 }
+
+#[tokio::test]
+async fn a_distrusted_entry_is_forgotten_and_the_others_kept() {
+    let cache = DigestCache::new(&CacheSettings::default(), None);
+    cache
+        .record(
+            "a/ns/s",
+            vec![
+                (md5_key(1, 3), ContentDigest([1; 32])),
+                (md5_key(2, 3), ContentDigest([2; 32])),
+            ],
+        )
+        .await;
+    cache.distrust("a/ns/s", &md5_key(1, 3)).await;
+    assert_eq!(cache.get(&md5_key(1, 3)), None);
+    assert_eq!(cache.get(&md5_key(2, 3)), Some(ContentDigest([2; 32])));
+}

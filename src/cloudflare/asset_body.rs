@@ -16,6 +16,8 @@ use bytes::Bytes;
 use futures::Stream;
 use tokio::io::AsyncReadExt;
 
+use crate::manifest::ContentDigest;
+
 /// Raw bytes read per block: a multiple of 3, so each block encodes to
 /// base64 without padding and the blocks concatenate into one valid string.
 const BLOCK: usize = 3 * 16 * 1024;
@@ -25,9 +27,12 @@ const BLOCK: usize = 3 * 16 * 1024;
 /// memory).
 #[async_trait::async_trait]
 pub trait AssetContent: Send + Sync {
-    /// Where the content with this asset hash can be read (as often as a
-    /// retried upload needs), and its length.
-    async fn locate(&self, hash: &str) -> std::io::Result<AssetBody>;
+    /// Where the bytes with this content digest can be read (as often as a
+    /// retried upload needs), and their length. The upload step maps each
+    /// asset hash Cloudflare asks for to its content through the manifest,
+    /// so one content can go up under several asset hashes (one per
+    /// extension and tenant), each with its own media type.
+    async fn locate(&self, content: &ContentDigest) -> std::io::Result<AssetBody>;
 }
 
 /// Where an asset's bytes can be read, as often as needed.

@@ -96,7 +96,8 @@ async fn session_against(stall: Stall) -> (CloudflareError, usize) {
     };
     let mut manifest = Manifest::new();
     let hash = crate::manifest::asset_hash(b"x");
-    manifest.insert("/x".into(), ManifestEntry { hash, size: 1 });
+    let content = crate::manifest::ContentDigest::of(b"x");
+    manifest.insert("/x".into(), ManifestEntry { hash, size: 1 }, content);
     let outcome = client(base).start_session(&target, &manifest).await;
     let err = outcome.expect_err("a stalled server cannot succeed");
     (err, connections.load(Ordering::SeqCst))

@@ -30,7 +30,7 @@ use super::media::asset_media_type;
 use super::session::UploadSession;
 use super::types::{ScriptTarget, UploadStats};
 use crate::internal_events::{self as events, emit};
-use crate::manifest::Manifest;
+use crate::manifest::{HashedAsset, Manifest};
 
 /// 401s from the upload endpoint we answer with a new session before
 /// treating the refusal as an auth failure.
@@ -86,7 +86,7 @@ struct PlannedPart {
 struct Job<'a> {
     call: Call<'a>,
     target: &'a ScriptTarget,
-    by_hash: BTreeMap<&'a str, (&'a str, u64)>,
+    by_hash: BTreeMap<&'a str, HashedAsset<'a>>,
     content: &'a dyn AssetContent,
 }
 
@@ -281,8 +281,9 @@ impl CloudflareClient {
     }
 }
 
-/// Locates a bucket's files; checks each against its manifest size before
-/// anything is sent.
+/// Locates a bucket's files (each asset hash mapped to its content through
+/// the manifest); checks each against its manifest size before anything is
+/// sent.
 async fn read_bucket(
     job: &Job<'_>,
     bucket: &[String],
@@ -290,20 +291,37 @@ async fn read_bucket(
     let mut parts = Vec::with_capacity(bucket.len());
     let mut raw_bytes = 0;
     for hash in bucket {
-        // The session checked every hash against the manifest already.
-        let (path, size) = job.by_hash.get(hash.as_str()).copied().unwrap_or(("?", 0));
-        let read_error = |source| CloudflareError::AssetRead {
+        let read_error = |path: &str, source| CloudflareError::AssetRead {
             subject: job.call.subject.to_string(),
             hash: hash.clone(),
             path: path.to_string(),
             error: source,
         };
-        let body = job.content.locate(hash).await.map_err(read_error)?;
+        // The session checked every hash against the manifest already.
+        let Some(&HashedAsset {
+            path,
+            size,
+            content,
+        }) = job.by_hash.get(hash.as_str())
+        else {
+            return Err(read_error(
+                "?",
+                std::io::Error::other("not a hash of the manifest"),
+            ));
+        };
+        let body = job
+            .content
+            .locate(content)
+            .await
+            .map_err(|e| read_error(path, e))?;
         if body.len() != size {
-            return Err(read_error(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{} bytes stored, the manifest says {size}", body.len()),
-            )));
+            return Err(read_error(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} bytes stored, the manifest says {size}", body.len()),
+                ),
+            ));
         }
         raw_bytes += size;
         parts.push(PlannedPart {

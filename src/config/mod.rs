@@ -12,6 +12,7 @@
 //! of being silently ignored. Secrets are [`SecretString`]s: `Debug` of the
 //! settings never shows them.
 
+mod assets;
 mod sections;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use serde::Deserialize;
 
 use crate::contract::names::is_account_id;
 
+pub use assets::{CacheSettings, HashScheme, ManifestSettings, TenantKey};
 pub use sections::{
     AmqpSettings, CloudflareSettings, EventsSettings, LimitSettings, LogFormat, LogSettings,
     OpsSettings, RetrySettings, S3Settings, WorkerSettings,
@@ -40,6 +42,8 @@ pub struct Settings {
     pub log: LogSettings,
     pub events: EventsSettings,
     pub ops: OpsSettings,
+    pub manifest: ManifestSettings,
+    pub cache: CacheSettings,
 }
 
 /// Why settings could not be loaded or are unusable. Each message names the
@@ -170,6 +174,24 @@ impl Settings {
         }
         if let Err(e) = self.ops.listen_addr() {
             return invalid(&e);
+        }
+        if let Some(secret) = &self.manifest.hash_secret {
+            if secret.expose_secret().is_empty() {
+                return invalid("manifest.hash_secret must not be empty (leave it unset instead)");
+            }
+            if self.manifest.hash_scheme == HashScheme::Content {
+                return invalid(
+                    "manifest.hash_secret has no effect with manifest.hash_scheme = \"content\"",
+                );
+            }
+        }
+        if self.cache.timeout.is_zero() {
+            return invalid("cache.timeout must be more than zero");
+        }
+        if self.cache.bucket.as_deref() == Some("") {
+            return invalid(
+                "cache.bucket must not be empty (leave it unset for a memory-only cache)",
+            );
         }
         let accounts = std::iter::once(&self.cloudflare.account_id)
             .filter(|a| !a.is_empty())

@@ -144,3 +144,77 @@ fn zero_timeouts_are_refused_by_name() {
     .unwrap_err();
     assert!(err.to_string().contains("amqp.confirm_timeout"), "{err}");
 }
+
+#[test]
+fn asset_hashes_default_to_salted_per_script_and_read_every_tenant_key() {
+    let s = load(&[], &[]).unwrap();
+    assert_eq!(s.manifest.hash_scheme, HashScheme::Salted);
+    assert_eq!(s.manifest.tenant_key, TenantKey::Script);
+    assert!(s.manifest.hash_secret.is_none());
+    for (text, key) in [
+        ("label:tenant", TenantKey::Label("tenant".into())),
+        ("account", TenantKey::Account),
+        ("none", TenantKey::None),
+    ] {
+        let s = load(&[], &[("WFP__MANIFEST__TENANT_KEY", text)]).unwrap();
+        assert_eq!(s.manifest.tenant_key, key, "{text}");
+    }
+    for bad in ["customer", "label:", "label"] {
+        let err = load(&[], &[("WFP__MANIFEST__TENANT_KEY", bad)]).unwrap_err();
+        assert!(err.to_string().contains("tenant key"), "{bad}: {err}");
+    }
+    let s = load(
+        &[("default.toml", "[manifest]\nhash_scheme = \"content\"\n")],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s.manifest.hash_scheme, HashScheme::Content);
+}
+
+#[test]
+fn a_hash_secret_is_secret_and_meaningless_without_salting() {
+    let s = load(&[], &[("WFP__MANIFEST__HASH_SECRET", "hs-secret-1")]).unwrap();
+    assert_eq!(
+        s.manifest.hash_secret.as_ref().map(|h| h.expose_secret()),
+        Some("hs-secret-1")
+    );
+    assert!(!format!("{s:?}").contains("hs-secret-1"));
+    let err = load(
+        &[("default.toml", "[manifest]\nhash_scheme = \"content\"\n")],
+        &[("WFP__MANIFEST__HASH_SECRET", "hs-secret-1")],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("manifest.hash_secret"), "{err}");
+    let err = load(&[], &[("WFP__MANIFEST__HASH_SECRET", "")]).unwrap_err();
+    assert!(err.to_string().contains("manifest.hash_secret"), "{err}");
+}
+
+#[test]
+fn the_digest_cache_is_on_and_memory_only_by_default() {
+    let s = load(&[], &[]).unwrap();
+    assert!(s.cache.enabled);
+    assert_eq!(s.cache.bucket, None);
+    let s = load(
+        &[],
+        &[
+            ("WFP__CACHE__BUCKET", "fleet-cache"),
+            ("WFP__CACHE__ENABLED", "false"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.cache.bucket.as_deref(), Some("fleet-cache"));
+    assert!(!s.cache.enabled);
+    let err = load(&[("default.toml", "[cache]\ntimeout = \"0s\"\n")], &[]).unwrap_err();
+    assert!(err.to_string().contains("cache.timeout"), "{err}");
+}
+
+#[test]
+fn the_shipped_file_repeats_the_cache_and_manifest_defaults() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let s = Settings::load_from(&dir, None, &HashMap::new()).unwrap();
+    assert_eq!(s.cache, CacheSettings::default());
+    let defaults = ManifestSettings::default();
+    assert_eq!(s.manifest.hash_scheme, defaults.hash_scheme);
+    assert_eq!(s.manifest.tenant_key, defaults.tenant_key);
+    assert!(s.manifest.hash_secret.is_none());
+}

@@ -141,6 +141,15 @@ pub struct ManifestSummary {
     pub bytes: u64,
     /// SHA-256 (hex) of the canonical manifest JSON.
     pub sha256: String,
+    /// Files whose content digest came from the digest cache, unread.
+    /// Optional (added after contract v1): absent from older workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_hits: Option<u64>,
+    /// Bytes read from the bundle's storage: to hash the files the cache did
+    /// not know, and again for the files Cloudflare asked for. Optional,
+    /// like `cache_hits`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_read: Option<u64>,
 }
 
 /// What had to be sent to Cloudflare.
@@ -214,6 +223,8 @@ mod tests {
                 files: 37,
                 bytes: 1843200,
                 sha256: "ab".into(),
+                cache_hits: None,
+                bytes_read: None,
             }),
             upload: Some(UploadSummary {
                 sessions: 1,
@@ -249,6 +260,32 @@ mod tests {
         );
         let back: CloudEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn the_cache_figures_are_optional_fields_of_the_manifest() {
+        let with = ManifestSummary {
+            files: 3,
+            bytes: 30,
+            sha256: "ab".into(),
+            cache_hits: Some(2),
+            bytes_read: Some(10),
+        };
+        let json = serde_json::to_value(&with).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"files": 3, "bytes": 30, "sha256": "ab",
+                "cache_hits": 2, "bytes_read": 10})
+        );
+        assert_eq!(
+            serde_json::from_value::<ManifestSummary>(json).unwrap(),
+            with
+        );
+        // An event from before these fields still reads.
+        let old: ManifestSummary =
+            serde_json::from_value(serde_json::json!({"files": 3, "bytes": 30, "sha256": "ab"}))
+                .unwrap();
+        assert_eq!((old.cache_hits, old.bytes_read), (None, None));
     }
 
     #[test]

@@ -150,6 +150,8 @@ fn terminal_events_come_from_how_the_deploy_ended() {
             files: 1,
             bytes: 2,
             sha256: "ab".into(),
+            cache_hits: None,
+            bytes_read: None,
         },
         upload: Default::default(),
         deployment: Default::default(),

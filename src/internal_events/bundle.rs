@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use metrics::counter;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::{InternalEvent, millis};
 
@@ -31,6 +31,8 @@ pub struct BundleHashed<'a> {
     pub files: usize,
     /// Distinct contents.
     pub unique: usize,
+    /// Files whose digest the cache knew: not read at all.
+    pub cache_hits: u64,
     /// Bytes read from the bundle's storage to get there.
     pub bytes_read: u64,
     /// Bytes run through SHA-256.
@@ -43,9 +45,15 @@ impl InternalEvent for BundleHashed<'_> {
             location = self.location,
             files = self.files,
             unique = self.unique,
+            cache_hits = self.cache_hits,
             bytes_read = self.bytes_read,
             "bundle hashed"
         );
+        let misses = u64::try_from(self.files)
+            .unwrap_or(u64::MAX)
+            .saturating_sub(self.cache_hits);
+        counter!("wfp_deployer_digest_cache_hits_total").increment(self.cache_hits);
+        counter!("wfp_deployer_digest_cache_misses_total").increment(misses);
         counter!("wfp_deployer_bundle_read_bytes_total").increment(self.bytes_read);
         counter!("wfp_deployer_hashed_bytes_total").increment(self.bytes_hashed);
     }
@@ -67,21 +75,6 @@ impl InternalEvent for S3Retry<'_> {
             "s3 call failed; retrying"
         );
         counter!("wfp_deployer_retries_total", "service" => "s3").increment(1);
-    }
-}
-
-/// What the digest cache saved one bundle's hashing: files whose digest it
-/// knew (not read) and files it did not (read and hashed).
-pub struct DigestCacheUsed {
-    pub hits: u64,
-    pub misses: u64,
-}
-
-impl InternalEvent for DigestCacheUsed {
-    fn emit(self) {
-        debug!(hits = self.hits, misses = self.misses, "digest cache");
-        counter!("wfp_deployer_digest_cache_hits_total").increment(self.hits);
-        counter!("wfp_deployer_digest_cache_misses_total").increment(self.misses);
     }
 }
 

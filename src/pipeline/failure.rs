@@ -59,6 +59,8 @@ fn bundle_failure(e: &BundleError, message: String) -> FailureInfo {
     let step = match e.step() {
         BundleStep::List => Step::List,
         BundleStep::Hash => Step::Hash,
+        // The files Cloudflare asks for are read while uploading.
+        BundleStep::Fetch => Step::Upload,
     };
     let (code, retryable) = match e.kind() {
         // Someone may still upload the bundle: worth another try later.
@@ -67,6 +69,8 @@ fn bundle_failure(e: &BundleError, message: String) -> FailureInfo {
         BundleErrorKind::TooLarge => (ErrorCode::BundleTooLarge, false),
         BundleErrorKind::Storage { retryable } => (ErrorCode::StorageError, retryable),
         BundleErrorKind::Local => return FailureInfo::local(step, message),
+        // Ours, and a retry hashes afresh (the wrong cache entry is gone).
+        BundleErrorKind::Mismatch => return FailureInfo::local(step, message),
     };
     FailureInfo::new(code, step, retryable, message)
 }
@@ -110,5 +114,33 @@ mod tests {
             (ErrorCode::Internal, Step::Hash, true)
         );
         assert_eq!(spool.message, "spool: no space left on device");
+    }
+
+    #[test]
+    fn bytes_other_than_their_digest_are_a_retryable_internal_upload_failure() {
+        use crate::manifest::ContentDigest;
+        let mismatch = DeployError::Bundle(BundleError::Mismatch {
+            subject: "s3://b/p/a.css".into(),
+            detail: "not the content it was hashed as",
+            expected: ContentDigest::of(b"cached"),
+            actual: ContentDigest::of(b"stored"),
+        })
+        .to_failure();
+        assert_eq!(
+            (mismatch.code, mismatch.step, mismatch.retryable),
+            (ErrorCode::Internal, Step::Upload, true)
+        );
+        assert!(
+            mismatch.message.starts_with("s3://b/p/a.css: "),
+            "{}",
+            mismatch.message
+        );
+        assert!(
+            mismatch
+                .message
+                .contains(&ContentDigest::of(b"cached").to_hex()),
+            "{}",
+            mismatch.message
+        );
     }
 }

@@ -1,25 +1,32 @@
 //! One deploy, from a validated job to an [`Outcome`], top to bottom.
 //!
-//! [`Pipeline::run`] reads as the steps of the product: validate, bundle
-//! (list + hash into the spool), upload session, bucket uploads, script PUT.
-//! Every lower error becomes a contract error code in one place
-//! ([`failure`]), and nothing here knows about AMQP. The deploy reports each
-//! step it enters to the [`DeployObserver`] its runner handed it.
+//! `Pipeline::run` reads as the steps of the product: validate, bundle
+//! (list, and each file's content digest: from the digest cache or by
+//! reading it), the manifest (asset hashes salted per tenant: `assets.rs`),
+//! upload session, the missing files fetched into the spool and uploaded
+//! (`content.rs`), script PUT, and the digests recorded in the cache. Every
+//! lower error becomes a contract error code in one place (`failure.rs`), and
+//! nothing here knows about AMQP. The deploy reports each step it enters to
+//! the [`DeployObserver`] its runner handed it.
 //!
 //! The job's account is resolved once, by the runner ([`account_for`]),
 //! before `deploy.started`, and handed to both the events and the deploy, so
 //! the two can never name different accounts.
 
+mod assets;
+mod content;
 mod failure;
 mod locks;
 mod observer;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
-use crate::bundle::Bundles;
+use crate::bundle::{Bundles, IngestContext, Ingested};
+use crate::cache::DigestCache;
 use crate::cloudflare::{CloudflareClient, Module, ScriptTarget, ScriptUpload, UploadStats};
 use crate::config::{CloudflareSettings, LimitSettings, Settings};
 use crate::contract::{
@@ -29,6 +36,8 @@ use crate::internal_events::{DeployFailed, emit};
 use crate::manifest::Manifest;
 use crate::spool::Spool;
 
+use assets::HashRules;
+use content::JobContent;
 pub use failure::DeployError;
 use locks::ScriptLocks;
 pub use observer::DeployObserver;
@@ -71,31 +80,44 @@ pub fn account_for(job: &DeployJob, default_account: &str) -> String {
 pub struct Pipeline {
     bundles: Bundles,
     cloudflare: CloudflareClient,
+    /// Shared by every job of the process (and, through S3, the fleet).
+    cache: Arc<DigestCache>,
+    hash_rules: HashRules,
     accounts: CloudflareSettings,
     limits: LimitSettings,
     spool_root: PathBuf,
+    fetch_concurrency: usize,
     default_compatibility_date: String,
     script_locks: ScriptLocks,
 }
 
 impl Pipeline {
-    /// Built once per process by `startup`; the clients inside are shared by
-    /// every job.
-    pub fn new(settings: &Settings, bundles: Bundles, cloudflare: CloudflareClient) -> Self {
+    /// Built once per process by `startup`; the clients and the cache
+    /// inside are shared by every job.
+    pub fn new(
+        settings: &Settings,
+        bundles: Bundles,
+        cloudflare: CloudflareClient,
+        cache: Arc<DigestCache>,
+    ) -> Self {
         Self {
             bundles,
             cloudflare,
+            cache,
+            hash_rules: HashRules::new(&settings.manifest),
             accounts: settings.cloudflare.clone(),
             limits: settings.limits.clone(),
             spool_root: settings.worker.spool_root(),
+            fetch_concurrency: settings.worker.fetch_concurrency,
             default_compatibility_date: settings.worker.default_compatibility_date.clone(),
             script_locks: ScriptLocks::default(),
         }
     }
 
     /// The deploy itself, in the product's order, each step reported to
-    /// `observer` as it starts. Listing and hashing the bundle are one call
-    /// ([`BundleSource::ingest`]), so both report as `list`.
+    /// `observer` as it starts (the bundle's source reports the step from
+    /// listing to hashing itself, through [`crate::bundle::IngestProgress`]);
+    /// fetching the missing files is part of `upload`.
     async fn run(
         &self,
         job: &DeployJob,
@@ -109,11 +131,14 @@ impl Pipeline {
                 "account_id: {account_id} is not an account this worker is configured for"
             )));
         }
+        let hashing = self.hash_rules.for_job(job, account_id)?;
         let target = ScriptTarget {
             account_id: account_id.to_string(),
             namespace: job.namespace.clone(),
             script_name: job.script_name.clone(),
         };
+        // The digest cache's index of this script (see `crate::cache`).
+        let scope = format!("{account_id}/{}/{}", job.namespace, job.script_name);
 
         // One deploy of a script at a time in this process: two builds of
         // one site racing would let the older PUT land last.
@@ -124,17 +149,25 @@ impl Pipeline {
         observer.step(Step::List);
         let script = self.script_upload(job).await?;
 
-        // The bundle: list it, then stream every file once, hashing into the
-        // manifest and spooling the bytes for the upload step.
+        // The bundle: list it and learn every file's content digest, from
+        // the cache where the listing names content seen before, else by
+        // reading it; then the manifest, hashed for this job's tenant.
         let spool = Spool::create(&self.spool_root).map_err(DeployError::Spool)?;
         let source = self
             .bundles
             .open(&job.bundle)
             .map_err(DeployError::Bundle)?;
-        let manifest = source
-            .ingest(&spool, &self.limits)
+        self.cache.warm(&scope).await;
+        let ingested = source
+            .ingest(&IngestContext {
+                limits: &self.limits,
+                cache: &self.cache,
+                spool: &spool,
+                progress: observer,
+            })
             .await
             .map_err(DeployError::Bundle)?;
+        let manifest = assets::manifest(&ingested.files, &hashing)?;
 
         // Cloudflare 1/3: the upload session says which files it lacks.
         observer.step(Step::Session);
@@ -143,11 +176,24 @@ impl Pipeline {
             .start_session(&target, &manifest)
             .await
             .map_err(DeployError::Cloudflare)?;
-        // Cloudflare 2/3: upload those, bucket by bucket, with the upload JWT.
+        // Cloudflare 2/3: read only those into the spool, verified, and
+        // upload them, bucket by bucket, with the upload JWT.
         observer.step(Step::Upload);
+        let content = JobContent::new(
+            source.as_ref(),
+            &ingested.files,
+            &spool,
+            &self.cache,
+            &scope,
+            self.fetch_concurrency,
+        );
+        content
+            .fetch_missing(&manifest, &session.buckets)
+            .await
+            .map_err(DeployError::Bundle)?;
         let assets = self
             .cloudflare
-            .upload(&target, &manifest, &spool, session)
+            .upload(&target, &manifest, &content, session)
             .await
             .map_err(DeployError::Cloudflare)?;
 
@@ -155,12 +201,20 @@ impl Pipeline {
         observer.step(Step::Deploy);
         let deployed = self
             .cloudflare
-            .deploy(&target, &manifest, &spool, assets, &script)
+            .deploy(&target, &manifest, &content, assets, &script)
             .await
             .map_err(DeployError::Cloudflare)?;
 
+        // Live: what was learnt is now worth sharing with the fleet.
+        let known = ingested
+            .files
+            .iter()
+            .filter_map(|f| f.content_key.clone().map(|k| (k, f.digest)))
+            .collect();
+        self.cache.record(&scope, known).await;
+
         Ok(Success {
-            manifest: summary(&manifest),
+            manifest: summary(&manifest, &ingested, content.bytes_read()),
             upload: upload_summary(deployed.stats),
             deployment: DeploymentInfo {
                 id: deployed.id,
@@ -266,11 +320,15 @@ impl Deploy for Pipeline {
     }
 }
 
-fn summary(manifest: &Manifest) -> ManifestSummary {
+/// What was deployed, and what learning it cost: `fetched` bytes read
+/// again for the upload on top of those read to hash.
+fn summary(manifest: &Manifest, ingested: &Ingested, fetched: u64) -> ManifestSummary {
     ManifestSummary {
         files: manifest.len() as u64,
         bytes: manifest.total_bytes(),
         sha256: manifest.sha256(),
+        cache_hits: Some(ingested.cache_hits),
+        bytes_read: Some(ingested.bytes_read + fetched),
     }
 }
 

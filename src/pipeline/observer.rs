@@ -63,6 +63,13 @@ impl DeployObserver {
     }
 }
 
+/// The bundle's source reports here when listing ends and hashing begins.
+impl crate::bundle::IngestProgress for DeployObserver {
+    fn hashing(&self) {
+        self.step(Step::Hash);
+    }
+}
+
 impl Default for DeployObserver {
     fn default() -> Self {
         Self::new()
@@ -94,5 +101,19 @@ mod tests {
         .join();
         assert!(died.is_err());
         assert_eq!(runner.current_step(), Step::Hash);
+    }
+
+    #[test]
+    fn a_source_that_starts_hashing_moves_the_deploy_to_hash() {
+        use crate::bundle::IngestProgress;
+        let runner = DeployObserver::new();
+        runner.step(Step::List);
+        let source_side: &dyn IngestProgress = &runner;
+        source_side.hashing();
+        assert_eq!(
+            runner.current_step(),
+            Step::Hash,
+            "a panic now reports hash"
+        );
     }
 }

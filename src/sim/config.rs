@@ -18,6 +18,7 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use super::faults::FaultSpec;
+use super::hashing::{SimHashing, SimTenantKey};
 use super::jwt::Keys;
 
 const FAULT_HELP: &str = "Inject a fault: ENDPOINT:KIND[:OPTION...]. \
@@ -80,6 +81,32 @@ pub struct SimConfig {
     /// Fault rules active from start-up.
     #[arg(long = "fault", value_name = "RULE", help = FAULT_HELP, value_parser = fault)]
     pub faults: Vec<FaultSpec>,
+    /// How uploaded files are checked against their manifest hash: `salted`
+    /// (the worker's default: tenant salt and extension mixed in) or
+    /// `content` (the SHA-256 of the bytes alone, contract v1).
+    #[arg(long, value_enum, default_value = "salted")]
+    pub hash_scheme: HashSchemeFlag,
+    /// Whose salt `salted` hashes carry: `script`, `account`, `none` or
+    /// `label:<name>` (a label's value never reaches Cloudflare, so label
+    /// salts are not recomputed: only sizes are checked).
+    #[arg(long, default_value = "script", value_parser = SimTenantKey::parse)]
+    pub tenant_key: SimTenantKey,
+    /// The worker's `manifest.hash_secret`, to recompute keyed hashes
+    /// (ignored with `--hash-scheme content`, which takes no secret).
+    #[arg(
+        long,
+        env = "SIM_HASH_SECRET",
+        hide_env_values = true,
+        value_parser = SecretParser(jwt_secret)
+    )]
+    pub hash_secret: Option<SecretString>,
+}
+
+/// `--hash-scheme`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HashSchemeFlag {
+    Salted,
+    Content,
 }
 
 impl SimConfig {
@@ -98,6 +125,38 @@ impl SimConfig {
             max_files: 20_000,
             max_file_bytes: 25 * 1024 * 1024,
             faults: Vec::new(),
+            // Contract v1's plain hashes, which protocol tests compute by
+            // hand; tests of the worker set the worker's scheme.
+            hash_scheme: HashSchemeFlag::Content,
+            tenant_key: SimTenantKey::Script,
+            hash_secret: None,
+        }
+    }
+
+    /// How each uploaded file is checked against its manifest hash.
+    pub fn hashing(&self) -> SimHashing {
+        match self.hash_scheme {
+            HashSchemeFlag::Content => SimHashing::Content,
+            HashSchemeFlag::Salted => SimHashing::Salted {
+                tenant: self.tenant_key.clone(),
+                secret: self
+                    .hash_secret
+                    .as_ref()
+                    .map(|s| s.expose_secret().as_bytes().to_vec()),
+            },
+        }
+    }
+
+    /// Sets the flags that make [`SimConfig::hashing`] give `hashing`.
+    pub fn set_hashing(&mut self, hashing: SimHashing) {
+        match hashing {
+            SimHashing::Content => self.hash_scheme = HashSchemeFlag::Content,
+            SimHashing::Salted { tenant, secret } => {
+                self.hash_scheme = HashSchemeFlag::Salted;
+                self.tenant_key = tenant;
+                self.hash_secret =
+                    secret.map(|s| SecretString::from(String::from_utf8_lossy(&s).into_owned()));
+            }
         }
     }
 
@@ -349,5 +408,33 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("test-token"));
         assert!(!shown.contains("super-secret-key"));
+    }
+
+    #[test]
+    fn hash_flags_become_the_scheme() {
+        let default = parse(&[]).expect("defaults parse");
+        assert_eq!(
+            default.hashing(),
+            SimHashing::Salted {
+                tenant: SimTenantKey::Script,
+                secret: None
+            },
+            "the worker's default scheme"
+        );
+        let keyed = parse(&["--tenant-key", "label:tenant", "--hash-secret", "k"]).unwrap();
+        assert_eq!(
+            keyed.hashing(),
+            SimHashing::Salted {
+                tenant: SimTenantKey::Label("tenant".into()),
+                secret: Some(b"k".to_vec())
+            }
+        );
+        let content = parse(&["--hash-scheme", "content"]).unwrap();
+        assert_eq!(content.hashing(), SimHashing::Content);
+        assert!(parse(&["--tenant-key", "tenant"]).is_err());
+        assert!(parse(&["--hash-scheme", "md5"]).is_err());
+        let mut config = SimConfig::for_tests();
+        config.set_hashing(keyed.hashing());
+        assert_eq!(config.hashing(), keyed.hashing(), "set_hashing round-trips");
     }
 }

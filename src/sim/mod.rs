@@ -13,7 +13,7 @@
 //!
 //! | HTTP | code   | when |
 //! |------|--------|------|
-//! | 400  | 10021  | body, query, multipart part or metadata is invalid (message names the path, hash, part or key); completion JWT for another script |
+//! | 400  | 10021  | body, query, multipart part or metadata is invalid (message names the path, hash, part or key), a part whose bytes do not hash to its name under the configured scheme; completion JWT for another script |
 //! | 400  | 10016  | script name is not 1-63 of `[a-z0-9_-]` without a leading or trailing `-` |
 //! | 401  | 10000  | missing, malformed or unknown credential; a JWT where an API token is needed or the reverse; upload JWT expired (`upload JWT expired`) or for another account; `assets.jwt: expired` / `assets.jwt: invalid` |
 //! | 403  | 10000  | account not among `--account` |
@@ -34,6 +34,15 @@
 //! - Files are stored per (account, namespace), keyed by hash; a session asks
 //!   only for hashes not stored yet, and is complete once it has received
 //!   every hash it asked for (another session's upload does not count).
+//! - Each uploaded part must decode to the manifest's size and hash to its
+//!   name under the scheme the worker uses (`--hash-scheme`, `--tenant-key`,
+//!   `--hash-secret`; `hashing.rs` gives the definition). The simulator
+//!   knows the session's manifest, so the paths (hence extensions) behind
+//!   each hash, and the upload JWT names the account, namespace and script:
+//!   `content`, and `salted` with a `script`, `account` or `none` salt
+//!   (keyed or not), are recomputed for every path carrying the hash. A
+//!   `label:<name>` salt cannot be: the label's value stays in the job and
+//!   never reaches Cloudflare, so such parts are checked for size only.
 //! - An upload request is checked whole before anything is stored.
 //! - An upload part may omit Content-Type, as in Cloudflare's own
 //!   `curl -F "<hash>=<base64>"` example; such an asset has no media type
@@ -77,6 +86,7 @@ mod auth;
 mod config;
 mod envelope;
 mod faults;
+mod hashing;
 mod jwt;
 mod metadata;
 mod script;
@@ -90,4 +100,5 @@ mod validate;
 
 pub use config::SimConfig;
 pub use faults::{Endpoint, FaultAction, FaultSpec, Trigger};
+pub use hashing::{SimHashing, SimTenantKey};
 pub use server::{SimServer, run};

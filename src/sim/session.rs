@@ -5,7 +5,7 @@
 //!
 //! Creating a session first prunes those whose JWTs have all expired.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -57,6 +57,15 @@ pub async fn create_session(
         .filter(|e| !store.is_some_and(|s| s.contains_key(&e.hash)))
         .map(|e| (e.hash.clone(), e.size))
         .collect();
+    let mut paths: HashMap<String, Vec<String>> = HashMap::new();
+    for (path, entry) in &manifest {
+        if requested.contains_key(&entry.hash) {
+            paths
+                .entry(entry.hash.clone())
+                .or_default()
+                .push(path.clone());
+        }
+    }
     let kind = if requested.is_empty() {
         TokenKind::Completion
     } else {
@@ -79,6 +88,7 @@ pub async fn create_session(
         Session {
             manifest,
             requested: Arc::new(requested),
+            paths: Arc::new(paths),
             received: HashSet::new(),
             expires_at: claims.exp,
         },

@@ -66,6 +66,9 @@ pub struct Session {
     /// Hashes missing from the store when the session began, with their
     /// sizes; shared so an upload request can check parts without the lock.
     pub requested: Arc<BTreeMap<String, u64>>,
+    /// The manifest paths carrying each requested hash (their extensions
+    /// enter salted hashes); shared like `requested`.
+    pub paths: Arc<HashMap<String, Vec<String>>>,
     pub received: HashSet<String>,
     /// Sim unix seconds at which the last JWT issued for this session (its
     /// upload JWT or any completion JWT) expires; from then on no token can
@@ -227,6 +230,7 @@ mod tests {
         Session {
             manifest: Manifest::new(),
             requested: Arc::new(BTreeMap::new()),
+            paths: Arc::new(HashMap::new()),
             received: HashSet::new(),
             expires_at,
         }

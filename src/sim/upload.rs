@@ -1,7 +1,8 @@
 //! Step 2, `POST /accounts/{account}/workers/assets/upload?base64=true`:
 //! takes base64 parts named by hash, checks each against the session's
-//! manifest and stores them; answers 200 `{"jwt": null}` while files are
-//! still missing and 201 with a completion JWT once none are.
+//! manifest (its size, and its hash under the configured scheme: see
+//! `hashing.rs`) and stores them; answers 200 `{"jwt": null}` while files
+//! are still missing and 201 with a completion JWT once none are.
 //!
 //! A request is checked whole before anything is stored, so a rejected
 //! request leaves no partial state behind.
@@ -18,10 +19,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::auth;
 use super::envelope::{ApiError, CODE_AUTH, success};
+use super::hashing::{SimHashing, Uploader};
 use super::jwt::TokenKind;
 use super::session::mint_claims;
 use super::state::{Shared, StoredFile};
@@ -49,12 +50,17 @@ pub async fn upload(
             "query: base64=true is required; files must be sent base64-encoded",
         ));
     }
-    let requested = shared
+    let (requested, paths) = shared
         .lock()
         .sessions
         .get(&claims.sid)
-        .map(|s| Arc::clone(&s.requested))
+        .map(|s| (Arc::clone(&s.requested), Arc::clone(&s.paths)))
         .ok_or_else(|| ApiError::auth("invalid upload JWT: unknown upload session"))?;
+    let uploader = Uploader {
+        account: &claims.account,
+        namespace: &claims.namespace,
+        script: &claims.script,
+    };
     let mut multipart = multipart.map_err(|e| {
         ApiError::validation(format!(
             "body: must be multipart/form-data ({})",
@@ -78,6 +84,14 @@ pub async fn upload(
         let content_type = part_content_type(&hash, field.headers())?;
         let encoded = field.bytes().await.map_err(ApiError::from)?;
         let bytes = decode_and_check(&hash, &encoded, expected_size)?;
+        let part_paths = paths.get(&hash).map(Vec::as_slice).unwrap_or_default();
+        check_hash(
+            &shared.config.hashing(),
+            &hash,
+            &bytes,
+            part_paths,
+            &uploader,
+        )?;
         parts.push(Part {
             hash,
             bytes,
@@ -170,8 +184,21 @@ fn query_says_base64(query: Option<&str>) -> bool {
         .any(|pair| pair == "base64=true")
 }
 
+/// The part's bytes are the content its name (hash) stands for.
+fn check_hash(
+    hashing: &SimHashing,
+    hash: &str,
+    bytes: &[u8],
+    paths: &[String],
+    uploader: &Uploader<'_>,
+) -> Result<(), ApiError> {
+    hashing
+        .verify(hash, bytes, paths, uploader)
+        .map_err(|reason| ApiError::validation(format!("part {hash}: {reason}")))
+}
+
 /// Canonical standard base64 (padding required, no whitespace), whose
-/// decoded bytes have the promised size and hash.
+/// decoded bytes have the promised size.
 fn decode_and_check(hash: &str, encoded: &[u8], expected_size: u64) -> Result<Bytes, ApiError> {
     let bytes = STANDARD.decode(encoded).map_err(|e| {
         ApiError::validation(format!(
@@ -184,13 +211,6 @@ fn decode_and_check(hash: &str, encoded: &[u8], expected_size: u64) -> Result<By
             bytes.len()
         )));
     }
-    let digest = Sha256::digest(&bytes);
-    let actual: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    if actual != hash {
-        return Err(ApiError::validation(format!(
-            "part {hash}: content hashes to {actual}, not the part's name"
-        )));
-    }
     Ok(Bytes::from(bytes))
 }
 
@@ -201,9 +221,22 @@ mod tests {
 
     const HELLO_HASH: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e";
 
+    const WHO: Uploader<'static> = Uploader {
+        account: "0123456789abcdef0123456789abcdef",
+        namespace: "customers",
+        script: "acme",
+    };
+
+    /// Decoded, then checked as contract v1's content hash.
+    fn part(hash: &str, encoded: &[u8], size: u64) -> Result<Vec<u8>, ApiError> {
+        let bytes = decode_and_check(hash, encoded, size)?;
+        check_hash(&SimHashing::Content, hash, &bytes, &["/x".to_owned()], &WHO)?;
+        Ok(bytes.to_vec())
+    }
+
     #[test]
     fn canonical_base64_of_the_right_bytes_passes() {
-        let got = decode_and_check(HELLO_HASH, b"aGVsbG8=", 5).map(|b| b.to_vec());
+        let got = part(HELLO_HASH, b"aGVsbG8=", 5);
         assert_eq!(got.ok(), Some(b"hello".to_vec()));
     }
 
@@ -217,10 +250,7 @@ mod tests {
             (&b"aGVsbG8="[..], 6),   // wrong size
             (&b"aGVsbG8h"[..], 6),   // right size, wrong hash
         ] {
-            assert!(
-                decode_and_check(HELLO_HASH, encoded, size).is_err(),
-                "{encoded:?}"
-            );
+            assert!(part(HELLO_HASH, encoded, size).is_err(), "{encoded:?}");
         }
     }
 

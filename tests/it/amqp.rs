@@ -106,6 +106,8 @@ impl Deploy for Scripted {
                     files: 3,
                     bytes: 42,
                     sha256: "ab".repeat(32),
+                    cache_hits: None,
+                    bytes_read: None,
                 },
                 upload: UploadSummary {
                     sessions: 1,

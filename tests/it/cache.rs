@@ -1,7 +1,8 @@
 //! The digest cache's shared half against real S3 servers: two caches on
 //! one bucket stand for two workers of a fleet (or one worker restarted).
 
-use wfp_deployer::cache::{CacheSettings, CachedFile, ContentDigest, ContentKey, DigestCache};
+use wfp_deployer::cache::{CachedFile, ContentDigest, ContentKey, DigestCache};
+use wfp_deployer::config::CacheSettings;
 
 use crate::helpers::s3::{S3Server, test_bucket};
 
@@ -135,4 +136,25 @@ async fn an_unreachable_store_costs_only_speed() {
         Some(ContentDigest([1; 32])),
         "memory still serves"
     );
+}
+
+#[tokio::test]
+async fn a_distrusted_index_is_deleted_for_the_whole_fleet() {
+    let bucket = test_bucket(S3Server::S3s).await;
+    let first = DigestCache::new(&settings(bucket.name()), Some(bucket.client().clone()));
+    first
+        .record("acct/ns/site", vec![(key(1), ContentDigest([1; 32]))])
+        .await;
+    first.distrust("acct/ns/site", &key(1)).await;
+    assert_eq!(first.get(&key(1)), None);
+    let fresh = DigestCache::new(&settings(bucket.name()), Some(bucket.client().clone()));
+    fresh.warm("acct/ns/site").await;
+    assert_eq!(fresh.get(&key(1)), None, "no worker loads it again");
+    // The next successful deploy writes a new index, even with the same
+    // entries the distrusted one had: it is not remembered as written.
+    first
+        .record("acct/ns/site", vec![(key(1), ContentDigest([1; 32]))])
+        .await;
+    fresh.warm("acct/ns/site").await;
+    assert_eq!(fresh.get(&key(1)), Some(ContentDigest([1; 32])));
 }

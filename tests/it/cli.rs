@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::helpers::amqp::TEST_ACCOUNT;
 use crate::helpers::s3::{S3Server, TEST_ACCESS_KEY, TEST_SECRET_KEY, test_bucket};
-use crate::helpers::sim::{TEST_TOKEN, asset, spawn_sim};
+use crate::helpers::sim::{TEST_TOKEN, asset, spawn_sim_for};
 
 /// The binary with a clean environment: no inherited settings.
 fn wfp() -> Command {
@@ -87,7 +87,7 @@ fn check_config_never_prints_secrets() {
 
 #[tokio::test]
 async fn one_shot_deploy_prints_the_succeeded_event() {
-    let sim = spawn_sim().await;
+    let sim = spawn_sim_for(&Default::default()).await;
     let bucket = test_bucket(S3Server::Moto).await;
     bucket
         .put("one/index.html", b"<p>one shot</p>".to_vec())

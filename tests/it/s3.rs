@@ -8,9 +8,12 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use wfp_deployer::bundle::{BundleErrorKind, BundleSource, BundleStep, read_modules};
+use wfp_deployer::bundle::{
+    BundleError, BundleErrorKind, BundleSource, BundleStep, IngestContext, read_modules,
+};
+use wfp_deployer::cache::DigestCache;
 use wfp_deployer::config::LimitSettings;
-use wfp_deployer::manifest::{Manifest, ManifestEntry, asset_hash};
+use wfp_deployer::manifest::{AssetHashing, ContentDigest, Manifest, ManifestEntry, asset_hash};
 use wfp_deployer::spool::Spool;
 
 use crate::helpers::s3::{S3Server, TestBucket, test_bucket};
@@ -41,21 +44,45 @@ on_both_servers!(
     prefix_without_trailing_slash_is_refused_not_guessed,
 );
 
-/// Ingests `prefix` of `bucket` with `limits`, into a fresh spool.
+/// Reads `prefix` of `bucket` with `limits` as a deploy does when
+/// Cloudflare lacks every file (and the digest cache is off): every file's
+/// digest, then every content fetched into a fresh spool; the manifest in
+/// contract v1's content hashes.
 async fn ingest(
     bucket: &TestBucket,
     prefix: &str,
     limits: &LimitSettings,
-) -> (
-    Result<Manifest, wfp_deployer::bundle::BundleError>,
-    Spool,
-    tempfile::TempDir,
-) {
+) -> (Result<Manifest, BundleError>, Spool, tempfile::TempDir) {
     let root = tempfile::tempdir().unwrap();
     let spool = Spool::create(root.path()).unwrap();
     let source = bucket.storage().await.prefix(bucket.name(), prefix);
-    let result = source.ingest(&spool, limits).await;
+    let result = read_whole(&source, &spool, limits).await;
     (result, spool, root)
+}
+
+async fn read_whole(
+    source: &dyn BundleSource,
+    spool: &Spool,
+    limits: &LimitSettings,
+) -> Result<Manifest, BundleError> {
+    let context = IngestContext {
+        limits,
+        cache: &DigestCache::disabled(),
+        spool,
+        progress: &(),
+    };
+    let ingested = source.ingest(&context).await?;
+    let content = AssetHashing::content();
+    let mut manifest = Manifest::new();
+    for file in &ingested.files {
+        source.fetch(file, spool).await?;
+        let entry = ManifestEntry {
+            hash: content.asset_hash(&file.digest, &file.path),
+            size: file.size,
+        };
+        manifest.insert(file.path.clone(), entry, file.digest);
+    }
+    Ok(manifest)
 }
 
 fn spool_file_count(spool: &Spool) -> usize {
@@ -106,7 +133,7 @@ async fn nested_site_gives_exact_manifest_and_spool(server: S3Server) {
         .collect();
     assert_eq!(got, want);
     for (path, bytes) in &files {
-        let stored = spool.file(&asset_hash(bytes)).await.unwrap();
+        let stored = spool.file(&ContentDigest::of(bytes)).await.unwrap();
         assert_eq!(
             std::fs::read(&stored.path).unwrap(),
             *bytes,
@@ -162,11 +189,13 @@ async fn missing_bucket_is_not_found(server: S3Server) {
     let name = format!("wfp-it-missing-{}", uuid::Uuid::new_v4().simple());
     let root = tempfile::tempdir().unwrap();
     let spool = Spool::create(root.path()).unwrap();
-    let err = storage
-        .prefix(&name, "site/")
-        .ingest(&spool, &LimitSettings::default())
-        .await
-        .unwrap_err();
+    let err = read_whole(
+        &storage.prefix(&name, "site/"),
+        &spool,
+        &LimitSettings::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), BundleErrorKind::NotFound, "{err}");
     assert_eq!(err.step(), BundleStep::List);
     let message = err.to_string();

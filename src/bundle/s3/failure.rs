@@ -18,6 +18,7 @@ use crate::bundle::body::BodyError;
 use crate::bundle::{BundleError, BundleStep};
 use crate::error_chain;
 use crate::internal_events::{S3Retry, emit};
+use crate::manifest::ContentDigest;
 use crate::retry::{Retried, Retry, RetryPolicy};
 
 /// One attempt's failure.
@@ -31,6 +32,12 @@ pub(super) enum Failure {
     NotFound(String),
     /// Refused for good (access denied, other 4xx, a malformed request).
     Refused(String),
+    /// The bytes are not the content expected: never retried here (the
+    /// job fails, and its retry hashes afresh).
+    Mismatch {
+        expected: ContentDigest,
+        actual: ContentDigest,
+    },
     /// The spool failed.
     Local(std::io::Error),
 }
@@ -40,6 +47,9 @@ impl fmt::Display for Failure {
         match self {
             Failure::Transient(d) | Failure::NotFound(d) | Failure::Refused(d) => f.write_str(d),
             Failure::Changed(d) => write!(f, "changed while reading ({d})"),
+            Failure::Mismatch { expected, actual } => {
+                write!(f, "content is {actual}, expected {expected}")
+            }
             Failure::Local(e) => write!(f, "spool: {e}"),
         }
     }
@@ -99,6 +109,7 @@ impl From<BodyError> for Failure {
             BodyError::Longer { .. } | BodyError::Shorter { .. } => {
                 Failure::Changed(err.to_string())
             }
+            BodyError::Mismatch { expected, actual } => Failure::Mismatch { expected, actual },
             BodyError::Local(e) => Failure::Local(e),
         }
     }
@@ -132,6 +143,12 @@ impl Failure {
                 detail,
                 retryable: false,
                 attempts,
+            },
+            Failure::Mismatch { expected, actual } => BundleError::Mismatch {
+                subject,
+                detail: "not the content it was hashed as (changed since, or a wrong cached digest)",
+                expected,
+                actual,
             },
             Failure::Local(source) => BundleError::Local {
                 step,

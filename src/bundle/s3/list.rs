@@ -5,6 +5,8 @@
 //! rule, so a prefix holding millions of objects costs a few pages, not a
 //! full walk, and the list held in memory never exceeds the file limit.
 
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType};
+
 use super::S3Storage;
 use super::failure::{Failure, classify, with_retries};
 use crate::bundle::path::check_relative;
@@ -17,6 +19,12 @@ pub(super) struct Listed {
     /// The key without the prefix; passed the path rules.
     pub rel: String,
     pub size: u64,
+    /// As the listing gives it (quotes and all): with the size, what names
+    /// the content in the digest cache.
+    pub etag: Option<String>,
+    /// The listing says S3 keeps a SHA-256 of the whole object: a HEAD can
+    /// give its digest without reading it.
+    pub sha256_checksum: bool,
 }
 
 /// What one listing may hold.
@@ -119,6 +127,11 @@ pub(super) async fn list(
                 key: key.to_string(),
                 rel: rel.to_string(),
                 size,
+                etag: object.e_tag().map(str::to_string),
+                sha256_checksum: object
+                    .checksum_algorithm()
+                    .contains(&ChecksumAlgorithm::Sha256)
+                    && object.checksum_type() != Some(&ChecksumType::Composite),
             });
         }
 

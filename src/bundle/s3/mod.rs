@@ -2,9 +2,13 @@
 //!
 //! [`S3Storage`] is built once per process and cloned freely (the SDK client
 //! is a handle); [`S3Storage::prefix`] names one bundle. Ingesting lists the
-//! prefix (checking path rules and limits before anything is read), then
-//! streams each object once into the spool, `fetch_concurrency` at a time, so
-//! memory is bounded by that number and the chunk size, never by the bundle.
+//! prefix (checking path rules and limits before anything is read); each
+//! object's ETag and size name its content in the digest cache, so a known
+//! one is not read at all, nor is one S3 keeps a SHA-256 of (a HEAD gives
+//! it), and the others are streamed and hashed,
+//! `fetch_concurrency` at a time, keeping nothing: memory is bounded by that
+//! number and the chunk size, never by the bundle, and no disk is used.
+//! Fetching a file for the upload is one whole GET into the spool, verified.
 
 mod client;
 mod failure;
@@ -15,16 +19,18 @@ mod modules;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 
 use self::list::ListLimits;
 use super::path::asset_path;
-use super::{BundleError, BundleSource};
-use crate::config::{LimitSettings, RetrySettings, S3Settings};
-use crate::internal_events::{BundleHashed, BundleListed, emit};
-use crate::manifest::{Manifest, ManifestEntry};
+use super::{BundleError, BundleFile, BundleSource, IngestContext, Ingested};
+use crate::cache::{ContentKey, DigestCache};
+use crate::config::{RetrySettings, S3Settings};
+use crate::internal_events::{self, BundleHashed, BundleListed};
+use crate::manifest::ContentDigest;
 use crate::retry::RetryPolicy;
 use crate::spool::Spool;
 
@@ -87,53 +93,148 @@ impl BundleSource for S3Prefix {
         format!("s3://{}/{}", self.bucket, self.prefix)
     }
 
-    async fn ingest(&self, spool: &Spool, limits: &LimitSettings) -> Result<Manifest, BundleError> {
+    async fn ingest(&self, ctx: &IngestContext<'_>) -> Result<Ingested, BundleError> {
+        let location = self.location();
         let list_limits = ListLimits {
-            max_files: limits.max_files,
-            max_file_bytes: limits.max_file_bytes,
-            max_total_bytes: limits.max_total_bytes,
+            max_files: ctx.limits.max_files,
+            max_file_bytes: ctx.limits.max_file_bytes,
+            max_total_bytes: ctx.limits.max_total_bytes,
             noun: "files",
         };
         let objects = list::list(&self.storage, &self.bucket, &self.prefix, &list_limits).await?;
-        let listed_bytes: u64 = objects.iter().map(|o| o.size).sum();
-        emit(BundleListed {
-            location: &self.location(),
+        internal_events::emit(BundleListed {
+            location: &location,
             files: objects.len(),
-            bytes: listed_bytes,
+            bytes: objects.iter().map(|o| o.size).sum(),
         });
+        ctx.progress.hashing();
 
-        let mut fetches = futures::stream::iter(objects)
-            .map(|object| fetch_one(&self.storage, &self.bucket, object, spool))
+        // Known content costs nothing; the rest is read, hashed, forgotten.
+        let mut ingested = Ingested::default();
+        let mut learned = futures::stream::iter(objects)
+            .map(|object| learn(&self.storage, &self.bucket, object, ctx.cache))
             .buffer_unordered(self.storage.fetch_concurrency);
-
-        let mut manifest = Manifest::new();
-        while let Some((object, entry)) = fetches.try_next().await? {
-            if manifest.insert(asset_path(&object.rel), entry).is_some() {
-                return Err(BundleError::Invalid {
-                    subject: format!("s3://{}/{}", self.bucket, object.key),
-                    reason: "two objects with one path".into(),
-                });
+        while let Some(learned) = learned.try_next().await? {
+            match learned.how {
+                Learnt::Cache => ingested.cache_hits += 1,
+                Learnt::Checksum => {}
+                Learnt::Read => ingested.bytes_read += learned.object.size,
             }
+            ingested.files.push(BundleFile {
+                path: asset_path(&learned.object.rel),
+                size: learned.object.size,
+                digest: learned.digest,
+                origin: learned.object.key,
+                content_key: learned.content_key,
+            });
         }
-        emit(BundleHashed {
-            location: &self.location(),
-            files: manifest.len(),
-            unique: manifest.by_hash().len(),
-            bytes_read: listed_bytes,
-            bytes_hashed: listed_bytes,
+
+        let mut paths = HashSet::with_capacity(ingested.files.len());
+        if let Some(twice) = ingested.files.iter().find(|f| !paths.insert(&f.path)) {
+            return Err(BundleError::Invalid {
+                subject: format!("s3://{}/{}", self.bucket, twice.origin),
+                reason: "two objects with one path".into(),
+            });
+        }
+        let unique: HashSet<&ContentDigest> = ingested.files.iter().map(|f| &f.digest).collect();
+        internal_events::emit(BundleHashed {
+            location: &location,
+            files: ingested.files.len(),
+            unique: unique.len(),
+            cache_hits: ingested.cache_hits,
+            bytes_read: ingested.bytes_read,
+            bytes_hashed: ingested.bytes_read,
         });
-        Ok(manifest)
+        Ok(ingested)
+    }
+
+    async fn fetch(&self, file: &BundleFile, spool: &Spool) -> Result<u64, BundleError> {
+        fetch::to_spool(
+            &self.storage,
+            &self.bucket,
+            &file.origin,
+            file.size,
+            &file.digest,
+            spool,
+        )
+        .await?;
+        Ok(file.size)
     }
 }
 
-/// Streams one listed object into the spool; a named function rather than a
-/// closure so the stream's future type stays simple enough for `Send`.
-async fn fetch_one(
+/// One listed object's digest, and how it was learnt.
+struct Learned {
+    object: list::Listed,
+    digest: ContentDigest,
+    content_key: Option<ContentKey>,
+    how: Learnt,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Learnt {
+    /// The digest cache knew the content.
+    Cache,
+    /// S3 keeps the object's SHA-256: a HEAD gave it.
+    Checksum,
+    /// Read and hashed.
+    Read,
+}
+
+/// Learns one listed object's digest without reading it where it can: the
+/// cache, by the listing's ETag (else a HEAD's), or the SHA-256 S3 keeps of
+/// it (a HEAD); else by reading it, keyed by the version its GET answered
+/// with. A named function rather than a closure so the stream's future type
+/// stays simple enough for `Send`.
+async fn learn(
     storage: &S3Storage,
     bucket: &str,
     object: list::Listed,
-    spool: &Spool,
-) -> Result<(list::Listed, ManifestEntry), BundleError> {
-    let entry = fetch::to_spool(storage, bucket, &object, spool).await?;
-    Ok((object, entry))
+    cache: &DigestCache,
+) -> Result<Learned, BundleError> {
+    let learned = |object, digest, content_key, how| Learned {
+        object,
+        digest,
+        content_key,
+        how,
+    };
+    if cache.is_enabled() {
+        if let Some(etag) = &object.etag {
+            let listed = fetch::Version {
+                etag: Some(etag.clone()),
+                version_id: None,
+            };
+            let content_key = key_for(cache, bucket, &object, &listed);
+            if let Some(digest) = content_key.as_ref().and_then(|k| cache.get(k)) {
+                return Ok(learned(object, digest, content_key, Learnt::Cache));
+            }
+        }
+        if object.etag.is_none() || object.sha256_checksum {
+            let headed = fetch::head(storage, bucket, &object).await?;
+            let content_key = key_for(cache, bucket, &object, &headed.version);
+            if let Some(digest) = content_key.as_ref().and_then(|k| cache.get(k)) {
+                return Ok(learned(object, digest, content_key, Learnt::Cache));
+            }
+            if let Some(digest) = headed.sha256 {
+                return Ok(learned(object, digest, content_key, Learnt::Checksum));
+            }
+        }
+    }
+    let (digest, version) = fetch::digest(storage, bucket, &object).await?;
+    let content_key = key_for(cache, bucket, &object, &version);
+    Ok(learned(object, digest, content_key, Learnt::Read))
+}
+
+fn key_for(
+    cache: &DigestCache,
+    bucket: &str,
+    object: &list::Listed,
+    version: &fetch::Version,
+) -> Option<ContentKey> {
+    cache.key_for(
+        bucket,
+        &object.key,
+        version.etag.as_deref(),
+        version.version_id.as_deref(),
+        object.size,
+    )
 }

@@ -13,7 +13,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
 use crate::bundle::{BundleErrorKind, BundleStep};
-use crate::manifest::asset_hash;
+use crate::cache::DigestCache;
+use crate::config::LimitSettings;
 
 /// What the fake answers to one request: raw bytes, and whether to then
 /// hold the connection open without a word (a stalled body).
@@ -101,13 +102,16 @@ async fn storage(endpoint: &str, attempts: usize, timeout: Duration) -> S3Storag
     S3Storage::new(&settings, &retry, 4).await
 }
 
-async fn ingest(storage: &S3Storage) -> (Result<Manifest, BundleError>, Spool, tempfile::TempDir) {
+async fn ingest(storage: &S3Storage) -> (Result<Ingested, BundleError>, Spool, tempfile::TempDir) {
     let root = tempfile::tempdir().unwrap();
     let spool = Spool::create(root.path()).unwrap();
-    let result = storage
-        .prefix("b", "p/")
-        .ingest(&spool, &LimitSettings::default())
-        .await;
+    let context = IngestContext {
+        limits: &LimitSettings::default(),
+        cache: &DigestCache::disabled(),
+        spool: &spool,
+        progress: &(),
+    };
+    let result = storage.prefix("b", "p/").ingest(&context).await;
     (result, spool, root)
 }
 
@@ -163,11 +167,18 @@ async fn slow_down_is_retried_then_succeeds() {
     let (endpoint, gets) = fake_s3(handler).await;
     let storage = storage(&endpoint, 3, Duration::from_secs(5)).await;
     let (result, spool, _root) = ingest(&storage).await;
-    let manifest = result.unwrap();
-    let entry = manifest.get("/a.txt").unwrap();
-    assert_eq!(entry.hash, asset_hash(b"hello"));
+    let ingested = result.unwrap();
+    let file = &ingested.files[0];
+    assert_eq!(file.path, "/a.txt");
+    assert_eq!(file.digest, ContentDigest::of(b"hello"));
+    assert_eq!(ingested.bytes_read, 5);
     assert_eq!(gets.load(Ordering::SeqCst), 2);
-    let stored = spool.file(&entry.hash).await.unwrap();
+    assert_eq!(spool_files(&spool), 0, "hashing keeps nothing");
+    // Fetched for the upload: one more GET, stored under its digest.
+    let read = storage.prefix("b", "p/").fetch(file, &spool).await.unwrap();
+    assert_eq!(read, 5);
+    assert_eq!(gets.load(Ordering::SeqCst), 3);
+    let stored = spool.file(&file.digest).await.unwrap();
     assert_eq!(std::fs::read(stored.path).unwrap(), b"hello");
 }
 
@@ -241,4 +252,52 @@ async fn a_refused_connection_is_retried_and_reported() {
     assert!(message.starts_with("s3://b/p/: "), "{message}");
     assert!(message.ends_with("(after 3 attempts)"), "{message}");
     assert!(!message.contains("fake-secret"), "{message}");
+}
+
+/// An object replaced between the listing and the GET is cached under the
+/// version the GET read, never under the listed one: the cache cannot pair
+/// one version's key with another version's digest.
+#[tokio::test]
+async fn a_hashed_object_is_keyed_by_the_version_its_get_answered() {
+    const LISTED: &str = "0cc175b9c0f1b6a831c399e269772661";
+    const READ: &str = "5d41402abc4b2a76b9719d911017c592";
+    let handler: Arc<Handler> = Arc::new(|line: &str, _| {
+        if line.contains("list-type=2") {
+            let xml = format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>p/</Prefix><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated><Contents><Key>p/a.txt</Key><ETag>&quot;{LISTED}&quot;</ETag><Size>5</Size></Contents></ListBucketResult>"#
+            );
+            (response("200 OK", xml.as_bytes(), xml.len()), false)
+        } else {
+            let head =
+                format!("HTTP/1.1 200 OK\r\nETag: \"{READ}\"\r\nContent-Length: 5\r\n\r\nhello");
+            (head.into_bytes(), false)
+        }
+    });
+    let (endpoint, gets) = fake_s3(handler).await;
+    let storage = storage(&endpoint, 2, Duration::from_secs(5)).await;
+    let root = tempfile::tempdir().unwrap();
+    let spool = Spool::create(root.path()).unwrap();
+    let cache = DigestCache::new(&crate::config::CacheSettings::default(), None);
+    let context = IngestContext {
+        limits: &LimitSettings::default(),
+        cache: &cache,
+        spool: &spool,
+        progress: &(),
+    };
+    let ingested = storage.prefix("b", "p/").ingest(&context).await.unwrap();
+    let file = &ingested.files[0];
+    assert_eq!(file.digest, ContentDigest::of(b"hello"));
+    assert_eq!(
+        file.content_key,
+        Some(ContentKey::Md5 {
+            md5: READ.into(),
+            size: 5
+        })
+    );
+    assert_eq!((ingested.cache_hits, ingested.bytes_read), (0, 5));
+    assert_eq!(
+        gets.load(Ordering::SeqCst),
+        1,
+        "no HEAD: the listing had an ETag"
+    );
 }

@@ -176,6 +176,8 @@ impl Deploy for ScriptedDeployer {
                     files: 1,
                     bytes: 2,
                     sha256: "ab".repeat(32),
+                    cache_hits: None,
+                    bytes_read: None,
                 },
                 upload: UploadSummary::default(),
                 deployment: DeploymentInfo::default(),

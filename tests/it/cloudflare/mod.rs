@@ -20,7 +20,7 @@ use wfp_deployer::cloudflare::{
     ScriptUpload,
 };
 use wfp_deployer::config::{CloudflareSettings, RetrySettings};
-use wfp_deployer::manifest::{Manifest, ManifestEntry, asset_hash};
+use wfp_deployer::manifest::{ContentDigest, Manifest, ManifestEntry, asset_hash};
 use wfp_deployer::sim::{SimConfig, SimServer};
 
 use crate::helpers::sim::{
@@ -67,10 +67,11 @@ fn client_with(settings: CloudflareSettings) -> CloudflareClient {
     CloudflareClient::new(&settings, &fast_retries()).expect("client")
 }
 
-/// A site held in memory: the manifest and the bytes behind each hash.
+/// A site held in memory: the manifest (contract v1's content hashes) and
+/// the bytes of each content.
 struct Site {
     manifest: Manifest,
-    files: HashMap<String, Bytes>,
+    files: HashMap<ContentDigest, Bytes>,
 }
 
 impl Site {
@@ -80,13 +81,13 @@ impl Site {
             files: HashMap::new(),
         };
         for (path, bytes) in files {
-            let hash = asset_hash(bytes);
             let entry = ManifestEntry {
-                hash: hash.clone(),
+                hash: asset_hash(bytes),
                 size: bytes.len() as u64,
             };
-            site.manifest.insert((*path).into(), entry);
-            site.files.insert(hash, Bytes::copy_from_slice(bytes));
+            let content = ContentDigest::of(bytes);
+            site.manifest.insert((*path).into(), entry, content);
+            site.files.insert(content, Bytes::copy_from_slice(bytes));
         }
         site
     }
@@ -106,9 +107,9 @@ impl Site {
 
 #[async_trait::async_trait]
 impl AssetContent for Site {
-    async fn locate(&self, hash: &str) -> std::io::Result<AssetBody> {
+    async fn locate(&self, content: &ContentDigest) -> std::io::Result<AssetBody> {
         self.files
-            .get(hash)
+            .get(content)
             .cloned()
             .map(AssetBody::Memory)
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not in the spool"))

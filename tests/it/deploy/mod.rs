@@ -1,7 +1,9 @@
 //! End to end: jobs on the real broker, bundles in real S3, the simulator as
 //! Cloudflare, the worker wired by `startup` as in production.
 
+mod cache;
 mod faults;
+mod hashes;
 mod jobs;
 mod jwt;
 mod secrets;

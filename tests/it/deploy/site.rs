@@ -121,6 +121,9 @@ async fn unchanged_redeploy_uploads_nothing_and_one_change_uploads_one_file() {
         .await;
     assert_eq!(upload(&again)["files"], 0, "{}", again.json);
     assert_eq!(upload(&again)["buckets"], 0);
+    // Nothing read either: every digest came from the cache.
+    assert_eq!(again.data()["manifest"]["cache_hits"], files.len());
+    assert_eq!(again.data()["manifest"]["bytes_read"], 0);
     assert_eq!(stats(&app.sim).await["files_uploaded"], uploaded_before);
 
     // The same site with one file changed, under a new prefix.

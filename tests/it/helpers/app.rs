@@ -20,7 +20,7 @@ use super::amqp::{
     unique_settings,
 };
 use super::s3::{S3Server, TestBucket, fast_retry, test_bucket};
-use super::sim::{TEST_TOKEN, spawn_sim_with};
+use super::sim::{TEST_TOKEN, sim_hashing, spawn_sim_with};
 
 /// One worker with its own broker names, bucket and simulator.
 pub struct TestApp {
@@ -40,21 +40,24 @@ impl TestApp {
         Self::spawn_with(server, SimConfig::for_tests(), |_| {}).await
     }
 
-    /// A stack with a tailored simulator and worker settings.
+    /// A stack with a tailored simulator and worker settings. The simulator
+    /// checks asset hashes with the scheme the tweaked settings give the
+    /// worker, as an operator would start it next to that worker.
     pub async fn spawn_with(
         server: S3Server,
-        sim_config: SimConfig,
+        mut sim_config: SimConfig,
         tweak: impl FnOnce(&mut Settings),
     ) -> TestApp {
-        let sim = spawn_sim_with(sim_config).await;
         let bucket = test_bucket(server).await;
         let (mut settings, topology) = unique_settings();
-        settings.cloudflare.api_base_url = sim.api_base_url();
         settings.cloudflare.api_token = Some(TEST_TOKEN.to_string().into());
         settings.cloudflare.account_id = TEST_ACCOUNT.into();
         settings.s3 = bucket.settings();
         settings.retry = fast_retry();
         tweak(&mut settings);
+        sim_config.set_hashing(sim_hashing(&settings.manifest));
+        let sim = spawn_sim_with(sim_config).await;
+        settings.cloudflare.api_base_url = sim.api_base_url();
         let events = EventTap::new(&settings.amqp).await;
         let pipeline = wfp_deployer::startup::build_pipeline(&settings)
             .await

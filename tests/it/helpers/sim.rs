@@ -9,8 +9,10 @@
 #![allow(dead_code)]
 
 use reqwest::{StatusCode, Url};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use wfp_deployer::sim::{SimConfig, SimServer};
+use wfp_deployer::config::{HashScheme, ManifestSettings, TenantKey};
+use wfp_deployer::sim::{SimConfig, SimHashing, SimServer, SimTenantKey};
 
 /// The API token `SimConfig::for_tests()` accepts.
 pub const TEST_TOKEN: &str = "test-token";
@@ -18,6 +20,34 @@ pub const TEST_TOKEN: &str = "test-token";
 /// A simulator with the test defaults, on a free loopback port.
 pub async fn spawn_sim() -> SimServer {
     spawn_sim_with(SimConfig::for_tests()).await
+}
+
+/// A simulator that checks hashes as a worker with `manifest` settings
+/// makes them (as an operator would start it next to that worker).
+pub async fn spawn_sim_for(manifest: &ManifestSettings) -> SimServer {
+    let mut config = SimConfig::for_tests();
+    config.set_hashing(sim_hashing(manifest));
+    spawn_sim_with(config).await
+}
+
+/// The simulator's `--hash-scheme`, `--tenant-key` and `--hash-secret` for
+/// a worker's `manifest` settings.
+pub fn sim_hashing(manifest: &ManifestSettings) -> SimHashing {
+    match manifest.hash_scheme {
+        HashScheme::Content => SimHashing::Content,
+        HashScheme::Salted => SimHashing::Salted {
+            tenant: match &manifest.tenant_key {
+                TenantKey::Script => SimTenantKey::Script,
+                TenantKey::Account => SimTenantKey::Account,
+                TenantKey::None => SimTenantKey::None,
+                TenantKey::Label(name) => SimTenantKey::Label(name.clone()),
+            },
+            secret: manifest
+                .hash_secret
+                .as_ref()
+                .map(|s| s.expose_secret().as_bytes().to_vec()),
+        },
+    }
 }
 
 /// A simulator with a tailored config (limits, accounts, faults...).

@@ -181,6 +181,8 @@ impl Deploy for Aborting {
                     files: 0,
                     bytes: 0,
                     sha256: "0".repeat(64),
+                    cache_hits: None,
+                    bytes_read: None,
                 },
                 upload: UploadSummary::default(),
                 deployment: DeploymentInfo::default(),
