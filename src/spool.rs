@@ -13,14 +13,25 @@
 //! Content addressing means identical bytes are stored once, however many
 //! paths (and asset hashes: one per extension and tenant) they appear under.
 //!
-//! Layout: one [`tempfile::TempDir`] per job, removed when the [`Spool`]
+//! Layout: a [`SpoolArea`] per process, a directory under `worker.spool_dir`
+//! that holds a locked `.lock` file for as long as the process lives; one
+//! [`tempfile::TempDir`] per job inside it, removed when the [`Spool`]
 //! drops. A [`SpoolWriter`] writes to a `.part-*` temporary file in that
-//! directory and renames it to the digest when finished; an
-//! unfinished writer removes its file when dropped, so a retried object
-//! restarts cleanly and a failed job leaves nothing behind.
+//! directory and renames it to the digest when finished; an unfinished
+//! writer removes its file when dropped, so a retried object restarts
+//! cleanly and a failed job leaves nothing behind.
+//!
+//! What a killed process (SIGKILL, an OOM kill, a second SIGTERM) leaves
+//! behind is removed by the next process that opens a [`SpoolArea`] in the
+//! same directory: an area whose lock can be taken has no living owner.
+//! The bytes all spools of a process hold are bounded by
+//! `worker.spool_max_bytes`: a write past it fails (a retryable local
+//! failure), so a disk is never filled by one worker.
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tempfile::{NamedTempFile, TempDir, TempPath};
 use tokio::io::{AsyncWriteExt, BufWriter};
@@ -44,21 +55,162 @@ pub enum SpoolError {
 /// each cost a system call.
 const WRITE_BUFFER: usize = 64 * 1024;
 
-/// One job's scratch directory; removed with everything in it on drop.
+/// Where the areas of every process live, inside `worker.spool_dir`.
+const AREAS_DIR: &str = "wfp-deployer-spools";
+
+/// The spool space of one process: a directory locked for the process's
+/// life, and the byte budget all its jobs share.
+#[derive(Debug)]
+pub struct SpoolArea {
+    dir: TempDir,
+    /// Held (locked) while the process lives; the OS drops the lock when it
+    /// dies, however it dies.
+    _lock: std::fs::File,
+    budget: Arc<Budget>,
+}
+
+/// Bytes written to this process's spools, against the limit.
+#[derive(Debug)]
+struct Budget {
+    used: AtomicU64,
+    max: u64,
+}
+
+impl Budget {
+    fn take(&self, bytes: u64) -> io::Result<()> {
+        let before = self.used.fetch_add(bytes, Ordering::SeqCst);
+        if before.saturating_add(bytes) > self.max {
+            self.used.fetch_sub(bytes, Ordering::SeqCst);
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!(
+                    "spool full: {before} bytes in use, {bytes} more would pass the limit of {} \
+                     (worker.spool_max_bytes)",
+                    self.max
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn give_back(&self, bytes: u64) {
+        self.used.fetch_sub(bytes, Ordering::SeqCst);
+    }
+}
+
+impl SpoolArea {
+    /// Opens this process's area under `root` (created if missing), holding
+    /// at most `max_bytes` across its jobs, after removing the areas of
+    /// processes that died. Returns the area and how many stale areas it
+    /// removed.
+    pub fn open(root: &Path, max_bytes: u64) -> io::Result<(SpoolArea, usize)> {
+        let areas = root.join(AREAS_DIR);
+        std::fs::create_dir_all(&areas)?;
+        let removed = remove_stale_areas(&areas);
+        let dir = tempfile::Builder::new()
+            .prefix("proc-")
+            .tempdir_in(&areas)?;
+        let lock = std::fs::File::create(dir.path().join(".lock"))?;
+        lock.try_lock().map_err(|e| {
+            io::Error::other(format!(
+                "{}: cannot lock a fresh spool area: {e}",
+                dir.path().display()
+            ))
+        })?;
+        let budget = Arc::new(Budget {
+            used: AtomicU64::new(0),
+            max: max_bytes,
+        });
+        Ok((
+            SpoolArea {
+                dir,
+                _lock: lock,
+                budget,
+            },
+            removed,
+        ))
+    }
+
+    /// A fresh spool for one job, so concurrent jobs never see each other's
+    /// files.
+    pub fn spool(&self) -> io::Result<Spool> {
+        let dir = tempfile::Builder::new()
+            .prefix("job-")
+            .tempdir_in(self.dir.path())?;
+        Ok(Spool {
+            dir,
+            budget: self.budget.clone(),
+            held: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Where this area lives.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Bytes held by this process's spools now.
+    pub fn used_bytes(&self) -> u64 {
+        self.budget.used.load(Ordering::SeqCst)
+    }
+}
+
+/// Removes every area in `areas` whose lock can be taken: its process is
+/// gone. Best effort: an area that cannot be read or removed is left for
+/// the next start.
+fn remove_stale_areas(areas: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(areas) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let stale = match std::fs::File::open(path.join(".lock")) {
+            // Locked by a living process: WouldBlock. Lockable: its owner died.
+            Ok(lock) => lock.try_lock().is_ok(),
+            // No lock file: the process died before it made one.
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        };
+        if stale && std::fs::remove_dir_all(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// One job's scratch directory; removed with everything in it on drop, and
+/// its bytes given back to the area's budget.
 #[derive(Debug)]
 pub struct Spool {
     dir: TempDir,
+    budget: Arc<Budget>,
+    /// Bytes this spool took from the budget.
+    held: Arc<AtomicU64>,
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        self.budget.give_back(self.held.load(Ordering::SeqCst));
+    }
 }
 
 impl Spool {
-    /// Creates a fresh spool directory under `root` (created if missing), so
-    /// concurrent jobs never see each other's files.
+    /// A spool of its own under `root` with no byte limit beyond the disk
+    /// (for tools and tests; the worker takes spools from its
+    /// [`SpoolArea`]).
     pub fn create(root: &Path) -> io::Result<Spool> {
         std::fs::create_dir_all(root)?;
         let dir = tempfile::Builder::new()
             .prefix("wfp-spool-")
             .tempdir_in(root)?;
-        Ok(Spool { dir })
+        Ok(Spool {
+            dir,
+            budget: Arc::new(Budget {
+                used: AtomicU64::new(0),
+                max: u64::MAX,
+            }),
+            held: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     /// Where this spool lives (for logs and tests).
@@ -78,6 +230,8 @@ impl Spool {
             path,
             dir: self.dir.path().to_path_buf(),
             hasher: ContentHasher::new(),
+            budget: self.budget.clone(),
+            held: self.held.clone(),
         })
     }
 
@@ -117,6 +271,9 @@ pub struct SpoolWriter {
     path: TempPath,
     dir: PathBuf,
     hasher: ContentHasher,
+    budget: Arc<Budget>,
+    /// The spool's count of bytes taken from the budget.
+    held: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for SpoolWriter {
@@ -130,7 +287,12 @@ impl std::fmt::Debug for SpoolWriter {
 
 impl SpoolWriter {
     /// Hashes and writes one chunk.
+    /// Fails, writing nothing, when the process's spools would pass
+    /// `worker.spool_max_bytes`.
     pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        let bytes = chunk.len() as u64;
+        self.budget.take(bytes)?;
+        self.held.fetch_add(bytes, Ordering::SeqCst);
         self.hasher.update(chunk);
         self.file.write_all(chunk).await
     }
@@ -171,6 +333,7 @@ impl SpoolWriter {
             path,
             dir,
             hasher,
+            ..
         } = self;
         file.flush().await?;
         // Close before renaming; the data need not be synced: the spool does
@@ -328,5 +491,57 @@ mod tests {
         let err = spool.file(&missing).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert!(err.to_string().contains(&missing.to_hex()), "{err}");
+    }
+
+    #[test]
+    fn areas_of_dead_processes_are_removed_and_living_ones_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let areas = root.path().join(AREAS_DIR);
+        // A dead process's area: its lock file exists, nobody holds it.
+        let dead = areas.join("proc-dead");
+        std::fs::create_dir_all(dead.join("job-1")).unwrap();
+        std::fs::write(dead.join(".lock"), b"").unwrap();
+        std::fs::write(dead.join("job-1").join("abc"), b"left behind").unwrap();
+        // One that died before making its lock file.
+        std::fs::create_dir_all(areas.join("proc-early")).unwrap();
+        // A living process's area (this process holds its lock).
+        let (living, removed) = SpoolArea::open(root.path(), u64::MAX).unwrap();
+        assert_eq!(removed, 2);
+        assert!(!dead.exists(), "the dead area is gone");
+
+        let (second, removed) = SpoolArea::open(root.path(), u64::MAX).unwrap();
+        assert_eq!(removed, 0, "a held lock keeps its area");
+        assert!(living.path().exists());
+        drop(second);
+        drop(living);
+        assert!(
+            files_in(&areas).is_empty(),
+            "an area removes itself when its process ends normally"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_budget_bounds_every_spool_of_the_process() {
+        let root = tempfile::tempdir().unwrap();
+        let (area, _) = SpoolArea::open(root.path(), 10).unwrap();
+        let first = area.spool().unwrap();
+        let mut writer = first.writer().unwrap();
+        writer.write(b"12345678").await.unwrap();
+        writer.finish().await.unwrap();
+        assert_eq!(area.used_bytes(), 8);
+
+        let second = area.spool().unwrap();
+        let mut over = second.writer().unwrap();
+        let err = over.write(b"1234").await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::StorageFull);
+        assert!(err.to_string().contains("worker.spool_max_bytes"), "{err}");
+        assert_eq!(area.used_bytes(), 8, "a refused write takes nothing");
+
+        drop(first);
+        assert_eq!(area.used_bytes(), 0, "a finished job gives its bytes back");
+        over.write(b"1234").await.unwrap();
+        drop(over);
+        drop(second);
+        assert_eq!(area.used_bytes(), 0);
     }
 }

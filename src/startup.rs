@@ -13,6 +13,7 @@ use crate::cloudflare::{CloudflareClient, CloudflareError};
 use crate::config::Settings;
 use crate::ops::OpsError;
 use crate::pipeline::Pipeline;
+use crate::spool::SpoolArea;
 use crate::worker::{Ready, Worker};
 
 /// Why the application could not be built.
@@ -25,6 +26,9 @@ pub enum StartupError {
     Ops(#[from] OpsError),
     #[error(transparent)]
     Cloudflare(#[from] CloudflareError),
+    /// The spool directory cannot be made or locked.
+    #[error("worker.spool_dir {dir}: {error}")]
+    Spool { dir: String, error: std::io::Error },
 }
 
 /// The deploy pipeline with its clients, built once per process: the HTTP and
@@ -35,11 +39,27 @@ pub async fn build_pipeline(settings: &Settings) -> Result<Pipeline, StartupErro
     let bundles = Bundles::new(settings).await;
     let cache = DigestCache::new(&settings.cache, Some(bundles.s3_client().clone()));
     let cloudflare = CloudflareClient::new(&settings.cloudflare, &settings.retry)?;
+    let root = settings.worker.spool_root();
+    let (spools, removed) =
+        SpoolArea::open(&root, settings.worker.spool_max_bytes).map_err(|error| {
+            StartupError::Spool {
+                dir: root.display().to_string(),
+                error,
+            }
+        })?;
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            dir = %root.display(),
+            "removed the spools of processes that died"
+        );
+    }
     Ok(Pipeline::new(
         settings,
         bundles,
         cloudflare,
         Arc::new(cache),
+        Arc::new(spools),
     ))
 }
 

@@ -93,6 +93,11 @@ pub struct WorkerSettings {
     /// default), which closes the channel of a delivery unacked for longer.
     #[serde(deserialize_with = "job_timeout")]
     pub job_timeout: Duration,
+    /// Most bytes all of this process's job spools may hold at once; a
+    /// write past it fails the job as a retryable local failure, so a
+    /// worker never fills its disk. Stale spools of killed processes are
+    /// removed at start-up.
+    pub spool_max_bytes: u64,
 }
 
 impl Default for WorkerSettings {
@@ -111,6 +116,7 @@ impl Default for WorkerSettings {
             max_attempts: 5,
             shutdown_grace: Duration::from_secs(25),
             job_timeout: Duration::from_secs(15 * 60),
+            spool_max_bytes: 8 * 1024 * 1024 * 1024,
         }
     }
 }

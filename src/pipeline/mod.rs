@@ -19,7 +19,6 @@ mod failure;
 mod locks;
 mod observer;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,7 +33,7 @@ use crate::contract::{
 };
 use crate::internal_events::{DeployFailed, emit};
 use crate::manifest::Manifest;
-use crate::spool::Spool;
+use crate::spool::SpoolArea;
 
 use assets::HashRules;
 use content::JobContent;
@@ -85,7 +84,7 @@ pub struct Pipeline {
     hash_rules: HashRules,
     accounts: CloudflareSettings,
     limits: LimitSettings,
-    spool_root: PathBuf,
+    spools: Arc<SpoolArea>,
     fetch_concurrency: usize,
     default_compatibility_date: String,
     script_locks: ScriptLocks,
@@ -99,6 +98,7 @@ impl Pipeline {
         bundles: Bundles,
         cloudflare: CloudflareClient,
         cache: Arc<DigestCache>,
+        spools: Arc<SpoolArea>,
     ) -> Self {
         Self {
             bundles,
@@ -107,7 +107,7 @@ impl Pipeline {
             hash_rules: HashRules::new(&settings.manifest),
             accounts: settings.cloudflare.clone(),
             limits: settings.limits.clone(),
-            spool_root: settings.worker.spool_root(),
+            spools,
             fetch_concurrency: settings.worker.fetch_concurrency,
             default_compatibility_date: settings.worker.default_compatibility_date.clone(),
             script_locks: ScriptLocks::default(),
@@ -152,7 +152,7 @@ impl Pipeline {
         // The bundle: list it and learn every file's content digest, from
         // the cache where the listing names content seen before, else by
         // reading it; then the manifest, hashed for this job's tenant.
-        let spool = Spool::create(&self.spool_root).map_err(DeployError::Spool)?;
+        let spool = self.spools.spool().map_err(DeployError::Spool)?;
         let source = self
             .bundles
             .open(&job.bundle)
