@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/wfp-deployer/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug/wfp-deployer
 
-.PHONY: all build services services-stop test test-unit demo bench fmt lint check clean-run
+.PHONY: all build services services-stop test test-unit demo bench fmt lint check clean-run contract
 
 all: build
 
@@ -43,6 +43,11 @@ demo: build
 bench: services
 	$(CARGO) build --release --bin wfp-deployer
 	scripts/bench.sh "$(CARGO_TARGET_DIR)/release/wfp-deployer"
+
+## contract: regenerate contract/*.schema.json from the wire types (a test fails while they are stale)
+contract: build
+	$(BIN) schema job > contract/job.schema.json
+	$(BIN) schema event > contract/event.schema.json
 
 fmt:
 	$(CARGO) fmt --all

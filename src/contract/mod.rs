@@ -7,12 +7,14 @@
 mod error;
 mod event;
 mod job;
+mod schema;
 
 pub use error::{ErrorCode, FailureInfo, Step};
 pub use event::{
     CloudEvent, DeploymentInfo, EventData, EventKind, JobFields, ManifestSummary, Success,
     UploadSummary,
 };
+pub use schema::ContractSchema;
 pub use job::{
     AssetsConfig, BundleArchive, BundlePrefix, BundleRef, DeployJob, InvalidJob, RunWorkerFirst,
     WorkerCode, decode_job,
