@@ -106,7 +106,10 @@ pub struct WorkerCode {
     #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"))]
     pub bucket: Option<String>,
     /// A folder (`a/b` means `a/b/`): no leading `/`, no `.` or `..` segments.
-    #[schemars(length(max = 1024), regex(pattern = r"^(?!/)(?!(?:.*/)?\.\.?(?:/|$))[^\x00-\x1f\x7f-\x9f]*$"))]
+    #[schemars(
+        length(max = 1024),
+        regex(pattern = r"^(?!/)(?!(?:.*/)?\.\.?(?:/|$))[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub prefix: String,
 }
 

@@ -14,11 +14,11 @@ pub use event::{
     CloudEvent, DeploymentInfo, EventData, EventKind, JobFields, ManifestSummary, Success,
     UploadSummary,
 };
-pub use schema::ContractSchema;
 pub use job::{
     AssetsConfig, BundleArchive, BundlePrefix, BundleRef, DeployJob, InvalidJob, RunWorkerFirst,
     WorkerCode, decode_job,
 };
+pub use schema::ContractSchema;
 
 /// The only job `version` this worker understands.
 pub const JOB_VERSION: u32 = 1;

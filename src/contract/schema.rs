@@ -12,8 +12,8 @@
 //! the event's describes what it publishes (serialization), so a field the
 //! worker always writes is required there even when it may be null.
 
-use schemars::generate::SchemaSettings;
 use schemars::Schema;
+use schemars::generate::SchemaSettings;
 
 use super::{CloudEvent, DeployJob};
 
@@ -42,7 +42,9 @@ impl ContractSchema {
     pub fn schema(self) -> Schema {
         let settings = SchemaSettings::draft2020_12();
         match self {
-            ContractSchema::Job => settings.into_generator().into_root_schema_for::<DeployJob>(),
+            ContractSchema::Job => settings
+                .into_generator()
+                .into_root_schema_for::<DeployJob>(),
             ContractSchema::Event => {
                 let mut schema = settings
                     .for_serialize()
@@ -84,7 +86,6 @@ fn terminal_event_rules() -> serde_json::Value {
         when("wfp.deploy.failed", &["duration_ms", "error"]),
     ])
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@ mod amqp;
 mod cache;
 mod cli;
 mod cloudflare;
+mod contract_files;
 mod deploy;
 mod s3;
 mod sim;

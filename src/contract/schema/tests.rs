@@ -82,62 +82,193 @@ fn with(path: &str, value: Option<Value>) -> Value {
 fn schema_and_decoder_agree() {
     let cases: Vec<(&str, Value)> = vec![
         ("the example", example_job()),
-        ("minimal", json!({"version": 1, "job_id": "j", "namespace": "n", "script_name": "s",
-            "bundle": {"bucket": "abc", "prefix": ""}})),
+        (
+            "minimal",
+            json!({"version": 1, "job_id": "j", "namespace": "n", "script_name": "s",
+            "bundle": {"bucket": "abc", "prefix": ""}}),
+        ),
         ("version 2", with("version", Some(json!(2)))),
         ("unknown field", with("colour", Some(json!("red")))),
         ("no job_id", with("job_id", None)),
         ("job_id with a space", with("job_id", Some(json!("a b")))),
-        ("job_id of 129", with("job_id", Some(json!("a".repeat(129))))),
-        ("job_id of 128", with("job_id", Some(json!("a".repeat(128))))),
-        ("namespace ending in -", with("namespace", Some(json!("ns-")))),
-        ("namespace of 63", with("namespace", Some(json!("N".repeat(63))))),
-        ("namespace of 64", with("namespace", Some(json!("N".repeat(64))))),
+        (
+            "job_id of 129",
+            with("job_id", Some(json!("a".repeat(129)))),
+        ),
+        (
+            "job_id of 128",
+            with("job_id", Some(json!("a".repeat(128)))),
+        ),
+        (
+            "namespace ending in -",
+            with("namespace", Some(json!("ns-"))),
+        ),
+        (
+            "namespace of 63",
+            with("namespace", Some(json!("N".repeat(63)))),
+        ),
+        (
+            "namespace of 64",
+            with("namespace", Some(json!("N".repeat(64)))),
+        ),
         ("uppercase script", with("script_name", Some(json!("Acme")))),
         ("script of one char", with("script_name", Some(json!("a")))),
-        ("script starting with -", with("script_name", Some(json!("-a")))),
+        (
+            "script starting with -",
+            with("script_name", Some(json!("-a"))),
+        ),
         ("short account", with("account_id", Some(json!("0123")))),
-        ("uppercase account", with("account_id", Some(json!("0123456789ABCDEF0123456789ABCDEF")))),
+        (
+            "uppercase account",
+            with(
+                "account_id",
+                Some(json!("0123456789ABCDEF0123456789ABCDEF")),
+            ),
+        ),
         ("null account", with("account_id", Some(Value::Null))),
         ("bundle without prefix", with("bundle.prefix", None)),
-        ("bundle with key", with("bundle.key", Some(json!("site.tar")))),
-        ("bundle unknown field", with("bundle.region", Some(json!("eu")))),
+        (
+            "bundle with key",
+            with("bundle.key", Some(json!("site.tar"))),
+        ),
+        (
+            "bundle unknown field",
+            with("bundle.region", Some(json!("eu"))),
+        ),
         ("bucket too short", with("bundle.bucket", Some(json!("ab")))),
-        ("bucket uppercase", with("bundle.bucket", Some(json!("Sites")))),
-        ("prefix with leading /", with("bundle.prefix", Some(json!("/a")))),
-        ("prefix with ..", with("bundle.prefix", Some(json!("a/../b")))),
+        (
+            "bucket uppercase",
+            with("bundle.bucket", Some(json!("Sites"))),
+        ),
+        (
+            "prefix with leading /",
+            with("bundle.prefix", Some(json!("/a"))),
+        ),
+        (
+            "prefix with ..",
+            with("bundle.prefix", Some(json!("a/../b"))),
+        ),
         ("prefix with .", with("bundle.prefix", Some(json!("a/./b")))),
-        ("prefix with a dot file", with("bundle.prefix", Some(json!("a/.well-known/")))),
-        ("prefix with a tab", with("bundle.prefix", Some(json!("a\tb")))),
-        ("prefix of 1025", with("bundle.prefix", Some(json!("a".repeat(1025))))),
-        ("main_module absolute", with("worker.main_module", Some(json!("/index.js")))),
-        ("main_module with ..", with("worker.main_module", Some(json!("../index.js")))),
-        ("main_module empty segment", with("worker.main_module", Some(json!("src//index.js")))),
-        ("main_module nested", with("worker.main_module", Some(json!("src/index.js")))),
-        ("worker bucket bad", with("worker.bucket", Some(json!("-x-")))),
-        ("worker unknown field", with("worker.entry", Some(json!("x")))),
-        ("date not a date", with("compatibility_date", Some(json!("2025-1-24")))),
-        ("flag uppercase", with("compatibility_flags", Some(json!(["Nodejs_compat"])))),
-        ("flag fine", with("compatibility_flags", Some(json!(["nodejs_compat"])))),
-        ("html_handling unknown", with("assets_config.html_handling", Some(json!("auto")))),
-        ("not_found_handling spa", with("assets_config.not_found_handling",
-            Some(json!("single-page-application")))),
-        ("assets_config unknown", with("assets_config.headers", Some(json!("x")))),
-        ("run_worker_first true", with("assets_config.run_worker_first", Some(json!(true)))),
-        ("run_worker_first routes", with("assets_config.run_worker_first",
-            Some(json!(["/api/*", "!/api/docs"])))),
-        ("run_worker_first bad route", with("assets_config.run_worker_first", Some(json!(["api"])))),
-        ("binding without name", with("bindings", Some(json!([{"type": "plain_text"}])))),
-        ("binding bad name", with("bindings", Some(json!([{"type": "kv", "name": "1X"}])))),
-        ("binding not an object", with("bindings", Some(json!(["KV"])))),
-        ("assets_binding bad", with("assets_binding", Some(json!("my-assets")))),
-        ("correlation_id empty", with("correlation_id", Some(json!("")))),
-        ("correlation_id newline", with("correlation_id", Some(json!("a\nb")))),
-        ("labels of 33", with("labels", Some(Value::Object((0..33)
-            .map(|i| (format!("k{i}"), json!("v"))).collect())))),
+        (
+            "prefix with a dot file",
+            with("bundle.prefix", Some(json!("a/.well-known/"))),
+        ),
+        (
+            "prefix with a tab",
+            with("bundle.prefix", Some(json!("a\tb"))),
+        ),
+        (
+            "prefix of 1025",
+            with("bundle.prefix", Some(json!("a".repeat(1025)))),
+        ),
+        (
+            "main_module absolute",
+            with("worker.main_module", Some(json!("/index.js"))),
+        ),
+        (
+            "main_module with ..",
+            with("worker.main_module", Some(json!("../index.js"))),
+        ),
+        (
+            "main_module empty segment",
+            with("worker.main_module", Some(json!("src//index.js"))),
+        ),
+        (
+            "main_module nested",
+            with("worker.main_module", Some(json!("src/index.js"))),
+        ),
+        (
+            "worker bucket bad",
+            with("worker.bucket", Some(json!("-x-"))),
+        ),
+        (
+            "worker unknown field",
+            with("worker.entry", Some(json!("x"))),
+        ),
+        (
+            "date not a date",
+            with("compatibility_date", Some(json!("2025-1-24"))),
+        ),
+        (
+            "flag uppercase",
+            with("compatibility_flags", Some(json!(["Nodejs_compat"]))),
+        ),
+        (
+            "flag fine",
+            with("compatibility_flags", Some(json!(["nodejs_compat"]))),
+        ),
+        (
+            "html_handling unknown",
+            with("assets_config.html_handling", Some(json!("auto"))),
+        ),
+        (
+            "not_found_handling spa",
+            with(
+                "assets_config.not_found_handling",
+                Some(json!("single-page-application")),
+            ),
+        ),
+        (
+            "assets_config unknown",
+            with("assets_config.headers", Some(json!("x"))),
+        ),
+        (
+            "run_worker_first true",
+            with("assets_config.run_worker_first", Some(json!(true))),
+        ),
+        (
+            "run_worker_first routes",
+            with(
+                "assets_config.run_worker_first",
+                Some(json!(["/api/*", "!/api/docs"])),
+            ),
+        ),
+        (
+            "run_worker_first bad route",
+            with("assets_config.run_worker_first", Some(json!(["api"]))),
+        ),
+        (
+            "binding without name",
+            with("bindings", Some(json!([{"type": "plain_text"}]))),
+        ),
+        (
+            "binding bad name",
+            with("bindings", Some(json!([{"type": "kv", "name": "1X"}]))),
+        ),
+        (
+            "binding not an object",
+            with("bindings", Some(json!(["KV"]))),
+        ),
+        (
+            "assets_binding bad",
+            with("assets_binding", Some(json!("my-assets"))),
+        ),
+        (
+            "correlation_id empty",
+            with("correlation_id", Some(json!(""))),
+        ),
+        (
+            "correlation_id newline",
+            with("correlation_id", Some(json!("a\nb"))),
+        ),
+        (
+            "labels of 33",
+            with(
+                "labels",
+                Some(Value::Object(
+                    (0..33).map(|i| (format!("k{i}"), json!("v"))).collect(),
+                )),
+            ),
+        ),
         ("label key empty", with("labels", Some(json!({"": "v"})))),
-        ("label value long", with("labels", Some(json!({"k": "v".repeat(257)})))),
-        ("label value not a string", with("labels", Some(json!({"k": 1})))),
+        (
+            "label value long",
+            with("labels", Some(json!({"k": "v".repeat(257)}))),
+        ),
+        (
+            "label value not a string",
+            with("labels", Some(json!({"k": 1}))),
+        ),
     ];
     let schema = validator(ContractSchema::Job);
     for (name, job) in cases {
@@ -157,11 +288,26 @@ fn schema_and_decoder_agree() {
 #[test]
 fn rules_only_the_worker_checks() {
     let cases = [
-        ("worker code inside the bundle", with("worker.prefix", Some(json!("acme/builds/42/worker/")))),
-        ("a binding named twice", with("bindings", Some(json!([
-            {"type": "plain_text", "name": "A"}, {"type": "plain_text", "name": "A"}])))),
-        ("a date in the future", with("compatibility_date", Some(json!("2999-01-01")))),
-        ("a date that does not exist", with("compatibility_date", Some(json!("2025-02-30")))),
+        (
+            "worker code inside the bundle",
+            with("worker.prefix", Some(json!("acme/builds/42/worker/"))),
+        ),
+        (
+            "a binding named twice",
+            with(
+                "bindings",
+                Some(json!([
+            {"type": "plain_text", "name": "A"}, {"type": "plain_text", "name": "A"}])),
+            ),
+        ),
+        (
+            "a date in the future",
+            with("compatibility_date", Some(json!("2999-01-01"))),
+        ),
+        (
+            "a date that does not exist",
+            with("compatibility_date", Some(json!("2025-02-30"))),
+        ),
     ];
     let schema = validator(ContractSchema::Job);
     for (name, job) in cases {
@@ -188,13 +334,22 @@ fn published_events_match_the_event_schema() {
         script_name: Some("acme-site".into()),
     };
     let at = chrono::DateTime::UNIX_EPOCH;
-    let started = CloudEvent::new(EventKind::Started, "w", EventData::new(fields.clone(), 1), at);
+    let started = CloudEvent::new(
+        EventKind::Started,
+        "w",
+        EventData::new(fields.clone(), 1),
+        at,
+    );
     let succeeded = CloudEvent::new(
         EventKind::Succeeded,
         "w",
         EventData {
             duration_ms: Some(1),
-            manifest: Some(ManifestSummary { files: 1, bytes: 2, sha256: "ab".into() }),
+            manifest: Some(ManifestSummary {
+                files: 1,
+                bytes: 2,
+                sha256: "ab".into(),
+            }),
             upload: Some(UploadSummary::default()),
             deployment: Some(DeploymentInfo::default()),
             ..EventData::new(fields.clone(), 1)
@@ -221,5 +376,8 @@ fn published_events_match_the_event_schema() {
     // A terminal event without its part is refused.
     let mut bare = serde_json::to_value(&failed).unwrap();
     bare["data"].as_object_mut().unwrap().remove("error");
-    assert!(!schema.is_valid(&bare), "a failed event must carry its error");
+    assert!(
+        !schema.is_valid(&bare),
+        "a failed event must carry its error"
+    );
 }

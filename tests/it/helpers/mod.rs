@@ -2,5 +2,6 @@
 
 pub mod amqp;
 pub mod app;
+pub mod files;
 pub mod s3;
 pub mod sim;
