@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/wfp-deployer/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug/wfp-deployer
 
-.PHONY: all build services services-stop test test-unit demo bench fmt lint check clean-run contract
+.PHONY: all build services services-stop test test-unit demo bench fmt lint check clean-run contract deploy-configmap
 
 all: build
 
@@ -48,6 +48,12 @@ bench: services
 contract: build
 	$(BIN) schema job > contract/job.schema.json
 	$(BIN) schema event > contract/event.schema.json
+
+## deploy-configmap: copy config/default.toml into the Kubernetes ConfigMap (a test fails while they differ)
+deploy-configmap:
+	{ sed -n '1,/^  default.toml: |$$/p' deploy/kubernetes/configmap.yaml; \
+	  sed 's/^\(.\)/    \1/' config/default.toml; } > deploy/kubernetes/configmap.yaml.new
+	mv deploy/kubernetes/configmap.yaml.new deploy/kubernetes/configmap.yaml
 
 fmt:
 	$(CARGO) fmt --all

@@ -12,21 +12,23 @@
 //! of being silently ignored. Secrets are [`SecretString`]s: `Debug` of the
 //! settings never shows them.
 
+mod redact;
 mod sections;
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use secrecy::ExposeSecret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+pub use redact::REDACTED;
 pub use sections::{
     AmqpSettings, CloudflareSettings, LimitSettings, LogFormat, LogSettings, RetrySettings,
     S3Settings, WorkerSettings,
 };
 
 /// Everything the worker needs to run.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub amqp: AmqpSettings,
@@ -54,8 +56,9 @@ pub fn is_account_id(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// The conventional environment variables and the setting each one sets.
-const CONVENTIONAL_ENV: &[(&str, &str)] = &[
+/// The conventional environment variables and the setting each one sets
+/// (public for the configuration reference).
+pub const CONVENTIONAL_ENV: &[(&str, &str)] = &[
     ("AMQP_URL", "amqp.url"),
     ("CLOUDFLARE_API_TOKEN", "cloudflare.api_token"),
     ("CLOUDFLARE_ACCOUNT_ID", "cloudflare.account_id"),

@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The broker and the names of the contract's topology.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AmqpSettings {
     /// `amqp://user:pass@host:port/vhost`; a secret because it carries the password.
+    #[serde(serialize_with = "super::redact::secret")]
     pub url: SecretString,
     pub jobs_exchange: String,
     pub jobs_routing_key: String,
@@ -50,7 +51,7 @@ impl Default for AmqpSettings {
 }
 
 /// How the worker process behaves.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerSettings {
     /// Deploys run at once; also the AMQP prefetch.
@@ -108,10 +109,11 @@ impl WorkerSettings {
 }
 
 /// The Cloudflare API and how the worker talks to it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CloudflareSettings {
     pub api_base_url: String,
+    #[serde(serialize_with = "super::redact::optional_secret")]
     pub api_token: Option<SecretString>,
     /// The default account, used by jobs without `account_id`.
     pub account_id: String,
@@ -157,7 +159,7 @@ impl CloudflareSettings {
 }
 
 /// S3 settings that complement the AWS SDK's own configuration chain.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct S3Settings {
     /// Overrides `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` when set.
@@ -170,6 +172,7 @@ pub struct S3Settings {
     /// Static credentials; when unset the AWS SDK's chain finds them
     /// (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, profiles, IMDS, ...).
     pub access_key_id: Option<String>,
+    #[serde(serialize_with = "super::redact::optional_secret")]
     pub secret_access_key: Option<SecretString>,
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
@@ -194,7 +197,7 @@ impl Default for S3Settings {
 
 /// One retry policy for every remote call: capped exponential back-off with
 /// full jitter (see `crate::retry`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetrySettings {
     /// Tries in all, the first included.
@@ -223,7 +226,7 @@ impl Default for RetrySettings {
 
 /// What one bundle may hold. The defaults are Cloudflare's own limits for
 /// Workers static assets, so a bundle that passes here is not refused there.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitSettings {
     /// Files in one bundle.
@@ -248,7 +251,7 @@ impl Default for LimitSettings {
 }
 
 /// Logging.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
     /// `tracing` filter directives; `RUST_LOG` wins when set.
@@ -266,7 +269,7 @@ impl Default for LogSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Pretty,

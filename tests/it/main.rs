@@ -12,5 +12,6 @@ mod cli;
 mod cloudflare;
 mod contract_files;
 mod deploy;
+mod deploy_files;
 mod s3;
 mod sim;
