@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/wfp-deployer/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug/wfp-deployer
 
-.PHONY: all build services services-stop test test-unit demo bench fmt lint check clean-run contract deploy-configmap
+.PHONY: all build services services-stop test test-unit demo bench fmt lint check clean-run contract deploy-configmap config-reference
 
 all: build
 
@@ -48,6 +48,10 @@ bench: services
 contract: build
 	$(BIN) schema job > contract/job.schema.json
 	$(BIN) schema event > contract/event.schema.json
+
+## config-reference: regenerate README's configuration reference from src/config/ (a test fails while it is stale)
+config-reference:
+	WFP_BLESS=1 $(CARGO) test --quiet --test it config_reference
 
 ## deploy-configmap: copy config/default.toml into the Kubernetes ConfigMap (a test fails while they differ)
 deploy-configmap:

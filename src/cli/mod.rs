@@ -96,7 +96,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = cli.settings()?;
             upload::run(&settings, args).await
         }
-        Command::Schema(args) => Ok(schema::run(args)),
+        Command::Schema(args) => schema::run(args),
         Command::CheckConfig => {
             let settings = cli.settings()?;
             println!("{settings:#?}");

@@ -2,6 +2,9 @@
 //! same text as `contract/*.schema.json`, for teams that validate messages
 //! in their own language.
 
+use std::io::Write;
+
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use crate::contract::ContractSchema;
@@ -22,10 +25,14 @@ pub enum Which {
     Event,
 }
 
-pub fn run(args: &SchemaArgs) {
+/// Writes the schema to standard output (an error, not a panic, when the
+/// reader went away).
+pub fn run(args: &SchemaArgs) -> anyhow::Result<()> {
     let schema = match args.which {
         Which::Job => ContractSchema::Job,
         Which::Event => ContractSchema::Event,
     };
-    print!("{}", schema.render());
+    std::io::stdout()
+        .write_all(schema.render().as_bytes())
+        .context("writing the schema to standard output")
 }

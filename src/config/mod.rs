@@ -10,7 +10,9 @@
 //!
 //! Every struct denies unknown keys, so a typo is named at load time instead
 //! of being silently ignored. Secrets are [`SecretString`]s: `Debug` of the
-//! settings never shows them.
+//! settings never shows them, and serializing them (how the configuration
+//! reference and the deploy-file tests list every key with its default)
+//! writes [`REDACTED`] instead.
 
 mod redact;
 mod sections;

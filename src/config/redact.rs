@@ -24,3 +24,27 @@ pub(super) fn optional_secret<S: Serializer>(
         None => serializer.serialize_none(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Settings;
+
+    #[test]
+    fn serialized_settings_show_no_secret() {
+        let mut settings = Settings::default();
+        settings.amqp.url = "amqp://u:amqp-pass-1@h/%2f".to_string().into();
+        settings.cloudflare.api_token = Some("cf-token-2".to_string().into());
+        settings.s3.secret_access_key = Some("s3-secret-3".to_string().into());
+        let json = serde_json::to_string(&settings).unwrap();
+        for secret in ["amqp-pass-1", "cf-token-2", "s3-secret-3"] {
+            assert!(!json.contains(secret), "{secret} leaked: {json}");
+        }
+        assert_eq!(json.matches(super::REDACTED).count(), 3);
+        settings.s3.secret_access_key = None;
+        let value = serde_json::to_value(&settings).unwrap();
+        assert!(
+            value["s3"]["secret_access_key"].is_null(),
+            "unset stays unset"
+        );
+    }
+}

@@ -16,11 +16,17 @@ pub struct AmqpSettings {
     /// `amqp://user:pass@host:port/vhost`; a secret because it carries the password.
     #[serde(serialize_with = "super::redact::secret")]
     pub url: SecretString,
+    /// The direct exchange producers publish jobs to.
     pub jobs_exchange: String,
+    /// The routing key binding the jobs queue to the jobs exchange.
     pub jobs_routing_key: String,
+    /// The quorum queue the worker consumes jobs from.
     pub jobs_queue: String,
+    /// The fanout exchange jobs over the delivery limit are dead-lettered to.
     pub dead_letter_exchange: String,
+    /// The quorum queue that keeps dead-lettered jobs for an operator.
     pub dead_letter_queue: String,
+    /// The topic exchange the worker publishes its events to.
     pub events_exchange: String,
     /// `x-delivery-limit` of the jobs queue. Queue arguments cannot change
     /// after the queue exists, so this is set once, from the start.
@@ -112,18 +118,22 @@ impl WorkerSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CloudflareSettings {
+    /// The Cloudflare API's base URL (the simulator's, in tests and demos).
     pub api_base_url: String,
     #[serde(serialize_with = "super::redact::optional_secret")]
+    /// The Cloudflare API token; required by the worker.
     pub api_token: Option<SecretString>,
     /// The default account, used by jobs without `account_id`.
     pub account_id: String,
-    /// Further accounts jobs may name (the default account is always allowed).
+    /// Further accounts jobs may name (the default account is always
+    /// allowed); comma-separated in the environment.
     pub accounts: Vec<String>,
     /// Buckets uploaded at once within one job.
     pub upload_concurrency: usize,
     /// A JWT that expires within this margin counts as expired.
     #[serde(with = "humantime_serde")]
     pub jwt_expiry_margin: Duration,
+    /// Ceiling for opening a connection to the API.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
     /// Whole-request ceiling; a stalled upload fails with a timeout and is retried.
@@ -172,8 +182,10 @@ pub struct S3Settings {
     /// Static credentials; when unset the AWS SDK's chain finds them
     /// (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, profiles, IMDS, ...).
     pub access_key_id: Option<String>,
+    /// The secret key going with `access_key_id`.
     #[serde(serialize_with = "super::redact::optional_secret")]
     pub secret_access_key: Option<SecretString>,
+    /// Ceiling for opening a connection to the S3 server.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
     /// Ceiling of one S3 call, body included.
@@ -202,8 +214,10 @@ impl Default for S3Settings {
 pub struct RetrySettings {
     /// Tries in all, the first included.
     pub max_attempts: usize,
+    /// The first back-off ceiling; each retry doubles it, up to `max_delay`.
     #[serde(with = "humantime_serde")]
     pub initial_delay: Duration,
+    /// The largest back-off between two tries.
     #[serde(with = "humantime_serde")]
     pub max_delay: Duration,
     /// The longest `Retry-After` honoured. Cloudflare's rate limits work in

@@ -127,8 +127,14 @@ fn asyncapi_document_resolves() {
     let operations = object(&doc["operations"], "operations");
     for (name, operation) in operations {
         let action = operation["action"].as_str().unwrap_or_default();
-        assert!(["send", "receive"].contains(&action), "{name}: action {action:?}");
-        for part in [Some(operation), operation.get("reply")].into_iter().flatten() {
+        assert!(
+            ["send", "receive"].contains(&action),
+            "{name}: action {action:?}"
+        );
+        for part in [Some(operation), operation.get("reply")]
+            .into_iter()
+            .flatten()
+        {
             let channel = part["channel"]["$ref"]
                 .as_str()
                 .unwrap_or_else(|| panic!("{name}: no channel reference"));
@@ -149,7 +155,8 @@ fn asyncapi_document_resolves() {
     for id in object(&doc["components"]["messages"], "components.messages").keys() {
         let wanted = format!("#/components/messages/{id}");
         assert!(
-            refs.iter().any(|(at, r)| at.starts_with("/channels/") && *r == wanted),
+            refs.iter()
+                .any(|(at, r)| at.starts_with("/channels/") && *r == wanted),
             "message {id} is on no channel"
         );
     }
@@ -163,17 +170,26 @@ fn asyncapi_names_what_the_worker_declares_and_publishes() {
     let binding = |name: &str| deref(&doc, &channel(name)["bindings"]["amqp"]);
 
     let jobs = binding("deployJobs");
-    assert_eq!(channel("deployJobs")["address"], amqp.jobs_routing_key.as_str());
+    assert_eq!(
+        channel("deployJobs")["address"],
+        amqp.jobs_routing_key.as_str()
+    );
     assert_eq!(jobs["exchange"]["name"], amqp.jobs_exchange.as_str());
     assert_eq!(jobs["exchange"]["type"], "direct");
-    assert_eq!(binding("jobsQueue")["queue"]["name"], amqp.jobs_queue.as_str());
+    assert_eq!(
+        binding("jobsQueue")["queue"]["name"],
+        amqp.jobs_queue.as_str()
+    );
     assert_eq!(channel("jobsQueue")["address"], amqp.jobs_queue.as_str());
     let queue_text = channel("jobsQueue")["description"].to_string();
     for argument in [
         format!("x-delivery-limit: {}", amqp.delivery_limit),
         format!("x-dead-letter-exchange: {}", amqp.dead_letter_exchange),
     ] {
-        assert!(queue_text.contains(&argument), "jobsQueue: {argument} missing");
+        assert!(
+            queue_text.contains(&argument),
+            "jobsQueue: {argument} missing"
+        );
     }
     assert_eq!(
         binding("deadLetterQueue")["queue"]["name"],
@@ -191,7 +207,10 @@ fn asyncapi_names_what_the_worker_declares_and_publishes() {
         for message in object(&channel(name)["messages"], "messages").values() {
             let message = deref(&doc, message);
             assert_eq!(message["contentType"], wfp_deployer::events::CONTENT_TYPE);
-            assert_eq!(message["bindings"]["amqp"]["messageType"], kind.event_type());
+            assert_eq!(
+                message["bindings"]["amqp"]["messageType"],
+                kind.event_type()
+            );
             for example in message["examples"].as_array().expect("examples") {
                 assert_eq!(example["payload"]["type"], kind.event_type());
             }
@@ -240,4 +259,26 @@ fn the_readme_examples_validate_against_the_schemas() {
     // And the worker accepts it.
     wfp_deployer::contract::decode_job(&serde_json::to_vec(&job).unwrap())
         .unwrap_or_else(|e| panic!("README's example job: {e}"));
+}
+
+/// `wfp-deployer schema job|event` prints the checked-in files byte for
+/// byte (what `make contract` writes them with).
+#[test]
+fn the_schema_command_prints_the_contract_files() {
+    for which in ["job", "event"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wfp-deployer"))
+            .args(["schema", which])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            crate::helpers::files::read(&format!("contract/{which}.schema.json")),
+            "schema {which}"
+        );
+    }
 }

@@ -10,6 +10,7 @@ mod amqp;
 mod cache;
 mod cli;
 mod cloudflare;
+mod config_reference;
 mod contract_files;
 mod deploy;
 mod deploy_files;

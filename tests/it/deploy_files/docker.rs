@@ -58,26 +58,43 @@ fn dockerfile_runs_the_binary_as_a_user_with_a_health_check() {
     assert!(stages.len() >= 2, "a multi-stage build");
     let runtime = stages.last().unwrap();
     let arg = |instr: &str| -> Vec<&str> {
-        runtime.iter().filter(|(i, _)| i == instr).map(|(_, a)| a.as_str()).collect()
+        runtime
+            .iter()
+            .filter(|(i, _)| i == instr)
+            .map(|(_, a)| a.as_str())
+            .collect()
     };
     assert!(arg("FROM")[0].starts_with("debian:") && arg("FROM")[0].ends_with("-slim"));
     // Only the binary and config/ are copied in.
     let copies = arg("COPY");
     assert_eq!(copies.len(), 2, "{copies:?}");
-    assert!(copies[0].starts_with("--from=build ") && copies[0].ends_with("/usr/local/bin/wfp-deployer"));
+    assert!(
+        copies[0].starts_with("--from=build ")
+            && copies[0].ends_with("/usr/local/bin/wfp-deployer")
+    );
     let env = env_of(runtime);
     check_env("deploy/Dockerfile", &env);
     check_container_listen("deploy/Dockerfile", &env);
     let value = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     assert_eq!(
         copies[1],
-        format!("config {}", value("WFP_CONFIG_DIR").expect("WFP_CONFIG_DIR")),
+        format!(
+            "config {}",
+            value("WFP_CONFIG_DIR").expect("WFP_CONFIG_DIR")
+        ),
         "config/ goes where WFP_CONFIG_DIR points"
     );
     let spool = value("WFP__WORKER__SPOOL_DIR").expect("a spool directory");
     assert_eq!(arg("VOLUME"), [format!("[\"{spool}\"]")]);
     // A numeric, non-root user: Kubernetes' runAsNonRoot can check it.
-    assert_eq!(arg("USER"), [format!("{}:{}", super::kubernetes::UID, super::kubernetes::UID)]);
+    assert_eq!(
+        arg("USER"),
+        [format!(
+            "{}:{}",
+            super::kubernetes::UID,
+            super::kubernetes::UID
+        )]
+    );
     assert_eq!(arg("EXPOSE"), [ops_port().to_string()]);
     let health = arg("HEALTHCHECK").join(" ");
     assert!(
@@ -101,7 +118,9 @@ fn hadolint() -> PathBuf {
 }
 
 fn dirs_home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default()
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default()
 }
 
 #[test]
@@ -126,9 +145,16 @@ fn hadolint_passes_the_dockerfile() {
 
 /// A Compose `environment:` mapping as pairs.
 fn environment(service: &Value) -> Vec<(String, String)> {
-    let env = service["environment"].as_object().expect("environment as a mapping");
+    let env = service["environment"]
+        .as_object()
+        .expect("environment as a mapping");
     env.iter()
-        .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_string),
+            )
+        })
         .collect()
 }
 
@@ -155,40 +181,74 @@ fn compose_wires_broker_s3_simulator_and_two_workers() {
     const FILE: &str = "deploy/compose.yaml";
     let doc = yaml(FILE);
     let services = doc["services"].as_object().expect("services");
-    let service = |name: &str| services.get(name).unwrap_or_else(|| panic!("{FILE}: no {name}"));
+    let service = |name: &str| {
+        services
+            .get(name)
+            .unwrap_or_else(|| panic!("{FILE}: no {name}"))
+    };
     let sim = service("cloudflare-sim");
     let sim_cmd: Vec<String> = serde_json::from_value(sim["command"].clone()).unwrap();
-    let sim_cli = Cli::try_parse_from(std::iter::once("wfp-deployer".to_string()).chain(sim_cmd.clone()))
-        .unwrap_or_else(|e| panic!("{FILE}: the simulator's command: {e}"));
+    let sim_cli =
+        Cli::try_parse_from(std::iter::once("wfp-deployer".to_string()).chain(sim_cmd.clone()))
+            .unwrap_or_else(|e| panic!("{FILE}: the simulator's command: {e}"));
     let flag = |name: &str| {
-        let at = sim_cmd.iter().position(|a| a == name).unwrap_or_else(|| panic!("no {name}"));
+        let at = sim_cmd
+            .iter()
+            .position(|a| a == name)
+            .unwrap_or_else(|| panic!("no {name}"));
         sim_cmd[at + 1].clone()
     };
     let sim_port = host_port(&flag("--listen")).1;
-    assert!(matches!(sim_cli.command, wfp_deployer::cli::Command::CloudflareSim(_)));
+    assert!(matches!(
+        sim_cli.command,
+        wfp_deployer::cli::Command::CloudflareSim(_)
+    ));
 
-    let workers: Vec<&str> = services.keys().filter(|k| k.starts_with("worker")).map(String::as_str).collect();
+    let workers: Vec<&str> = services
+        .keys()
+        .filter(|k| k.starts_with("worker"))
+        .map(String::as_str)
+        .collect();
     assert_eq!(workers.len(), 2, "two workers: {workers:?}");
     for name in workers {
         let worker = service(name);
         let env = environment(worker);
         check_env(FILE, &env);
         check_container_listen(FILE, &env);
-        let var = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        let var = |k: &str| {
+            env.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
         assert_eq!(host_port(&var("AMQP_URL")), ("rabbitmq".into(), 5672));
         assert_eq!(
             host_port(&var("CLOUDFLARE_API_BASE_URL")),
             ("cloudflare-sim".into(), sim_port)
         );
         assert!(var("CLOUDFLARE_API_BASE_URL").ends_with("/client/v4"));
-        assert_eq!(var("CLOUDFLARE_API_TOKEN"), flag("--api-token"), "{name}: the sim's token");
-        assert_eq!(var("CLOUDFLARE_ACCOUNT_ID"), flag("--account"), "{name}: the sim's account");
+        assert_eq!(
+            var("CLOUDFLARE_API_TOKEN"),
+            flag("--api-token"),
+            "{name}: the sim's token"
+        );
+        assert_eq!(
+            var("CLOUDFLARE_ACCOUNT_ID"),
+            flag("--account"),
+            "{name}: the sim's account"
+        );
         let (s3_host, s3_port) = host_port(&var("AWS_ENDPOINT_URL_S3"));
-        assert!(container_ports(service(&s3_host)).contains(&s3_port), "{name}: S3 port");
+        assert!(
+            container_ports(service(&s3_host)).contains(&s3_port),
+            "{name}: S3 port"
+        );
         let cmd: Vec<String> = serde_json::from_value(worker["command"].clone()).unwrap();
         let cli = Cli::try_parse_from(std::iter::once("wfp-deployer".to_string()).chain(cmd))
             .unwrap_or_else(|e| panic!("{FILE}: {name}: {e}"));
-        assert!(matches!(cli.command, wfp_deployer::cli::Command::Worker), "{name}");
+        assert!(
+            matches!(cli.command, wfp_deployer::cli::Command::Worker),
+            "{name}"
+        );
         for dependency in ["rabbitmq", "s3", "cloudflare-sim"] {
             assert_eq!(
                 worker["depends_on"][dependency]["condition"], "service_healthy",
@@ -196,16 +256,35 @@ fn compose_wires_broker_s3_simulator_and_two_workers() {
             );
         }
         let check = worker["healthcheck"]["test"].to_string();
-        assert!(check.contains(&format!("http://127.0.0.1:{}{READYZ}", ops_port())), "{check}");
+        assert!(
+            check.contains(&format!("http://127.0.0.1:{}{READYZ}", ops_port())),
+            "{check}"
+        );
         assert_eq!(container_ports(worker), [ops_port()]);
-        let grace = humantime::parse_duration(worker["stop_grace_period"].as_str().unwrap()).unwrap();
-        assert!(grace.as_secs() > setting_seconds("worker.shutdown_grace"), "{name}: stop grace");
+        let grace =
+            humantime::parse_duration(worker["stop_grace_period"].as_str().unwrap()).unwrap();
+        assert!(
+            grace.as_secs() > setting_seconds("worker.shutdown_grace"),
+            "{name}: stop grace"
+        );
     }
     for name in ["rabbitmq", "s3", "cloudflare-sim"] {
-        assert!(service(name)["healthcheck"]["test"].is_array(), "{name}: a health check");
+        assert!(
+            service(name)["healthcheck"]["test"].is_array(),
+            "{name}: a health check"
+        );
     }
-    assert!(sim["healthcheck"]["test"].to_string().contains(&format!(":{sim_port}/__sim/health")));
-    assert!(service("rabbitmq")["image"].as_str().unwrap().contains("management"));
+    assert!(
+        sim["healthcheck"]["test"]
+            .to_string()
+            .contains(&format!(":{sim_port}/__sim/health"))
+    );
+    assert!(
+        service("rabbitmq")["image"]
+            .as_str()
+            .unwrap()
+            .contains("management")
+    );
     assert!(container_ports(service("rabbitmq")).contains(&5672));
 
     // The seed service's commands are commands of the binary.

@@ -39,7 +39,10 @@ fn recorded_metrics() -> BTreeMap<String, String> {
             }
         }
     }
-    assert!(out.len() > 10, "metric names not found in src/internal_events.rs");
+    assert!(
+        out.len() > 10,
+        "metric names not found in src/internal_events.rs"
+    );
     out
 }
 
@@ -87,7 +90,12 @@ fn expressions(dashboard: &Value) -> Vec<(String, String)> {
                 .cloned()
                 .unwrap_or_default()
                 .into_iter()
-                .map(move |t| (title.clone(), t["expr"].as_str().unwrap_or_default().to_string()))
+                .map(move |t| {
+                    (
+                        title.clone(),
+                        t["expr"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
         })
         .collect()
 }
@@ -107,7 +115,11 @@ fn every_metric_the_dashboard_queries_is_exposed() {
     }
     // Every panel reads the dashboard's data source variable.
     for panel in dashboard["panels"].as_array().unwrap() {
-        assert_eq!(panel["datasource"]["uid"], "${datasource}", "{}", panel["title"]);
+        assert_eq!(
+            panel["datasource"]["uid"], "${datasource}",
+            "{}",
+            panel["title"]
+        );
     }
     let queue = dashboard["templating"]["list"]
         .as_array()
@@ -121,7 +133,10 @@ fn every_metric_the_dashboard_queries_is_exposed() {
 #[test]
 fn the_dashboard_covers_what_operators_page_on() {
     let dashboard = json("deploy/grafana/wfp-deployer.json");
-    let all: Vec<String> = expressions(&dashboard).into_iter().map(|(_, e)| e).collect();
+    let all: Vec<String> = expressions(&dashboard)
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
     let reads = |needle: &str| all.iter().any(|e| e.contains(needle));
     for needle in [
         "sum by (outcome) (rate(wfp_deployer_jobs_total",

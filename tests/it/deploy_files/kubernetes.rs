@@ -6,8 +6,7 @@
 use serde_json::Value;
 
 use super::{
-    HEALTHZ, METRICS, READYZ, check_container_listen, check_env, ops_port, setting,
-    setting_seconds,
+    HEALTHZ, METRICS, READYZ, check_container_listen, check_env, ops_port, setting, setting_seconds,
 };
 use crate::helpers::files::{read, yaml, yaml_documents};
 
@@ -19,7 +18,9 @@ fn objects() -> Vec<(String, Value)> {
     crate::helpers::files::files_under("deploy/kubernetes", &[".yaml"])
         .into_iter()
         .flat_map(|file| {
-            yaml_documents(&file).into_iter().map(move |doc| (file.clone(), doc))
+            yaml_documents(&file)
+                .into_iter()
+                .map(move |doc| (file.clone(), doc))
         })
         .collect()
 }
@@ -42,36 +43,52 @@ fn container() -> Value {
     containers[0].clone()
 }
 
-/// The container's literal `env` values, and the secret keys it reads.
-fn env() -> (Vec<(String, String)>, Vec<(String, String)>) {
-    let mut plain = Vec::new();
-    let mut secret = Vec::new();
+/// The container's environment, as the pod spec gives it.
+struct ContainerEnv {
+    /// Variables with a literal value.
+    literal: Vec<(String, String)>,
+    /// Variables fed from a Secret, by name.
+    from_secrets: Vec<String>,
+    /// The (Secret, key) pairs they read.
+    secret_keys: Vec<(String, String)>,
+}
+
+fn container_env() -> ContainerEnv {
+    let mut env = ContainerEnv {
+        literal: Vec::new(),
+        from_secrets: Vec::new(),
+        secret_keys: Vec::new(),
+    };
     for var in container()["env"].as_array().expect("env") {
         let name = var["name"].as_str().unwrap().to_string();
         if let Some(value) = var["value"].as_str() {
-            plain.push((name, value.to_string()));
+            env.literal.push((name, value.to_string()));
         } else if let Some(key) = var["valueFrom"]["secretKeyRef"].as_object() {
-            let secret_name = key["name"].as_str().unwrap().to_string();
-            secret.push((secret_name, key["key"].as_str().unwrap().to_string()));
-            // Its name must be one the binary reads, whatever the value.
-            plain.push((name, String::new()));
+            let secret = key["name"].as_str().unwrap().to_string();
+            env.secret_keys
+                .push((secret, key["key"].as_str().unwrap().to_string()));
+            env.from_secrets.push(name);
         }
     }
-    (plain, secret)
-}
-
-/// Literal env values only (the secret-fed ones are checked by name).
-fn literal_env() -> Vec<(String, String)> {
-    env().0.into_iter().filter(|(_, v)| !v.is_empty()).collect()
+    env
 }
 
 fn env_value(name: &str) -> Option<String> {
-    literal_env().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    container_env()
+        .literal
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
 /// `128Mi`, `9Gi` in bytes.
 fn quantity(text: &str) -> u64 {
-    let units = [("Ki", 1u64 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30), ("Ti", 1 << 40)];
+    let units = [
+        ("Ki", 1u64 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("Ti", 1 << 40),
+    ];
     for (suffix, factor) in units {
         if let Some(n) = text.strip_suffix(suffix) {
             return n.parse::<u64>().expect("a number") * factor;
@@ -82,14 +99,15 @@ fn quantity(text: &str) -> u64 {
 
 #[test]
 fn the_deployment_env_names_real_settings_and_variables() {
-    let (all, _) = env();
-    let names: Vec<(String, String)> = all.iter().filter(|(_, v)| v.is_empty()).cloned().collect();
-    check_env("deploy/kubernetes/deployment.yaml", &literal_env());
+    const FILE: &str = "deploy/kubernetes/deployment.yaml";
+    let env = container_env();
+    check_env(FILE, &env.literal);
+    check_container_listen(FILE, &env.literal);
     // Secret-fed variables: checked by name (their values live elsewhere).
-    for (name, _) in names {
-        assert!(super::known_plain_env().contains(&name), "{name} is read by nothing");
+    let known = super::known_plain_env();
+    for name in env.from_secrets {
+        assert!(known.contains(&name), "{FILE}: {name} is read by nothing");
     }
-    check_container_listen("deploy/kubernetes/deployment.yaml", &literal_env());
 }
 
 #[test]
@@ -98,8 +116,14 @@ fn probes_ports_and_scraping_use_the_ops_server() {
     let port = &c["ports"][0];
     assert_eq!(port["name"], "ops");
     assert_eq!(port["containerPort"], ops_port());
-    assert_eq!(c["readinessProbe"]["httpGet"]["path"], READYZ, "readiness is /readyz");
-    assert_eq!(c["livenessProbe"]["httpGet"]["path"], HEALTHZ, "liveness is /healthz");
+    assert_eq!(
+        c["readinessProbe"]["httpGet"]["path"], READYZ,
+        "readiness is /readyz"
+    );
+    assert_eq!(
+        c["livenessProbe"]["httpGet"]["path"], HEALTHZ,
+        "liveness is /healthz"
+    );
     for probe in ["readinessProbe", "livenessProbe"] {
         assert_eq!(c[probe]["httpGet"]["port"], "ops", "{probe}");
     }
@@ -116,7 +140,9 @@ fn probes_ports_and_scraping_use_the_ops_server() {
 fn shutdown_security_and_resources() {
     let deployment = object("Deployment");
     let pod = &deployment["spec"]["template"]["spec"];
-    let grace = pod["terminationGracePeriodSeconds"].as_u64().expect("a grace period");
+    let grace = pod["terminationGracePeriodSeconds"]
+        .as_u64()
+        .expect("a grace period");
     assert!(
         grace > setting_seconds("worker.shutdown_grace") + 5,
         "terminationGracePeriodSeconds {grace} must leave room after worker.shutdown_grace"
@@ -135,12 +161,22 @@ fn shutdown_security_and_resources() {
     let bench = &readme[readme.find("## Benchmarks").expect("a benchmarks section")..];
     let peak_mib = bench
         .lines()
-        .filter_map(|l| l.split('|').nth(5)?.trim().strip_suffix(" MiB")?.parse::<u64>().ok())
+        .filter_map(|l| {
+            l.split('|')
+                .nth(5)?
+                .trim()
+                .strip_suffix(" MiB")?
+                .parse::<u64>()
+                .ok()
+        })
         .max()
         .expect("peak RSS figures in README's benchmark table");
     let request = quantity(c["resources"]["requests"]["memory"].as_str().unwrap());
     let limit = quantity(c["resources"]["limits"]["memory"].as_str().unwrap());
-    assert!(request >= 3 * peak_mib << 20, "request {request} vs peak {peak_mib} MiB");
+    assert!(
+        request >= (3 * peak_mib) << 20,
+        "request {request} vs peak {peak_mib} MiB"
+    );
     assert!(limit >= request);
 
     // The spool: where the settings put it, on a volume big enough for
@@ -154,10 +190,22 @@ fn shutdown_security_and_resources() {
             .unwrap_or_else(|| panic!("no {name} mount"))
             .clone()
     };
-    assert_eq!(mount("spool")["mountPath"], env_value("WFP__WORKER__SPOOL_DIR").unwrap().as_str());
-    assert_eq!(mount("config")["mountPath"], env_value("WFP_CONFIG_DIR").unwrap().as_str());
+    assert_eq!(
+        mount("spool")["mountPath"],
+        env_value("WFP__WORKER__SPOOL_DIR").unwrap().as_str()
+    );
+    assert_eq!(
+        mount("config")["mountPath"],
+        env_value("WFP_CONFIG_DIR").unwrap().as_str()
+    );
     let volume = |name: &str| {
-        pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == name).unwrap().clone()
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap()
+            .clone()
     };
     let concurrency: u64 = env_value("WFP__WORKER__CONCURRENCY")
         .unwrap_or_else(|| setting("worker.concurrency"))
@@ -165,7 +213,10 @@ fn shutdown_security_and_resources() {
         .unwrap();
     let max_total: u64 = setting("limits.max_total_bytes").parse().unwrap();
     let size = quantity(volume("spool")["emptyDir"]["sizeLimit"].as_str().unwrap());
-    assert!(size >= concurrency * max_total, "spool {size} < {concurrency} x {max_total}");
+    assert!(
+        size >= concurrency * max_total,
+        "spool {size} < {concurrency} x {max_total}"
+    );
     assert_eq!(
         volume("config")["configMap"]["name"],
         object("ConfigMap")["metadata"]["name"]
@@ -185,16 +236,24 @@ fn secret_keys_used_exist_in_the_example_secret() {
     let example = yaml("deploy/kubernetes/secret.example.yaml");
     let name = example["metadata"]["name"].as_str().unwrap().to_string();
     let keys = example["stringData"].as_object().unwrap();
-    let (_, used) = env();
+    let used = container_env().secret_keys;
     let auth = object("TriggerAuthentication");
     let from_keda = auth["spec"]["secretTargetRef"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["name"].as_str().unwrap().to_string(), r["key"].as_str().unwrap().to_string()));
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["key"].as_str().unwrap().to_string(),
+            )
+        });
     for (secret, key) in used.into_iter().chain(from_keda) {
         assert_eq!(secret, name, "{key}: another secret");
-        assert!(keys.contains_key(&key), "{key} missing from secret.example.yaml");
+        assert!(
+            keys.contains_key(&key),
+            "{key} missing from secret.example.yaml"
+        );
     }
 }
 
@@ -202,7 +261,10 @@ fn secret_keys_used_exist_in_the_example_secret() {
 fn keda_scales_on_the_jobs_queue_over_the_management_api() {
     let scaled = object("ScaledObject");
     let deployment = object("Deployment");
-    assert_eq!(scaled["spec"]["scaleTargetRef"]["name"], deployment["metadata"]["name"]);
+    assert_eq!(
+        scaled["spec"]["scaleTargetRef"]["name"],
+        deployment["metadata"]["name"]
+    );
     let trigger = &scaled["spec"]["triggers"][0];
     assert_eq!(trigger["type"], "rabbitmq");
     let meta = &trigger["metadata"];
@@ -211,19 +273,33 @@ fn keda_scales_on_the_jobs_queue_over_the_management_api() {
     assert_eq!(meta["mode"], "QueueLength");
     assert_eq!(meta["excludeUnacknowledged"], "false");
     assert_eq!(meta["queueName"], setting("amqp.jobs_queue").as_str());
-    let concurrency = env_value("WFP__WORKER__CONCURRENCY").unwrap_or_else(|| setting("worker.concurrency"));
-    assert_eq!(meta["value"], concurrency.as_str(), "one replica per worker.concurrency jobs");
+    let concurrency =
+        env_value("WFP__WORKER__CONCURRENCY").unwrap_or_else(|| setting("worker.concurrency"));
+    assert_eq!(
+        meta["value"],
+        concurrency.as_str(),
+        "one replica per worker.concurrency jobs"
+    );
     assert_eq!(
         trigger["authenticationRef"]["name"],
         object("TriggerAuthentication")["metadata"]["name"]
     );
     let auth = object("TriggerAuthentication");
     assert_eq!(auth["spec"]["secretTargetRef"][0]["parameter"], "host");
-    assert_eq!(auth["spec"]["secretTargetRef"][0]["key"], "RABBITMQ_MANAGEMENT_URL");
+    assert_eq!(
+        auth["spec"]["secretTargetRef"][0]["key"],
+        "RABBITMQ_MANAGEMENT_URL"
+    );
 
     // The disruption budget and the monitor select the Deployment's pods.
     let labels = &deployment["spec"]["template"]["metadata"]["labels"];
     assert_eq!(&deployment["spec"]["selector"]["matchLabels"], labels);
-    assert_eq!(&object("PodDisruptionBudget")["spec"]["selector"]["matchLabels"], labels);
-    assert_eq!(&object("PodMonitor")["spec"]["selector"]["matchLabels"], labels);
+    assert_eq!(
+        &object("PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
+        labels
+    );
+    assert_eq!(
+        &object("PodMonitor")["spec"]["selector"]["matchLabels"],
+        labels
+    );
 }

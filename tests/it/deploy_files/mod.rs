@@ -11,13 +11,14 @@ mod docker;
 mod grafana;
 mod kubernetes;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use clap::CommandFactory;
 use serde_json::Value;
 use wfp_deployer::config::{CONVENTIONAL_ENV, Settings};
 
 use crate::helpers::files::{files_under, json, repo_path, yaml_documents};
+use crate::helpers::settings::setting_defaults;
 
 /// Settings that branches being merged add, with the default they will
 /// have, so the files can already use them. Each entry fails a test as soon
@@ -44,7 +45,10 @@ fn known_plain_env() -> Vec<String> {
             clap_env(sub, out);
         }
     }
-    let mut known: Vec<String> = CONVENTIONAL_ENV.iter().map(|(v, _)| v.to_string()).collect();
+    let mut known: Vec<String> = CONVENTIONAL_ENV
+        .iter()
+        .map(|(v, _)| v.to_string())
+        .collect();
     clap_env(&wfp_deployer::cli::Cli::command(), &mut known);
     known.extend(
         [
@@ -58,27 +62,6 @@ fn known_plain_env() -> Vec<String> {
         .map(String::from),
     );
     known
-}
-
-/// Every setting's default, by dotted key (`worker.concurrency`).
-fn setting_defaults() -> BTreeMap<String, Value> {
-    fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
-        match value {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                    flatten(&key, v, out);
-                }
-            }
-            leaf => {
-                out.insert(prefix.to_string(), leaf.clone());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    let settings = serde_json::to_value(Settings::default()).expect("settings serialize");
-    flatten("", &settings, &mut out);
-    out
 }
 
 /// A setting's default as text: the real one, or the pending one.
@@ -104,8 +87,12 @@ fn setting_seconds(key: &str) -> u64 {
 
 /// The dotted key a `WFP__SECTION__KEY` variable sets.
 fn key_of(var: &str) -> Option<String> {
-    var.strip_prefix("WFP__")
-        .map(|rest| rest.split("__").map(str::to_lowercase).collect::<Vec<_>>().join("."))
+    var.strip_prefix("WFP__").map(|rest| {
+        rest.split("__")
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+            .join(".")
+    })
 }
 
 /// Checks the environment a file gives the binary: each `WFP__` variable
@@ -150,7 +137,9 @@ fn check_container_listen(file: &str, vars: &[(String, String)]) {
         .iter()
         .find(|(k, _)| k == "WFP__OPS__LISTEN")
         .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("{file}: no WFP__OPS__LISTEN: the ops server would be loopback only"));
+        .unwrap_or_else(|| {
+            panic!("{file}: no WFP__OPS__LISTEN: the ops server would be loopback only")
+        });
     assert_eq!(listen, format!("0.0.0.0:{}", ops_port()), "{file}");
 }
 

@@ -4,4 +4,5 @@ pub mod amqp;
 pub mod app;
 pub mod files;
 pub mod s3;
+pub mod settings;
 pub mod sim;
