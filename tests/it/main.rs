@@ -14,5 +14,6 @@ mod config_reference;
 mod contract_files;
 mod deploy;
 mod deploy_files;
+mod examples;
 mod s3;
 mod sim;
