@@ -21,7 +21,9 @@ use crate::helpers::s3::S3Server;
 
 /// A program of the project's virtualenv.
 fn venv(program: &str) -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     home.join(".cache/wfp-deployer/venv/bin").join(program)
 }
 
@@ -64,7 +66,10 @@ async fn app_with_job(job_id: &str) -> (TestApp, Value, tempfile::NamedTempFile)
 fn last_json_line(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().last().unwrap_or_else(|| {
-        panic!("no output; stderr: {}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "no output; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"))
 }
@@ -87,7 +92,9 @@ async fn python_producer_and_watcher_deploy_a_job_and_see_it() {
         .args(["--job-id", "py-example-1", "--timeout", "60"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut watcher = watcher.spawn().unwrap_or_else(|e| panic!("watcher: {e}; {HINT}"));
+    let mut watcher = watcher
+        .spawn()
+        .unwrap_or_else(|e| panic!("watcher: {e}; {HINT}"));
     let mut stderr = BufReader::new(watcher.stderr.take().unwrap());
     let mut first = String::new();
     stderr.read_line(&mut first).unwrap();
@@ -96,7 +103,11 @@ async fn python_producer_and_watcher_deploy_a_job_and_see_it() {
     let mut producer = example(&app, venv("python3"));
     producer.arg(dir.join("producer.py")).arg(file.path());
     let out = run(producer, "producer", HINT);
-    assert!(out.status.success(), "producer: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "producer: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let watched = watcher.wait_with_output().unwrap();
     assert_eq!(watched.status.code(), Some(0), "the watcher saw no success");
@@ -106,7 +117,10 @@ async fn python_producer_and_watcher_deploy_a_job_and_see_it() {
         .collect();
     assert_eq!(events.first().unwrap()["type"], "wfp.deploy.started");
     assert_succeeded(events.last().unwrap(), "py-example-1");
-    assert_eq!(app.terminal_event().await.json["id"], "py-example-1:succeeded");
+    assert_eq!(
+        app.terminal_event().await.json["id"],
+        "py-example-1:succeeded"
+    );
 
     // A broken job is refused before publishing, naming the field.
     let mut broken = job.clone();
@@ -129,17 +143,28 @@ async fn node_producer_deploys_a_job_and_gets_its_outcome_on_reply_to() {
     );
     let (mut app, job, file) = app_with_job("node-example-1").await;
     let mut producer = example(&app, "node");
-    producer.arg(repo_path("examples/node/producer.mjs")).arg(file.path());
+    producer
+        .arg(repo_path("examples/node/producer.mjs"))
+        .arg(file.path());
     let out = run(producer, "node producer", HINT);
-    assert!(out.status.success(), "node producer: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "node producer: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_succeeded(&last_json_line(&out), "node-example-1");
-    assert_eq!(app.terminal_event().await.json["id"], "node-example-1:succeeded");
+    assert_eq!(
+        app.terminal_event().await.json["id"],
+        "node-example-1:succeeded"
+    );
 
     let mut broken = job.clone();
     broken["labels"] = serde_json::json!({"k": 1});
     std::fs::write(file.path(), broken.to_string()).unwrap();
     let mut producer = example(&app, "node");
-    producer.arg(repo_path("examples/node/producer.mjs")).arg(file.path());
+    producer
+        .arg(repo_path("examples/node/producer.mjs"))
+        .arg(file.path());
     let out = run(producer, "node producer", HINT);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/labels/k"));
@@ -151,17 +176,28 @@ async fn shell_example_deploys_a_job_and_gets_its_outcome_on_reply_to() {
     const HINT: &str = "install amqp-tools (apt-get install amqp-tools) and check-jsonschema (pip, in ~/.cache/wfp-deployer/venv), as .ci/run does";
     let (mut app, job, file) = app_with_job("sh-example-1").await;
     let mut script = example(&app, "bash");
-    script.arg(repo_path("examples/shell/publish.sh")).arg(file.path());
+    script
+        .arg(repo_path("examples/shell/publish.sh"))
+        .arg(file.path());
     let out = run(script, "shell example", HINT);
-    assert!(out.status.success(), "shell example: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "shell example: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_succeeded(&last_json_line(&out), "sh-example-1");
-    assert_eq!(app.terminal_event().await.json["id"], "sh-example-1:succeeded");
+    assert_eq!(
+        app.terminal_event().await.json["id"],
+        "sh-example-1:succeeded"
+    );
 
     let mut broken = job.clone();
     broken["bundle"]["prefix"] = "/absolute".into();
     std::fs::write(file.path(), broken.to_string()).unwrap();
     let mut script = example(&app, "bash");
-    script.arg(repo_path("examples/shell/publish.sh")).arg(file.path());
+    script
+        .arg(repo_path("examples/shell/publish.sh"))
+        .arg(file.path());
     let out = run(script, "shell example", HINT);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("prefix"));
