@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/wfp-deployer/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug/wfp-deployer
 
-.PHONY: all build services services-stop test test-unit demo bench fuzz fmt lint check clean-run
+.PHONY: all build services services-stop test test-unit demo bench fuzz fmt lint check clean-run contract deploy-configmap config-reference
 
 all: build
 
@@ -57,6 +57,20 @@ fuzz:
 	RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$(CARGO_TARGET_DIR)/fuzz" \
 	  $(CARGO) fuzz run archive "$(FUZZ_CORPUS)" fuzz/corpus/archive -- \
 	  -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=1024 -timeout=10
+## contract: regenerate contract/*.schema.json from the wire types (a test fails while they are stale)
+contract: build
+	$(BIN) schema job > contract/job.schema.json
+	$(BIN) schema event > contract/event.schema.json
+
+## config-reference: regenerate README's configuration reference from src/config/ (a test fails while it is stale)
+config-reference:
+	WFP_BLESS=1 $(CARGO) test --quiet --test it config_reference
+
+## deploy-configmap: copy config/default.toml into the Kubernetes ConfigMap (a test fails while they differ)
+deploy-configmap:
+	{ sed -n '1,/^  default.toml: |$$/p' deploy/kubernetes/configmap.yaml; \
+	  sed 's/^\(.\)/    \1/' config/default.toml; } > deploy/kubernetes/configmap.yaml.new
+	mv deploy/kubernetes/configmap.yaml.new deploy/kubernetes/configmap.yaml
 
 fmt:
 	$(CARGO) fmt --all

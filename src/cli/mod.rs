@@ -8,6 +8,7 @@
 
 mod deploy;
 mod publish;
+mod schema;
 mod upload;
 
 use std::path::PathBuf;
@@ -47,6 +48,8 @@ pub enum Command {
     UploadBundle(upload::UploadArgs),
     /// Print the effective settings (secrets redacted) and exit.
     CheckConfig,
+    /// Print the JSON Schema of the job or of the events (contract v1).
+    Schema(schema::SchemaArgs),
 }
 
 impl Cli {
@@ -101,6 +104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = cli.settings()?;
             upload::run(&settings, args).await
         }
+        Command::Schema(args) => schema::run(args),
         Command::CheckConfig => {
             let settings = cli.settings()?;
             println!("{settings:#?}");

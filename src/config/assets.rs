@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The content-digest cache (`crate::cache`): what lets an unchanged file
 /// go unread.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheSettings {
     /// Off: every file is read and hashed on every deploy.
@@ -46,14 +46,18 @@ impl Default for CacheSettings {
 }
 
 /// How asset hashes are made (`crate::manifest::AssetHashing`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ManifestSettings {
+    /// `salted` (a tenant salt and the file's extension mixed into each
+    /// asset hash: tenant-safe, the default) or `content` (contract v1's
+    /// plain SHA-256 of the bytes, shared by every tenant).
     pub hash_scheme: HashScheme,
     /// Whose sites share assets under the salted scheme.
     pub tenant_key: TenantKey,
     /// Mixed into every salted hash (HMAC-SHA256), so nobody without it can
     /// compute which hashes a site's files have.
+    #[serde(serialize_with = "super::redact::optional_secret")]
     pub hash_secret: Option<SecretString>,
 }
 
@@ -68,7 +72,7 @@ impl Default for ManifestSettings {
 }
 
 /// `manifest.hash_scheme`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HashScheme {
     /// A tenant salt and the file's extension mixed in (the default).
@@ -78,8 +82,8 @@ pub enum HashScheme {
 }
 
 /// `manifest.tenant_key`: `script`, `label:<name>`, `account` or `none`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum TenantKey {
     /// Each site alone: its namespace and script name.
     Script,
@@ -107,6 +111,17 @@ impl TryFrom<String> for TenantKey {
                     "{s:?} is not a tenant key: script, label:<name> (1-63 characters), account or none"
                 )),
             },
+        }
+    }
+}
+
+impl From<TenantKey> for String {
+    fn from(key: TenantKey) -> String {
+        match key {
+            TenantKey::Script => "script".into(),
+            TenantKey::Account => "account".into(),
+            TenantKey::None => "none".into(),
+            TenantKey::Label(name) => format!("label:{name}"),
         }
     }
 }

@@ -10,27 +10,31 @@
 //!
 //! Every struct denies unknown keys, so a typo is named at load time instead
 //! of being silently ignored. Secrets are [`SecretString`]s: `Debug` of the
-//! settings never shows them.
+//! settings never shows them, and serializing them (how the configuration
+//! reference and the deploy-file tests list every key with its default)
+//! writes [`REDACTED`] instead.
 
 mod assets;
+mod redact;
 mod sections;
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use secrecy::ExposeSecret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::contract::names::is_account_id;
 
 pub use assets::{CacheSettings, HashScheme, ManifestSettings, TenantKey};
+pub use redact::REDACTED;
 pub use sections::{
     AmqpSettings, CloudflareSettings, EventsSettings, LimitSettings, LogFormat, LogSettings,
     OpsSettings, RetrySettings, S3Settings, WorkerSettings,
 };
 
 /// Everything the worker needs to run.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub amqp: AmqpSettings,
@@ -61,7 +65,7 @@ pub enum ConfigError {
 }
 
 /// The conventional environment variables and the setting each one sets.
-const CONVENTIONAL_ENV: &[(&str, &str)] = &[
+pub const CONVENTIONAL_ENV: &[(&str, &str)] = &[
     ("AMQP_URL", "amqp.url"),
     ("CLOUDFLARE_API_TOKEN", "cloudflare.api_token"),
     ("CLOUDFLARE_ACCOUNT_ID", "cloudflare.account_id"),

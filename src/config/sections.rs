@@ -7,19 +7,26 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The broker and the names of the contract's topology.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AmqpSettings {
     /// `amqp://user:pass@host:port/vhost`; a secret because it carries the password.
+    #[serde(serialize_with = "super::redact::secret")]
     pub url: SecretString,
+    /// The direct exchange producers publish jobs to.
     pub jobs_exchange: String,
+    /// The routing key binding the jobs queue to the jobs exchange.
     pub jobs_routing_key: String,
+    /// The quorum queue the worker consumes jobs from.
     pub jobs_queue: String,
+    /// The fanout exchange jobs over the delivery limit are dead-lettered to.
     pub dead_letter_exchange: String,
+    /// The quorum queue that keeps dead-lettered jobs for an operator.
     pub dead_letter_queue: String,
+    /// The topic exchange the worker publishes its events to.
     pub events_exchange: String,
     /// `x-delivery-limit` of the jobs queue. Queue arguments cannot change
     /// after the queue exists, so this is set once, from the start.
@@ -59,7 +66,7 @@ impl Default for AmqpSettings {
 }
 
 /// How the worker process behaves.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerSettings {
     /// Deploys run at once; also the AMQP prefetch.
@@ -77,7 +84,7 @@ pub struct WorkerSettings {
     /// next attempt: the first retry waits the first delay, and so on; the
     /// last one is reused. Each delay is a quorum queue of its own
     /// (`<jobs_queue>.retry.<delay>`). In the environment: `10s,60s,5m`.
-    #[serde(deserialize_with = "retry_delays")]
+    #[serde(deserialize_with = "retry_delays", serialize_with = "durations")]
     pub retry_delays: Vec<Duration>,
     /// Attempts a job gets in all, the first included, before a retryable
     /// failure parks it in the dead-letter queue.
@@ -91,7 +98,10 @@ pub struct WorkerSettings {
     /// Longest a deploy may run before it is stopped as a retryable
     /// `internal` failure. Under RabbitMQ's `consumer_timeout` (30 min by
     /// default), which closes the channel of a delivery unacked for longer.
-    #[serde(deserialize_with = "job_timeout")]
+    #[serde(
+        deserialize_with = "job_timeout",
+        serialize_with = "humantime_serde::serialize"
+    )]
     pub job_timeout: Duration,
     /// Most bytes all of this process's job spools may hold at once; a
     /// write past it fails the job as a retryable local failure, so a
@@ -151,20 +161,25 @@ impl WorkerSettings {
 }
 
 /// The Cloudflare API and how the worker talks to it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CloudflareSettings {
+    /// The Cloudflare API's base URL (the simulator's, in tests and demos).
     pub api_base_url: String,
+    #[serde(serialize_with = "super::redact::optional_secret")]
+    /// The Cloudflare API token; required by the worker.
     pub api_token: Option<SecretString>,
     /// The default account, used by jobs without `account_id`.
     pub account_id: String,
-    /// Further accounts jobs may name (the default account is always allowed).
+    /// Further accounts jobs may name (the default account is always
+    /// allowed); comma-separated in the environment.
     pub accounts: Vec<String>,
     /// Buckets uploaded at once within one job.
     pub upload_concurrency: usize,
     /// A JWT that expires within this margin counts as expired.
     #[serde(with = "humantime_serde")]
     pub jwt_expiry_margin: Duration,
+    /// Ceiling for opening a connection to the API.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
     /// Whole-request ceiling; a stalled upload fails with a timeout and is retried.
@@ -200,7 +215,7 @@ impl CloudflareSettings {
 }
 
 /// S3 settings that complement the AWS SDK's own configuration chain.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct S3Settings {
     /// Overrides `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` when set.
@@ -213,7 +228,10 @@ pub struct S3Settings {
     /// Static credentials; when unset the AWS SDK's chain finds them
     /// (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, profiles, IMDS, ...).
     pub access_key_id: Option<String>,
+    /// The secret key going with `access_key_id`.
+    #[serde(serialize_with = "super::redact::optional_secret")]
     pub secret_access_key: Option<SecretString>,
+    /// Ceiling for opening a connection to the S3 server.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
     /// Ceiling of one S3 call, body included.
@@ -237,13 +255,15 @@ impl Default for S3Settings {
 
 /// One retry policy for every remote call: capped exponential back-off with
 /// full jitter (see `crate::retry`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetrySettings {
     /// Tries in all, the first included.
     pub max_attempts: usize,
+    /// The first back-off ceiling; each retry doubles it, up to `max_delay`.
     #[serde(with = "humantime_serde")]
     pub initial_delay: Duration,
+    /// The largest back-off between two tries.
     #[serde(with = "humantime_serde")]
     pub max_delay: Duration,
     /// The longest `Retry-After` honoured. Cloudflare's rate limits work in
@@ -266,7 +286,7 @@ impl Default for RetrySettings {
 
 /// What one bundle may hold. The defaults are Cloudflare's own limits for
 /// Workers static assets, so a bundle that passes here is not refused there.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitSettings {
     /// Files in one bundle.
@@ -291,7 +311,7 @@ impl Default for LimitSettings {
 }
 
 /// Logging.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
     /// `tracing` filter directives; `RUST_LOG` wins when set.
@@ -309,7 +329,7 @@ impl Default for LogSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Pretty,
@@ -317,13 +337,16 @@ pub enum LogFormat {
 }
 
 /// The events the worker publishes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventsSettings {
     /// How long the events log (`amqp.events_log_queue`) keeps an event
     /// (its `x-max-age`, in whole seconds at least). A queue argument: set
     /// it once, or change it with a policy.
-    #[serde(deserialize_with = "log_max_age")]
+    #[serde(
+        deserialize_with = "log_max_age",
+        serialize_with = "humantime_serde::serialize"
+    )]
     pub log_max_age: Duration,
 }
 
@@ -412,7 +435,7 @@ fn log_max_age<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Duration, D::E
 }
 
 /// The operator endpoints: `/metrics`, `/healthz`, `/readyz`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OpsSettings {
     /// Address the ops server listens on; empty turns it off. Loopback by
@@ -440,4 +463,14 @@ impl OpsSettings {
             .map(Some)
             .map_err(|_| format!("ops.listen {listen:?} is not an address like 127.0.0.1:9464"))
     }
+}
+
+/// Writes durations as human-readable strings, as `retry_delays` reads them.
+fn durations<S: serde::Serializer>(delays: &[Duration], serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = serializer.serialize_seq(Some(delays.len()))?;
+    for delay in delays {
+        seq.serialize_element(&humantime::format_duration(*delay).to_string())?;
+    }
+    seq.end()
 }

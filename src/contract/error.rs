@@ -8,10 +8,11 @@
 //! those (the worker for an undecodable message or a panic, the pipeline for
 //! everything else) cannot get them wrong.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Why a deploy failed, as event consumers see it. Stable strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The message is not a valid v1 job.
@@ -58,7 +59,7 @@ impl std::fmt::Display for ErrorCode {
 }
 
 /// Where in the pipeline a deploy failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     Validate,
@@ -89,7 +90,7 @@ impl std::fmt::Display for Step {
 }
 
 /// The `error` object of a `deploy.failed` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailureInfo {
     pub code: ErrorCode,

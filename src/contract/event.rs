@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::FailureInfo;
@@ -57,22 +58,39 @@ impl EventKind {
 }
 
 /// A CloudEvent as published.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(
+    title = "wfp-deployer deploy event (contract v1)",
+    description = "A CloudEvents 1.0 event in structured JSON mode, published to the events exchange as application/cloudevents+json."
+)]
 pub struct CloudEvent {
+    #[schemars(extend("const" = "1.0"))]
     pub specversion: String,
+    /// `<job_id>:started:<attempt>`, `<job_id>:succeeded`, `<job_id>:failed`:
+    /// terminal ids are stable per job, so consumers drop duplicates by id.
     pub id: String,
+    /// `/wfp-deployer/<instance>`: the worker that published the event.
+    #[schemars(regex(pattern = "^/wfp-deployer/"))]
     pub source: String,
+    /// `wfp.deploy.<kind>`; the routing key is `deploy.<kind>`.
     #[serde(rename = "type")]
+    #[schemars(regex(pattern = r"^wfp\.deploy\.[a-z_]+$"))]
     pub event_type: String,
+    /// `<namespace>/<script_name>`, or the job id when those are unknown.
     pub subject: String,
+    /// RFC 3339, UTC, milliseconds.
+    #[schemars(extend("format" = "date-time"))]
     pub time: String,
+    #[schemars(extend("const" = "application/json"))]
     pub datacontenttype: String,
     pub data: EventData,
 }
 
 /// The fields every event's `data` repeats from the job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct JobFields {
+    /// The job's id; for a message without a readable one, its AMQP
+    /// `message_id` or a generated id.
     pub job_id: String,
     #[serde(default)]
     pub correlation_id: Option<String>,
@@ -88,11 +106,14 @@ pub struct JobFields {
 
 /// `data` of an event. Optional parts are present exactly for the event
 /// kinds the contract gives them to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EventData {
     #[serde(flatten)]
     pub job: JobFields,
+    /// 1 + the jobs queue's `x-delivery-count`.
+    #[schemars(range(min = 1))]
     pub attempt: u32,
+    /// From receipt to the outcome (terminal events).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,7 +156,7 @@ pub struct Success {
 }
 
 /// What was deployed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ManifestSummary {
     pub files: u64,
     pub bytes: u64,
@@ -153,7 +174,7 @@ pub struct ManifestSummary {
 }
 
 /// What had to be sent to Cloudflare.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UploadSummary {
     pub sessions: u32,
     pub buckets: u32,
@@ -162,7 +183,7 @@ pub struct UploadSummary {
 }
 
 /// Cloudflare's answer to the script PUT.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DeploymentInfo {
     pub id: Option<String>,
     pub etag: Option<String>,

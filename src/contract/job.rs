@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 mod bundle;
@@ -16,57 +17,111 @@ pub use bundle::{BundleArchive, BundlePrefix, BundleRef};
 use rules::{valid_correlation_id, valid_job_id, valid_labels, valid_namespace, valid_worker_name};
 
 /// One deploy request, as a platform service publishes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The `schemars` attributes carry the rules of `rules.rs` that a JSON
+/// Schema can state (patterns, lengths, enumerations) into
+/// `contract/job.schema.json`; the cross-field rules (worker code outside
+/// the bundle, unique binding names, a date not in the future) stay in
+/// [`DeployJob::validate`] alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    title = "wfp-deployer deploy job (contract v1)",
+    description = "One deploy request, published to the jobs exchange as application/json."
+)]
 pub struct DeployJob {
+    /// The contract version: 1.
+    #[schemars(extend("const" = 1))]
     pub version: u32,
     /// The idempotency key: 1-128 of `[A-Za-z0-9._:-]`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._:-]{1,128}$"))]
     pub job_id: String,
+    /// The dispatch namespace: 1-63 of `[A-Za-z0-9_-]`, not starting or ending with `-`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$"))]
     pub namespace: String,
+    /// The user worker's name (Cloudflare's rule): 1-63 of `[a-z0-9_-]`, not
+    /// starting or ending with `-`.
+    #[schemars(regex(pattern = r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$"))]
     pub script_name: String,
     /// Defaults to the configured account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-f]{32}$"))]
     pub account_id: Option<String>,
     pub bundle: BundleRef,
     /// Worker code; omitted means an assets-only worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<WorkerCode>,
+    /// `YYYY-MM-DD`, not in the future; defaults to `worker.default_compatibility_date`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub compatibility_date: Option<String>,
+    /// Compatibility flag names (`[a-z0-9_]+`).
     #[serde(default)]
+    #[schemars(inner(regex(pattern = r"^[a-z0-9_]+$")))]
     pub compatibility_flags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assets_config: Option<AssetsConfig>,
-    /// Passed through to the script's metadata.
+    /// Passed through to the script's metadata; each an object with a
+    /// string `type` and a `name` unique among the bindings.
     #[serde(default)]
+    #[schemars(extend("items" = {
+        "type": "object",
+        "required": ["type", "name"],
+        "properties": {
+            "type": {"type": "string"},
+            "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}
+        }
+    }))]
     pub bindings: Vec<serde_json::Value>,
+    /// The name of the assets binding given to worker code; default `ASSETS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"))]
     pub assets_binding: Option<String>,
+    /// Echoed in every event: 1-256 bytes (UTF-8), no control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[^\x00-\x1f\x7f-\x9f]{1,256}$"))]
     pub correlation_id: Option<String>,
+    /// Echoed in every event: up to 32 string pairs, keys of 1-63 bytes,
+    /// values of up to 256 bytes (UTF-8).
     #[serde(default)]
+    #[schemars(extend(
+        "maxProperties" = 32,
+        "propertyNames" = {"minLength": 1, "maxLength": 63},
+        "additionalProperties" = {"type": "string", "maxLength": 256}
+    ))]
     pub labels: BTreeMap<String, String>,
 }
 
 /// Worker code: every object under `prefix` is a module named by its path
-/// relative to the prefix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// relative to the prefix. The code must not lie inside the bundle (or the
+/// bundle inside it), or it would be served as static files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerCode {
+    /// One of the modules: a relative path without empty, `.` or `..` segments.
+    #[schemars(regex(pattern = r"^(?!\.\.?(?:/|$))[^/]+(?:/(?!\.\.?(?:/|$))[^/]+)*$"))]
     pub main_module: String,
     /// Defaults to the bundle's bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"))]
     pub bucket: Option<String>,
+    /// A folder (`a/b` means `a/b/`): no leading `/`, no `.` or `..` segments.
+    #[schemars(
+        length(max = 1024),
+        regex(pattern = r"^(?!/)(?!(?:.*/)?\.\.?(?:/|$))[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub prefix: String,
 }
 
 /// `assets.config` of the script metadata; only the keys Cloudflare knows.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssetsConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["auto-trailing-slash", "force-trailing-slash", "drop-trailing-slash", "none", null]))]
     pub html_handling: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["none", "404-page", "single-page-application", null]))]
     pub not_found_handling: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_worker_first: Option<RunWorkerFirst>,
@@ -75,11 +130,12 @@ pub struct AssetsConfig {
 }
 
 /// `run_worker_first`: a flag, or the route patterns that run the worker first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RunWorkerFirst {
     All(bool),
-    Routes(Vec<String>),
+    /// Route patterns, each starting with `/` or `!/`.
+    Routes(#[schemars(inner(regex(pattern = r"^!?/")))] Vec<String>),
 }
 
 /// Why a message is not a valid job, with whatever id could be read from it.

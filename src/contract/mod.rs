@@ -8,6 +8,7 @@ mod error;
 mod event;
 mod job;
 pub mod names;
+mod schema;
 
 pub use error::{ErrorCode, FailureInfo, Step};
 pub use event::{
@@ -18,6 +19,7 @@ pub use job::{
     AssetsConfig, BundleArchive, BundlePrefix, BundleRef, DeployJob, InvalidJob, RunWorkerFirst,
     WorkerCode, decode_job,
 };
+pub use schema::ContractSchema;
 
 /// The only job `version` this worker understands.
 pub const JOB_VERSION: u32 = 1;

@@ -10,10 +10,11 @@
 //! A new kind of bundle adds a variant here, its wire field to
 //! [`WireBundle`], and its rules to `rules.rs`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Where the site's files are.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "WireBundle", into = "WireBundle")]
 pub enum BundleRef {
     /// A folder of objects: every object under a prefix is one file.
@@ -58,12 +59,28 @@ impl BundlePrefix {
 
 /// The bundle object exactly as contract v1 spells it. A wrong type reads
 /// "expected struct BundleRef", as it always has.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// Its schema asks for a string `prefix` and refuses a `key`, as v1's rules
+/// do (an archive bundle is refused with `invalid_job` until archives land).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "struct BundleRef")]
+#[schemars(extend(
+    "required" = ["bucket", "prefix"],
+    "not" = {"required": ["key"], "properties": {"key": {"type": "string"}}}
+))]
 struct WireBundle {
+    /// An S3 bucket name.
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"))]
     bucket: String,
+    /// A folder (`a/b` means `a/b/`): no leading `/`, no `.` or `..` segments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        with = "String",
+        length(max = 1024),
+        regex(pattern = r"^(?!/)(?!(?:.*/)?\.\.?(?:/|$))[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     prefix: Option<String>,
+    /// Reserved for archive bundles (tar, tar.gz, zip); refused until they land.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key: Option<String>,
 }

@@ -2,7 +2,9 @@
 
 pub mod amqp;
 pub mod app;
+pub mod files;
 pub mod pipeline;
 pub mod proxy;
 pub mod s3;
+pub mod settings;
 pub mod sim;
