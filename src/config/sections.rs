@@ -93,6 +93,12 @@ pub struct WorkerSettings {
     /// default), which closes the channel of a delivery unacked for longer.
     #[serde(deserialize_with = "job_timeout")]
     pub job_timeout: Duration,
+    /// How long a deploy waits for its script's lease while another worker
+    /// deploys that script; then it fails as a retryable `internal` and
+    /// comes back through the delay queues. Counts within `job_timeout`,
+    /// so keep it below.
+    #[serde(with = "humantime_serde")]
+    pub lease_wait: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -111,6 +117,7 @@ impl Default for WorkerSettings {
             max_attempts: 5,
             shutdown_grace: Duration::from_secs(25),
             job_timeout: Duration::from_secs(15 * 60),
+            lease_wait: Duration::from_secs(10 * 60),
         }
     }
 }
