@@ -8,7 +8,8 @@
 //!   error codes and steps). Knows nothing of AMQP or HTTP.
 //! - [`config`]: typed settings loaded in layers (defaults, files, environment).
 //! - [`telemetry`]: tracing set-up in one place.
-//! - [`amqp`]: broker connection, topology, consumer and confirmed publisher.
+//! - [`amqp`]: broker connection, topology, consumer, confirmed publisher,
+//!   and the per-script lease the broker keeps for build order.
 //! - [`bundle`]: where a site's files come from (`Bundles` opens the
 //!   `BundleSource` a job names: S3 prefix now, archives later) and the path
 //!   rules they must follow.
@@ -24,8 +25,10 @@
 //! - [`retry`]: the one back-off policy (full jitter) and the one retry loop
 //!   every remote call uses.
 //! - [`error_chain`]: a client error and its causes on one line, each once.
-//! - [`pipeline`]: one deploy, from job to outcome, top to bottom; maps every
-//!   lower error to a contract error code in one place.
+//! - [`pipeline`]: one deploy, from job to outcome, top to bottom, in its
+//!   script's turn (a fleet-wide lease and the last-deployed marker, so an
+//!   older build never ends live after a newer one); maps every lower error
+//!   to a contract error code in one place.
 //! - [`events`]: CloudEvents built from jobs and outcomes, published with
 //!   the contract's AMQP properties (and the `reply_to` copy).
 //! - [`worker`]: the consume loop: concurrency, events, ack-after-confirm,

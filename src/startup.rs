@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::amqp::BrokerLease;
 use crate::bundle::Bundles;
 use crate::cache::DigestCache;
 use crate::cloudflare::{CloudflareClient, CloudflareError};
 use crate::config::Settings;
+use crate::internal_events::{OrderingScope, emit};
 use crate::ops::OpsError;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Markers, Pipeline, ProcessLease, ScriptLease, ScriptOrder};
 use crate::spool::SpoolArea;
 use crate::worker::{Ready, Worker};
 
@@ -34,10 +36,34 @@ pub enum StartupError {
 /// The deploy pipeline with its clients, built once per process: the HTTP and
 /// S3 clients pool connections across jobs, and the digest cache's memory
 /// serves every job (its index objects, in `cache.bucket`, are read with
-/// the same S3 client as bundles).
+/// the same S3 client as bundles, and so are the last-deployed markers).
+///
+/// Without a broker (the one-shot `deploy` command): the script lease is
+/// the process's own locks; markers are still read and written.
 pub async fn build_pipeline(settings: &Settings) -> Result<Pipeline, StartupError> {
+    pipeline_with(settings, Arc::new(ProcessLease)).await
+}
+
+/// The worker's pipeline: [`build_pipeline`] with the script lease kept by
+/// the broker, so build order holds across the fleet (with `cache.bucket`
+/// set; else within this process only, which it says at start-up).
+pub async fn build_worker_pipeline(settings: &Settings) -> Result<Pipeline, StartupError> {
+    let lease = BrokerLease::new(&settings.amqp, &settings.worker.instance_name());
+    let pipeline = pipeline_with(settings, Arc::new(lease)).await?;
+    emit(OrderingScope {
+        markers_shared: settings.cache.bucket.is_some(),
+    });
+    Ok(pipeline)
+}
+
+async fn pipeline_with(
+    settings: &Settings,
+    lease: Arc<dyn ScriptLease>,
+) -> Result<Pipeline, StartupError> {
     let bundles = Bundles::new(settings).await;
     let cache = DigestCache::new(&settings.cache, Some(bundles.s3_client().clone()));
+    let markers = Markers::new(&settings.cache, bundles.s3_client());
+    let order = ScriptOrder::new(lease, markers, settings.worker.lease_wait);
     let cloudflare = CloudflareClient::new(&settings.cloudflare, &settings.retry)?;
     let root = settings.worker.spool_root();
     let (spools, removed) =
@@ -60,12 +86,13 @@ pub async fn build_pipeline(settings: &Settings) -> Result<Pipeline, StartupErro
         cloudflare,
         Arc::new(cache),
         Arc::new(spools),
+        order,
     ))
 }
 
 /// The worker, ready to `run`.
 pub async fn build_worker(settings: &Settings) -> Result<Worker, StartupError> {
-    let pipeline = build_pipeline(settings).await?;
+    let pipeline = build_worker_pipeline(settings).await?;
     Ok(Worker::new(settings, Arc::new(pipeline)))
 }
 

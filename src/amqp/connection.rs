@@ -155,10 +155,19 @@ pub async fn connect(settings: &AmqpSettings) -> Result<Connection, AmqpError> {
 /// `instance` client property), so an operator (or a test) can tell the
 /// connections of several workers apart.
 pub async fn connect_as(settings: &AmqpSettings, instance: &str) -> Result<Connection, AmqpError> {
+    connect_named(settings, CONNECTION_NAME, instance).await
+}
+
+/// [`connect_as`] under another `connection_name`: the worker's lease
+/// connection is told apart from its consuming one this way.
+pub async fn connect_named(
+    settings: &AmqpSettings,
+    name: &str,
+    instance: &str,
+) -> Result<Connection, AmqpError> {
     let uri = parse_url(settings).map_err(AmqpError::InvalidUrl)?;
     let endpoint = endpoint(&uri);
-    let mut properties =
-        ConnectionProperties::default().with_connection_name(CONNECTION_NAME.into());
+    let mut properties = ConnectionProperties::default().with_connection_name(name.into());
     if !instance.is_empty() {
         properties = properties.with_client_property(INSTANCE_PROPERTY.into(), instance.into());
     }

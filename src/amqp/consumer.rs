@@ -111,6 +111,13 @@ pub fn attempt(properties: &BasicProperties, redelivered: bool, max_attempts: u3
     u32::try_from(written.saturating_add(before)).unwrap_or(u32::MAX)
 }
 
+/// The AMQP `timestamp` property (seconds since the epoch), when a
+/// producer set one; 0 counts as unset. Stands in for a job's `created_at`.
+pub fn timestamp(properties: &BasicProperties) -> Option<DateTime<Utc>> {
+    let seconds = (*properties.timestamp()).filter(|s| *s > 0)?;
+    DateTime::from_timestamp(i64::try_from(seconds).ok()?, 0)
+}
+
 /// What a delivery says about itself besides its body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryMeta {
@@ -238,6 +245,22 @@ mod tests {
         assert_eq!(meta.first_failure, Some(at.parse().unwrap()));
         let junk = with(&[(FIRST_FAILURE_HEADER, AMQPValue::LongString("soon".into()))]);
         assert_eq!(DeliveryMeta::of(&junk, false, 5).first_failure, None);
+    }
+
+    #[test]
+    fn the_timestamp_property_is_read_in_seconds_and_zero_is_unset() {
+        let props = BasicProperties::default().with_timestamp(1_764_064_800);
+        let at: DateTime<Utc> = "2025-11-25T10:00:00Z".parse().unwrap();
+        assert_eq!(timestamp(&props), Some(at));
+        assert_eq!(timestamp(&BasicProperties::default()), None);
+        assert_eq!(
+            timestamp(&BasicProperties::default().with_timestamp(0)),
+            None
+        );
+        assert_eq!(
+            timestamp(&BasicProperties::default().with_timestamp(u64::MAX)),
+            None
+        );
     }
 
     #[test]

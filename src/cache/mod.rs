@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 
 pub use self::key::ContentKey;
 pub use self::store::StoreError;
-use self::store::{Fetched, IndexStore};
+pub(crate) use self::store::{Fetched, IndexStore};
 use crate::config::CacheSettings;
 use crate::internal_events::{DigestCacheStoreFailed, emit};
 pub use crate::manifest::ContentDigest;

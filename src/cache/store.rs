@@ -11,7 +11,9 @@
 //!   unchanged archive is not read at all.
 //!
 //! A failed read or write only costs speed (the files are hashed again), so
-//! the caller logs it and goes on. Bodies are read up to `max_bytes`: an
+//! the caller logs it and goes on. The pipeline keeps its last-deployed
+//! markers with the same store (`crate::pipeline`'s ordering), under
+//! `markers/`: small JSON objects read with the same bounds. Bodies are read up to `max_bytes`: an
 //! index is never allowed to grow the worker's memory without bound.
 
 use std::time::Duration;
@@ -49,7 +51,7 @@ pub enum StoreError {
 }
 
 /// What a conditional read found.
-pub(super) enum Fetched<T> {
+pub(crate) enum Fetched<T> {
     /// No such object yet.
     Missing,
     /// Unchanged since the ETag passed in.
@@ -60,7 +62,7 @@ pub(super) enum Fetched<T> {
 
 /// Reads and writes index objects.
 #[derive(Debug, Clone)]
-pub(super) struct IndexStore {
+pub(crate) struct IndexStore {
     client: aws_sdk_s3::Client,
     bucket: String,
     prefix: String,
@@ -69,7 +71,7 @@ pub(super) struct IndexStore {
 }
 
 impl IndexStore {
-    pub(super) fn new(
+    pub(crate) fn new(
         client: aws_sdk_s3::Client,
         bucket: String,
         prefix: String,
@@ -88,6 +90,11 @@ impl IndexStore {
             max_bytes,
             timeout,
         }
+    }
+
+    /// The key of `path` under this store's prefix.
+    pub(crate) fn key(&self, path: &str) -> String {
+        format!("{}{path}", self.prefix)
     }
 
     /// The index object of one script (`scope` is `account/namespace/script`).
@@ -111,7 +118,7 @@ impl IndexStore {
     }
 
     /// Reads `key` as JSON, unless its ETag is still `known_etag`.
-    pub(super) async fn get<T: DeserializeOwned>(
+    pub(crate) async fn get<T: DeserializeOwned>(
         &self,
         key: &str,
         known_etag: Option<&str>,
@@ -169,7 +176,7 @@ impl IndexStore {
     }
 
     /// Writes `value` as JSON to `key`; returns the new ETag.
-    pub(super) async fn put<T: Serialize>(
+    pub(crate) async fn put<T: Serialize>(
         &self,
         key: &str,
         value: &T,

@@ -14,7 +14,9 @@ pub struct CacheSettings {
     /// Off: every file is read and hashed on every deploy.
     pub enabled: bool,
     /// Where index objects live, shared by the fleet; unset keeps the cache
-    /// in memory only (per process, lost on restart).
+    /// in memory only (per process, lost on restart). Also where the
+    /// last-deployed markers of build order live (under `markers/`,
+    /// whether or not the cache is enabled).
     pub bucket: Option<String>,
     /// Key prefix of the index objects in `bucket`.
     pub prefix: String,

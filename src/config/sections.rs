@@ -108,6 +108,12 @@ pub struct WorkerSettings {
     /// worker never fills its disk. Stale spools of killed processes are
     /// removed at start-up.
     pub spool_max_bytes: u64,
+    /// How long a deploy waits for its script's lease while another worker
+    /// deploys that script; then it fails as a retryable `internal` and
+    /// comes back through the delay queues. Counts within `job_timeout`,
+    /// so keep it below.
+    #[serde(with = "humantime_serde")]
+    pub lease_wait: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -127,6 +133,7 @@ impl Default for WorkerSettings {
             shutdown_grace: Duration::from_secs(25),
             job_timeout: Duration::from_secs(15 * 60),
             spool_max_bytes: 8 * 1024 * 1024 * 1024,
+            lease_wait: Duration::from_secs(10 * 60),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! Lower layers have their own error enums; `pipeline` maps them to an
 //! [`ErrorCode`] and a [`Step`] in one place. The rules the contract itself
 //! fixes (an invalid job is never retryable, a local failure is, a bug is
-//! not, a timed-out job is) live in [`FailureInfo`]'s constructors, so whoever reports one of
+//! not, a timed-out job is, a superseded one is not) live in [`FailureInfo`]'s constructors, so whoever reports one of
 //! those (the worker for an undecodable message or a panic, the pipeline for
 //! everything else) cannot get them wrong.
 
@@ -33,6 +33,10 @@ pub enum ErrorCode {
     CloudflareUnavailable,
     /// A bug or a local failure (disk, say).
     Internal,
+    /// A newer build of the script is already live (the job's `created_at`
+    /// is before the live deployment's): deploying this one would roll the
+    /// site back. An addition to v1; never retryable.
+    Superseded,
 }
 
 impl ErrorCode {
@@ -48,6 +52,7 @@ impl ErrorCode {
             ErrorCode::CloudflareRejected => "cloudflare_rejected",
             ErrorCode::CloudflareUnavailable => "cloudflare_unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::Superseded => "superseded",
         }
     }
 }
@@ -132,6 +137,12 @@ impl FailureInfo {
         Self::new(ErrorCode::Internal, step, false, message)
     }
 
+    /// `superseded` at `validate`: a newer build of the script is live.
+    /// Never retryable: the same job stays older than it.
+    pub fn superseded(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Superseded, Step::Validate, false, message)
+    }
+
     /// `internal` for a deploy stopped at `step` after running `after`
     /// (`worker.job_timeout`): retryable, a stall (a hung connection, a slow
     /// dependency) may be gone next time.
@@ -162,6 +173,7 @@ mod tests {
             (ErrorCode::CloudflareRejected, "cloudflare_rejected"),
             (ErrorCode::CloudflareUnavailable, "cloudflare_unavailable"),
             (ErrorCode::Internal, "internal"),
+            (ErrorCode::Superseded, "superseded"),
         ];
         for (code, text) in all {
             assert_eq!(serde_json::to_value(code).unwrap(), text);
@@ -203,5 +215,10 @@ mod tests {
             (ErrorCode::Internal, Step::Session, true)
         );
         assert_eq!(stuck.message, "session: job timed out after 15m");
+        let old = FailureInfo::superseded("created_at before the live deployment's");
+        assert_eq!(
+            (old.code, old.step, old.retryable),
+            (ErrorCode::Superseded, Step::Validate, false)
+        );
     }
 }

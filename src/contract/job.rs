@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -90,6 +91,42 @@ pub struct DeployJob {
         "additionalProperties" = {"type": "string", "maxLength": 256}
     ))]
     pub labels: BTreeMap<String, String>,
+    /// When the producer made the job (RFC 3339): orders the builds of one
+    /// script across the fleet, so an older one never ends live after a
+    /// newer one. An addition to v1; absent, the AMQP `timestamp` property
+    /// stands in, and without either the job is not ordered.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "rfc3339")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// `created_at` on the wire: RFC 3339 (an offset or `Z` is required; a
+/// space may stand for the `T`, as the RFC allows), written back with its
+/// full precision in UTC. The message never echoes
+/// the value, which may be anything a producer sent.
+mod rfc3339 {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &Option<DateTime<Utc>>, ser: S) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => ser.serialize_str(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            None => ser.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        de: D,
+    ) -> Result<Option<DateTime<Utc>>, D::Error> {
+        let text = String::deserialize(de)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|at| Some(at.with_timezone(&Utc)))
+            .map_err(|_| {
+                serde::de::Error::custom(
+                    "not an RFC 3339 date-time such as 2026-11-25T10:00:00.123Z",
+                )
+            })
+    }
 }
 
 /// Worker code: every object under `prefix` is a module named by its path
@@ -235,3 +272,53 @@ fn folder(prefix: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod created_at_tests {
+    use super::*;
+
+    fn with_created_at(value: serde_json::Value) -> Result<DeployJob, Box<InvalidJob>> {
+        let body = serde_json::json!({
+            "version": 1, "job_id": "j-1", "namespace": "customers", "script_name": "site",
+            "bundle": {"bucket": "sites", "prefix": "p/"}, "created_at": value
+        });
+        decode_job(body.to_string().as_bytes())
+    }
+
+    #[test]
+    fn created_at_is_optional_and_read_as_rfc3339_in_utc() {
+        let body = br#"{"version":1,"job_id":"j","namespace":"n","script_name":"s","bundle":{"bucket":"sites","prefix":"p/"}}"#;
+        assert_eq!(decode_job(body).unwrap().created_at, None);
+        let job = with_created_at("2026-11-25T11:00:00.123456789+01:00".into()).unwrap();
+        let at = job.created_at.unwrap();
+        assert_eq!(
+            at,
+            "2026-11-25T10:00:00.123456789Z"
+                .parse::<DateTime<Utc>>()
+                .unwrap()
+        );
+        // Written back in UTC with its whole precision, so a marker keeps it.
+        let json = serde_json::to_value(&job).unwrap();
+        assert_eq!(json["created_at"], "2026-11-25T10:00:00.123456789Z");
+        assert_eq!(decode_job(json.to_string().as_bytes()).unwrap(), job);
+    }
+
+    #[test]
+    fn a_created_at_that_is_not_rfc3339_is_an_invalid_job_without_its_value() {
+        for bad in [
+            serde_json::json!("2026-11-25T10:00:00"),
+            serde_json::json!("2026-11-25"),
+            serde_json::json!("yesterday, secret-token"),
+            serde_json::json!(1_764_064_800),
+        ] {
+            let err = with_created_at(bad.clone()).expect_err("refused");
+            assert!(
+                err.message.starts_with("job: created_at: "),
+                "{bad}: {}",
+                err.message
+            );
+            assert!(!err.message.contains("secret-token"), "{}", err.message);
+            assert_eq!(err.job_id.as_deref(), Some("j-1"));
+        }
+    }
+}

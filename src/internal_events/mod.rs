@@ -22,11 +22,13 @@ mod broker;
 mod bundle;
 mod cloudflare;
 mod job;
+mod order;
 
 pub use self::broker::*;
 pub use self::bundle::*;
 pub use self::cloudflare::*;
 pub use self::job::*;
+pub use self::order::*;
 
 /// Something worth logging and counting.
 pub trait InternalEvent {

@@ -16,6 +16,8 @@ use crate::bundle::{BundleError, BundleErrorKind, BundleStep};
 use crate::cloudflare::{CfStep, CloudflareError};
 use crate::contract::{ErrorCode, FailureInfo, Step};
 
+use super::order::{LeaseError, OrderError};
+
 /// Why one deploy failed, by layer.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -37,6 +39,9 @@ pub enum DeployError {
     /// The three Cloudflare steps.
     #[error(transparent)]
     Cloudflare(CloudflareError),
+    /// The script's turn: its lease, its last-deployed marker.
+    #[error(transparent)]
+    Order(OrderError),
 }
 
 impl DeployError {
@@ -51,6 +56,7 @@ impl DeployError {
             }
             DeployError::Spool(_) => FailureInfo::local(Step::Hash, message),
             DeployError::Cloudflare(e) => cloudflare_failure(e, message),
+            DeployError::Order(e) => order_failure(e, message),
         }
     }
 }
@@ -92,6 +98,27 @@ fn cloudflare_failure(e: &CloudflareError, message: String) -> FailureInfo {
         (ErrorCode::CloudflareRejected, false)
     };
     FailureInfo::new(code, step, retryable, message)
+}
+
+fn order_failure(e: &OrderError, message: String) -> FailureInfo {
+    match e {
+        OrderError::Superseded { .. } => FailureInfo::superseded(message),
+        OrderError::FromTheFuture(_) => FailureInfo::invalid_job(message),
+        // Another worker's deploy, or the broker: time cures both, through
+        // the job-level retries.
+        OrderError::Lease(LeaseError::Busy { .. } | LeaseError::Unavailable { .. }) => {
+            FailureInfo::local(Step::Validate, message)
+        }
+        // Only the fence finds a lease lost: just before the PUT or just
+        // after it, before the marker is written.
+        OrderError::Lease(LeaseError::Lost { .. }) => FailureInfo::local(Step::Deploy, message),
+        OrderError::MarkerRead(_) => {
+            FailureInfo::new(ErrorCode::StorageError, Step::Validate, true, message)
+        }
+        OrderError::MarkerWrite(_) => {
+            FailureInfo::new(ErrorCode::StorageError, Step::Deploy, true, message)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 //! a reconnect while the first run still finishes) would otherwise race, and
 //! whichever PUT lands last wins, possibly the older build. Deploys of one
 //! script queue up here in arrival order; different scripts never wait for
-//! each other. Across several worker processes the platform should keep
-//! per-site ordering itself (e.g. one job per site in flight).
+//! each other. Across processes the script's lease (`order/`) takes over;
+//! these locks come first, so this process's jobs take that lease one at a
+//! time and in arrival order.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

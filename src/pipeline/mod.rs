@@ -4,7 +4,10 @@
 //! (list, and each file's content digest: from the digest cache or by
 //! reading it), the manifest (asset hashes salted per tenant: `assets.rs`),
 //! upload session, the missing files fetched into the spool and uploaded
-//! (`content.rs`), script PUT, and the digests recorded in the cache. Every
+//! (`content.rs`), script PUT, and the digests recorded in the cache. Each
+//! deploy runs in its script's turn (`order/`: a fleet-wide lease and the
+//! last-deployed marker), so an older build never ends live after a newer
+//! one and a job older than the live build ends `superseded`. Every
 //! lower error becomes a contract error code in one place (`failure.rs`), and
 //! nothing here knows about AMQP. The deploy reports each step it enters to
 //! the [`DeployObserver`] its runner handed it.
@@ -18,6 +21,7 @@ mod content;
 mod failure;
 mod locks;
 mod observer;
+mod order;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +36,7 @@ use crate::contract::{
     DeployJob, DeploymentInfo, FailureInfo, ManifestSummary, Step, Success, UploadSummary,
 };
 use crate::internal_events::{DeployFailed, emit};
-use crate::manifest::Manifest;
+use crate::manifest::{AssetHashing, Manifest};
 use crate::spool::SpoolArea;
 
 use assets::HashRules;
@@ -40,6 +44,10 @@ use content::JobContent;
 pub use failure::DeployError;
 use locks::ScriptLocks;
 pub use observer::DeployObserver;
+pub use order::{
+    LeaseError, LeaseHold, MAX_CLOCK_AHEAD, Marker, Markers, OrderError, ProcessLease, ScriptLease,
+    ScriptOrder, Turn,
+};
 
 /// What a deploy came to; the runner turns it into the terminal event.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,17 +96,21 @@ pub struct Pipeline {
     fetch_concurrency: usize,
     default_compatibility_date: String,
     script_locks: ScriptLocks,
+    /// The fleet-wide half of one deploy per script at a time, and build
+    /// order.
+    order: ScriptOrder,
 }
 
 impl Pipeline {
-    /// Built once per process by `startup`; the clients and the cache
-    /// inside are shared by every job.
+    /// Built once per process by `startup`; the clients, the cache and the
+    /// script order inside are shared by every job.
     pub fn new(
         settings: &Settings,
         bundles: Bundles,
         cloudflare: CloudflareClient,
         cache: Arc<DigestCache>,
         spools: Arc<SpoolArea>,
+        order: ScriptOrder,
     ) -> Self {
         Self {
             bundles,
@@ -111,6 +123,7 @@ impl Pipeline {
             fetch_concurrency: settings.worker.fetch_concurrency,
             default_compatibility_date: settings.worker.default_compatibility_date.clone(),
             script_locks: ScriptLocks::default(),
+            order,
         }
     }
 
@@ -140,10 +153,34 @@ impl Pipeline {
         // The digest cache's index of this script (see `crate::cache`).
         let scope = format!("{account_id}/{}/{}", job.namespace, job.script_name);
 
-        // One deploy of a script at a time in this process: two builds of
-        // one site racing would let the older PUT land last.
+        // One deploy of a script at a time: first in this process, in order
+        // of arrival (two builds racing would let the older PUT land last),
+        // then across the fleet (the lease), where the marker also says
+        // whether this build is older than the live one.
         let _script_lock = self.script_locks.lock(&target).await;
+        let turn = self
+            .order
+            .begin(&scope, job)
+            .await
+            .map_err(DeployError::Order)?;
+        let deployed = self
+            .run_in_turn(job, &target, &scope, &hashing, &turn, observer)
+            .await;
+        turn.end().await;
+        deployed
+    }
 
+    /// The deploy proper, in the script's turn: nothing else deploys this
+    /// script meanwhile, and the turn is checked before the PUT.
+    async fn run_in_turn(
+        &self,
+        job: &DeployJob,
+        target: &ScriptTarget,
+        scope: &str,
+        hashing: &AssetHashing,
+        turn: &Turn<'_>,
+        observer: &DeployObserver,
+    ) -> Result<Success, DeployError> {
         // Worker code first: it is small, and a missing main module should
         // fail before gigabytes of assets are read.
         observer.step(Step::List);
@@ -157,7 +194,7 @@ impl Pipeline {
             .bundles
             .open(&job.bundle)
             .map_err(DeployError::Bundle)?;
-        self.cache.warm(&scope).await;
+        self.cache.warm(scope).await;
         let ingested = source
             .ingest(&IngestContext {
                 limits: &self.limits,
@@ -167,13 +204,13 @@ impl Pipeline {
             })
             .await
             .map_err(DeployError::Bundle)?;
-        let manifest = assets::manifest(&ingested.files, &hashing)?;
+        let manifest = assets::manifest(&ingested.files, hashing)?;
 
         // Cloudflare 1/3: the upload session says which files it lacks.
         observer.step(Step::Session);
         let session = self
             .cloudflare
-            .start_session(&target, &manifest)
+            .start_session(target, &manifest)
             .await
             .map_err(DeployError::Cloudflare)?;
         // Cloudflare 2/3: read only those into the spool, verified, and
@@ -184,7 +221,7 @@ impl Pipeline {
             &ingested.files,
             &spool,
             &self.cache,
-            &scope,
+            scope,
             self.fetch_concurrency,
         );
         content
@@ -193,17 +230,21 @@ impl Pipeline {
             .map_err(DeployError::Bundle)?;
         let assets = self
             .cloudflare
-            .upload(&target, &manifest, &content, session)
+            .upload(target, &manifest, &content, session)
             .await
             .map_err(DeployError::Cloudflare)?;
 
-        // Cloudflare 3/3: the script PUT with the completion JWT.
+        // Cloudflare 3/3: the script PUT with the completion JWT — only
+        // while the script's turn is still ours (the fence), and recorded
+        // as the live build before the turn is given up.
         observer.step(Step::Deploy);
+        turn.fence().await.map_err(DeployError::Order)?;
         let deployed = self
             .cloudflare
-            .deploy(&target, &manifest, &content, assets, &script)
+            .deploy(target, &manifest, &content, assets, &script)
             .await
             .map_err(DeployError::Cloudflare)?;
+        turn.deployed().await.map_err(DeployError::Order)?;
 
         // Live: what was learnt is now worth sharing with the fleet.
         let known = ingested
@@ -211,7 +252,7 @@ impl Pipeline {
             .iter()
             .filter_map(|f| f.content_key.clone().map(|k| (k, f.digest)))
             .collect();
-        self.cache.record(&scope, known).await;
+        self.cache.record(scope, known).await;
 
         Ok(Success {
             manifest: summary(&manifest, &ingested, content.bytes_read()),

@@ -10,6 +10,7 @@
 //! [`handle`] wraps it for a real delivery and tells the acker. Tests drive
 //! `process_one` with a scripted deployer, publisher and reroute.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -155,6 +156,7 @@ async fn run_job(
     message: &Received<'_>,
     received: Instant,
 ) -> Processed {
+    let job = &ordered(job, message.properties);
     let span = Span::current();
     span.record("job_id", job.job_id.as_str());
     span.record("namespace", job.namespace.as_str());
@@ -201,6 +203,19 @@ async fn run_job(
         _ => events.terminal(&outcome.result, outcome.duration, now),
     };
     conclude(ctx, message, action, &handled, &event, received).await
+}
+
+/// The job with the time that orders it among its script's builds: its own
+/// `created_at`, else the AMQP `timestamp` property its producer set
+/// (which a retry's copy keeps); with neither it stays unordered.
+fn ordered<'a>(job: &'a DeployJob, properties: &BasicProperties) -> Cow<'a, DeployJob> {
+    match (job.created_at, crate::amqp::timestamp(properties)) {
+        (None, Some(at)) => Cow::Owned(DeployJob {
+            created_at: Some(at),
+            ..job.clone()
+        }),
+        _ => Cow::Borrowed(job),
+    }
 }
 
 /// Carries out `disposition`, decided from `handled`: `event` (the one

@@ -144,3 +144,29 @@ async fn a_deploy_stopped_by_shutdown_is_requeued_without_a_terminal_event() {
     assert_eq!(processed, done(Disposition::Requeue, REQUEUE));
     assert_eq!(h.log(), ["publish deploy.started"]);
 }
+
+#[tokio::test]
+async fn the_amqp_timestamp_orders_a_job_without_created_at_and_never_overrides_it() {
+    let h = Harness::new(Script::Succeed, &[]);
+    let stamped = properties().with_timestamp(1_764_064_800);
+    h.process_as(&job("stamped-1"), 1, &stamped).await;
+    let mut body: serde_json::Value = serde_json::from_slice(&job("own-1")).unwrap();
+    body["created_at"] = "2026-01-02T03:04:05.5Z".into();
+    h.process_as(body.to_string().as_bytes(), 1, &stamped).await;
+    h.process_as(&job("unordered-1"), 1, &properties()).await;
+    let ordered: Vec<String> = h
+        .log()
+        .into_iter()
+        .filter(|e| e.starts_with("deploy ") || e.starts_with("ordered "))
+        .collect();
+    assert_eq!(
+        ordered,
+        [
+            deploy_entry("stamped-1"),
+            "ordered by 2025-11-25T10:00:00+00:00".to_string(),
+            deploy_entry("own-1"),
+            "ordered by 2026-01-02T03:04:05.500+00:00".to_string(),
+            deploy_entry("unordered-1"),
+        ]
+    );
+}

@@ -52,8 +52,8 @@ pub(super) fn failure(retryable: bool) -> FailureInfo {
 }
 
 /// What the scripted parts saw, in order: `publish <routing key>`,
-/// `deploy <job id> into <account>`, `retry <delay> as attempt <n>`,
-/// `park <code>`.
+/// `deploy <job id> into <account>` (then `ordered by <created_at>` for an
+/// ordered job), `retry <delay> as attempt <n>`, `park <code>`.
 type Log = Arc<Mutex<Vec<String>>>;
 
 fn entries(log: &Log) -> Vec<String> {
@@ -170,6 +170,12 @@ impl Deploy for ScriptedDeployer {
             .lock()
             .unwrap()
             .push(format!("deploy {} into {account_id}", job.job_id));
+        if let Some(at) = job.created_at {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("ordered by {}", at.to_rfc3339()));
+        }
         let result = match self.script {
             Script::Succeed => Ok(Success {
                 manifest: ManifestSummary {

@@ -59,7 +59,7 @@ impl TestApp {
         let sim = spawn_sim_with(sim_config).await;
         settings.cloudflare.api_base_url = sim.api_base_url();
         let events = EventTap::new(&settings.amqp).await;
-        let pipeline = wfp_deployer::startup::build_pipeline(&settings)
+        let pipeline = wfp_deployer::startup::build_worker_pipeline(&settings)
             .await
             .unwrap_or_else(|e| panic!("building the pipeline: {e}"));
         let worker = start_worker(&settings, Arc::new(pipeline)).await;

@@ -1,12 +1,16 @@
 //! Reliability: job-level retries through the delay queues, poison messages
 //! kept in the dead-letter queue, bounded shutdown, job timeouts, the
-//! events log, and the topology coming back when it is deleted at run time.
+//! events log, the topology coming back when it is deleted at run time,
+//! build order per script across workers, and outages of the broker, S3,
+//! Cloudflare and DNS.
 //!
 //! The real worker, broker, S3 server and simulator, as in `deploy`; delays
 //! and timeouts shortened through settings, never waited out. This file
 //! holds what those tests share.
 
 mod events_log;
+mod order;
+mod outages;
 mod poison;
 mod retries;
 mod settings;

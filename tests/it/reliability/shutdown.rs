@@ -190,7 +190,7 @@ async fn sigterm_requeues_a_deploy_that_outlasts_the_grace_and_exits_0() {
     settings.cloudflare.api_token = Some(TEST_TOKEN.to_string().into());
     settings.s3 = bucket.settings();
     settings.retry = fast_retry();
-    let pipeline = wfp_deployer::startup::build_pipeline(&settings)
+    let pipeline = wfp_deployer::startup::build_worker_pipeline(&settings)
         .await
         .expect("pipeline");
     let next = start_worker(&settings, Arc::new(pipeline)).await;

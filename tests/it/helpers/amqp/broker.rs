@@ -132,3 +132,31 @@ pub async fn wait_for_counts(queue: &str, want: (u64, u64)) {
     }
     panic!("{queue}: (ready, unacked) is {last:?}, expected {want:?}");
 }
+
+/// Closes, from the broker's side, every connection whose client
+/// properties hold each of `values` (e.g. a worker's instance and the
+/// lease connection's name); returns how many it closed. Uses `rabbitmqctl`.
+pub async fn force_close_connections_with(values: &[&str]) -> usize {
+    let quoted: Vec<String> = values.iter().map(|v| format!("\"{v}\"")).collect();
+    tokio::task::spawn_blocking(move || {
+        let text = rabbitmqctl(&[
+            "list_connections",
+            "-q",
+            "--no-table-headers",
+            "pid",
+            "client_properties",
+        ]);
+        let pids: Vec<String> = text
+            .lines()
+            .filter(|line| quoted.iter().all(|q| line.contains(q.as_str())))
+            .filter_map(|line| line.split_whitespace().next().map(str::to_string))
+            .collect();
+        assert!(!pids.is_empty(), "no connection with {quoted:?}: {text}");
+        for pid in &pids {
+            rabbitmqctl(&["close_connection", pid, "test: forced close"]);
+        }
+        pids.len()
+    })
+    .await
+    .expect("rabbitmqctl task")
+}
