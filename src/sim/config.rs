@@ -17,6 +17,7 @@ use clap::error::ErrorKind;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
+use super::budget::RateLimitConfig;
 use super::faults::FaultSpec;
 use super::jwt::Keys;
 
@@ -80,6 +81,8 @@ pub struct SimConfig {
     /// Fault rules active from start-up.
     #[arg(long = "fault", value_name = "RULE", help = FAULT_HELP, value_parser = fault)]
     pub faults: Vec<FaultSpec>,
+    #[command(flatten)]
+    pub rate_limit: RateLimitConfig,
 }
 
 impl SimConfig {
@@ -98,6 +101,7 @@ impl SimConfig {
             max_files: 20_000,
             max_file_bytes: 25 * 1024 * 1024,
             faults: Vec::new(),
+            rate_limit: RateLimitConfig::off(),
         }
     }
 
