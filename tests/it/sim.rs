@@ -7,6 +7,7 @@
 mod auth;
 mod faults;
 mod flow;
+mod rate_limit;
 mod script_checks;
 mod special_files;
 mod validation;

@@ -26,7 +26,8 @@
 //!    spread over the time until the window resets (time left / requests
 //!    left), and with none left they wait for the reset. Between answers
 //!    the count left is decreased locally, so a burst of concurrent
-//!    requests does not all read the same number.
+//!    requests does not all read the same number, and within a window an
+//!    answer never raises it (it may answer an older request).
 //! 3. **A process-wide pause on 429**: every request of the process (not
 //!    only the one refused, whose own retry `backoff` already delays) waits
 //!    until the `Retry-After` has passed: requests sent during a block only
@@ -53,6 +54,9 @@ use crate::internal_events::{RateLimitBudgetLow, RateLimitPaused, RateLimitWait,
 
 /// Below this share of the quota (in percent), the fleet budget paces us.
 const LOW_PERCENT: u64 = 10;
+
+/// Resets reported this close are the same window (`t` is whole seconds).
+const SAME_WINDOW: Duration = Duration::from_secs(1);
 
 /// The permits of one process. Shared by every clone of the client.
 pub(crate) struct ApiBudget {
@@ -185,11 +189,19 @@ impl ApiBudget {
         let mut state = self.lock();
         let mut became_low = None;
         if let Some(r) = reading {
-            let was_low = state.fleet.is_some_and(|f| now < f.resets_at && f.is_low());
+            let resets_at = now + r.reset.min(self.max_wait);
+            let current = state.fleet.filter(|f| now < f.resets_at);
+            let was_low = current.is_some_and(|f| f.is_low());
+            // Within one window the count only goes down: an answer to an
+            // older request may arrive after requests we already counted.
+            let remaining = match current {
+                Some(f) if resets_at < f.resets_at + SAME_WINDOW => r.remaining.min(f.remaining),
+                _ => r.remaining,
+            };
             let fleet = Fleet {
-                remaining: r.remaining,
+                remaining,
                 quota: r.quota,
-                resets_at: now + r.reset.min(self.max_wait),
+                resets_at,
                 last: state.fleet.and_then(|f| f.last),
             };
             if fleet.is_low() && !was_low {

@@ -163,6 +163,24 @@ async fn requests_between_answers_count_down_the_budget() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_late_answer_does_not_raise_the_count_within_a_window() {
+    let budget = ApiBudget::new(0, 1, MAX_WAIT);
+    // 3 of 10 left: not low, so three requests go at once.
+    budget.observe(200, &ratelimit(3, 10, 10), None);
+    assert!(times(&budget, 3).await.iter().all(Duration::is_zero));
+    // An answer to a request sent before those three still says 2 left.
+    budget.observe(200, &ratelimit(2, 10, 10), None);
+    assert_eq!(
+        times(&budget, 1).await,
+        [secs(10.0)],
+        "none left: wait for the reset"
+    );
+    // A new window (its reset later by a whole window) starts afresh.
+    budget.observe(200, &ratelimit(99, 100, 10), None);
+    assert!(times(&budget, 5).await.iter().all(Duration::is_zero));
+}
+
+#[tokio::test(start_paused = true)]
 async fn fleet_pacing_and_local_pacing_take_the_later_slot() {
     // Locally one a second; the fleet asks for 2.5 s apart: the fleet wins.
     let budget = ApiBudget::new(60, 1, MAX_WAIT);
