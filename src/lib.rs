@@ -16,7 +16,8 @@
 //! - [`spool`]: per-job, content-addressed scratch space so each object is read
 //!   from storage once and memory stays bounded by configuration.
 //! - [`cloudflare`]: the three Workers-for-Platforms calls, the envelope, JWT
-//!   expiry, multipart bodies and the retry policy.
+//!   expiry, multipart bodies, the retry policy and the API budget (pacing,
+//!   `Ratelimit` headers, 429 pauses).
 //! - [`retry`]: the one back-off policy (full jitter) and the one retry loop
 //!   every remote call uses.
 //! - [`error_chain`]: a client error and its causes on one line, each once.
