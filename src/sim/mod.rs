@@ -69,7 +69,7 @@
 //! gives each API token a budget of fixed windows, reported on every answer
 //! in the `Ratelimit` and `Ratelimit-Policy` headers; going over blocks the
 //! token for `--rate-limit-penalty` (5 min). Uploads count against the
-//! token of their account. Details in `budget.rs`.
+//! token of their account. Details in `budget/`.
 //!
 //! # Test API (`/__sim`, plain JSON, no auth)
 //!
