@@ -21,7 +21,8 @@
 //!   only the files Cloudflare asks for, so disk use is bounded by what is
 //!   missing and memory by configuration.
 //! - [`cloudflare`]: the three Workers-for-Platforms calls, the envelope, JWT
-//!   expiry, multipart bodies and the retry policy.
+//!   expiry, multipart bodies, the retry policy and the API budget (pacing,
+//!   `Ratelimit` headers, 429 pauses).
 //! - [`retry`]: the one back-off policy (full jitter) and the one retry loop
 //!   every remote call uses.
 //! - [`error_chain`]: a client error and its causes on one line, each once.

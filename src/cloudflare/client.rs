@@ -6,7 +6,9 @@
 //! instead of hanging a job. Every call goes through [`CloudflareClient::send`]:
 //! it rebuilds the request for each try (multipart bodies cannot be cloned,
 //! so callers keep the bytes and build the form again), reads the answer
-//! through the envelope and retries what is transient.
+//! through the envelope and retries what is transient. Each try first takes
+//! a permit from the process's API budget (`budget`: pacing, the fleet's
+//! `Ratelimit` headers, 429 pauses), and each answer reports back to it.
 //!
 //! Which credential goes where is decided here by [`Auth`]: the account's
 //! API token for sessions and scripts, the session's upload JWT for uploads
@@ -22,6 +24,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
 use super::backoff::{Failed, parse_retry_after, with_retries};
+use super::budget::ApiBudget;
 use super::envelope::{self, Call};
 use super::error::{CloudflareError, TransportKind};
 use super::jwt::Jwt;
@@ -43,6 +46,8 @@ pub(crate) struct Inner {
     base: Url,
     token: SecretString,
     policy: RetryPolicy,
+    /// Every request's permit: local pacing, the fleet budget, 429 pauses.
+    budget: ApiBudget,
     pub upload_concurrency: usize,
     pub jwt_expiry_margin: Duration,
     pub request_timeout: Duration,
@@ -115,6 +120,11 @@ impl CloudflareClient {
                 base,
                 token,
                 policy: RetryPolicy::new(retry),
+                budget: ApiBudget::new(
+                    settings.max_requests_per_minute,
+                    settings.request_burst,
+                    retry.max_retry_after,
+                ),
                 upload_concurrency: settings.upload_concurrency.max(1),
                 jwt_expiry_margin: settings.jwt_expiry_margin,
                 request_timeout: settings.request_timeout,
@@ -187,6 +197,7 @@ impl CloudflareClient {
         request: RequestBuilder,
     ) -> Result<Answer<T>, Failed> {
         tracing::debug!(step = %call.step, subject = call.subject, attempt, "cloudflare call");
+        self.inner.budget.acquire().await;
         let response = request.send().await.map_err(|e| transport(call, &e))?;
         let status = response.status().as_u16();
         let retry_after = if status == 429 || status == 503 {
@@ -198,6 +209,9 @@ impl CloudflareClient {
         } else {
             None
         };
+        self.inner
+            .budget
+            .observe(status, response.headers(), retry_after);
         let body = response.bytes().await.map_err(|e| transport(call, &e))?;
         emit(CloudflareResponse {
             endpoint: call.step.as_str(),

@@ -196,6 +196,14 @@ pub struct CloudflareSettings {
     /// (bytes per second), so a large bucket on a slow link is not cut off
     /// while a stalled one still fails.
     pub min_upload_rate: u64,
+    /// Local pacing of this process's Cloudflare requests (every session,
+    /// bucket upload and PUT takes a permit); 0 turns it off. Cloudflare
+    /// allows 1,200 requests per 5 minutes per token, for the whole fleet:
+    /// with N workers sharing a token, about 1,200 / 5 / N each.
+    pub max_requests_per_minute: u32,
+    /// Requests a process may send at once after being idle (the token
+    /// bucket's size), on top of the per-minute pace.
+    pub request_burst: u32,
 }
 
 impl Default for CloudflareSettings {
@@ -210,6 +218,8 @@ impl Default for CloudflareSettings {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
             min_upload_rate: 256 * 1024,
+            max_requests_per_minute: 200,
+            request_burst: 20,
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use metrics::{counter, histogram};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::{InternalEvent, millis};
 
@@ -58,8 +58,64 @@ impl InternalEvent for CloudflareRetry<'_> {
         counter!("wfp_deployer_retries_total", "service" => "cloudflare").increment(1);
         if self.status == Some(429) {
             counter!("wfp_deployer_cloudflare_rate_limited_total").increment(1);
-            histogram!("wfp_deployer_rate_limit_wait_seconds").record(self.wait.as_secs_f64());
+            histogram!("wfp_deployer_rate_limit_wait_seconds", "reason" => "retry_after")
+                .record(self.wait.as_secs_f64());
         }
+    }
+}
+
+/// A request waited for its permit from the API budget
+/// (`crate::cloudflare` keeps it): `local` pacing, the fleet-wide `budget`
+/// running low, or the process `paused` after a 429.
+pub struct RateLimitWait {
+    pub reason: &'static str,
+    pub wait: Duration,
+}
+
+impl InternalEvent for RateLimitWait {
+    fn emit(self) {
+        debug!(
+            reason = self.reason,
+            wait_ms = millis(self.wait),
+            "waiting for the cloudflare API budget"
+        );
+        counter!("wfp_deployer_rate_limit_waits_total", "reason" => self.reason).increment(1);
+        histogram!("wfp_deployer_rate_limit_wait_seconds", "reason" => self.reason)
+            .record(self.wait.as_secs_f64());
+    }
+}
+
+/// Cloudflare answered 429: every call of this process waits `wait`.
+pub struct RateLimitPaused {
+    pub wait: Duration,
+}
+
+impl InternalEvent for RateLimitPaused {
+    fn emit(self) {
+        warn!(
+            wait_ms = millis(self.wait),
+            "cloudflare rate limit reached; pausing every cloudflare call"
+        );
+        counter!("wfp_deployer_rate_limit_pauses_total").increment(1);
+    }
+}
+
+/// The token's fleet-wide budget runs low: requests are now spread until
+/// the window resets.
+pub struct RateLimitBudgetLow {
+    pub remaining: u64,
+    pub quota: Option<u64>,
+    pub reset: Duration,
+}
+
+impl InternalEvent for RateLimitBudgetLow {
+    fn emit(self) {
+        info!(
+            remaining = self.remaining,
+            quota = self.quota,
+            reset_ms = millis(self.reset),
+            "cloudflare API budget low; slowing down until the window resets"
+        );
     }
 }
 

@@ -48,11 +48,13 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
-/// The counters, plus `live_sessions`: sessions created and not pruned yet.
+/// The counters, plus `live_sessions` (sessions created and not pruned yet)
+/// and `rate_limit` (the budget and the answers it refused).
 async fn stats(State(shared): State<Arc<Shared>>) -> Json<Value> {
     let inner = shared.lock();
     let mut stats = json!(inner.stats);
     stats["live_sessions"] = json!(inner.sessions.len());
+    stats["rate_limit"] = shared.budget.stats();
     Json(stats)
 }
 

@@ -8,6 +8,7 @@
 //! and the script name be valid (400). Messages never echo a credential.
 
 use axum::http::{HeaderMap, StatusCode, header};
+use secrecy::ExposeSecret;
 
 use super::envelope::{ApiError, CODE_AUTH, CODE_NAMESPACE, CODE_ROUTE, CODE_SCRIPT_NAME};
 use super::jwt::{Claims, TokenError, TokenKind};
@@ -32,6 +33,17 @@ pub fn classify(shared: &Shared, headers: &HeaderMap) -> &'static str {
             Err(_) => "invalid",
         },
     }
+}
+
+/// Which of the configured API tokens a request carries, by position: the
+/// key of its rate-limit budget.
+pub fn api_token_position(shared: &Shared, headers: &HeaderMap) -> Option<usize> {
+    let token = bearer(headers).ok()?;
+    shared
+        .config
+        .api_tokens
+        .iter()
+        .position(|t| t.expose_secret() == token)
 }
 
 enum Missing {

@@ -17,6 +17,7 @@ use clap::error::ErrorKind;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
+use super::budget::RateLimitConfig;
 use super::faults::FaultSpec;
 use super::hashing::{SimHashing, SimTenantKey};
 use super::jwt::Keys;
@@ -100,6 +101,8 @@ pub struct SimConfig {
         value_parser = SecretParser(jwt_secret)
     )]
     pub hash_secret: Option<SecretString>,
+    #[command(flatten)]
+    pub rate_limit: RateLimitConfig,
 }
 
 /// `--hash-scheme`.
@@ -130,6 +133,7 @@ impl SimConfig {
             hash_scheme: HashSchemeFlag::Content,
             tenant_key: SimTenantKey::Script,
             hash_secret: None,
+            rate_limit: RateLimitConfig::off(),
         }
     }
 

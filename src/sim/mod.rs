@@ -22,10 +22,10 @@
 //! | 405  | 7001   | a served path with the wrong method |
 //! | 400  | 100324 | `assets.config._headers` / `_redirects` content Cloudflare cannot use: a syntax error, over a limit (100 header rules, 2,000 characters a header line; 2,000 static / 100 dynamic redirects, 1,000 characters a redirect), a bad status, an infinite-loop rewrite, a duplicate source; the message lists each bad line (`Invalid _redirects configuration:\nLine 3: ...`). Cloudflare answers so today (wrangler output in workers-sdk issues 14547, 15624); older reports show these messages under 10021. A non-string value is 10021 |
 //! | 413  | 10021  | a multipart body over 256 MiB, a session body over 64 MiB |
-//! | 429  | 971    | injected rate limit, with `Retry-After` |
+//! | 429  | 971    | injected rate limit, or a token over its `--rate-limit` budget (`More than N requests per W seconds reached. Please wait and consider throttling your request speed`), with `Retry-After` |
 //! | 4xx/5xx | 10013 | injected status fault (`simulated fault: HTTP 503`), with `Retry-After` if the rule sets one |
 //!
-//! Checks run in this order: faults, account id shape, credential, account
+//! Checks run in this order: the rate-limit budget, faults, account id shape, credential, account
 //! access, namespace, script name, then the body (for uploads: account id
 //! shape, upload JWT, `base64=true`, then the parts).
 //!
@@ -72,9 +72,17 @@
 //! `{"endpoint", "kind": "status"|"429"|"reset"|"latency"|"advance_clock",
 //! "status", "retry_after", "ms", "seconds", "count", "rate", "seed"}`.
 //!
+//! # Rate limit
+//!
+//! `--rate-limit N/WINDOW` (e.g. `1200/300s`, Cloudflare's; off by default)
+//! gives each API token a budget of fixed windows, reported on every answer
+//! in the `Ratelimit` and `Ratelimit-Policy` headers; going over blocks the
+//! token for `--rate-limit-penalty` (5 min). Uploads count against the
+//! token of their account. Details in `budget/`.
+//!
 //! # Test API (`/__sim`, plain JSON, no auth)
 //!
-//! `GET health`, `GET stats`, `GET|DELETE requests` (last 10,000 API calls),
+//! `GET health`, `GET stats` (with `rate_limit.over_budget`), `GET|DELETE requests` (last 10,000 API calls),
 //! `GET clock`, `POST clock/advance {"seconds": N}`, `GET|POST|DELETE faults`,
 //! `GET scripts/{account}/{namespace}/{script}` (live deployment, with
 //! `special_files`: each of `_headers` / `_redirects` as `{"text", ...rule
@@ -83,6 +91,7 @@
 
 mod admin;
 mod auth;
+mod budget;
 mod config;
 mod envelope;
 mod faults;
@@ -98,6 +107,7 @@ mod strict_json;
 mod upload;
 mod validate;
 
+pub use budget::{RateLimit, RateLimitConfig, parse_rate_limit};
 pub use config::SimConfig;
 pub use faults::{Endpoint, FaultAction, FaultSpec, Trigger};
 pub use hashing::{SimHashing, SimTenantKey};

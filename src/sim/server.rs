@@ -2,9 +2,10 @@
 //! the request log, and [`SimServer`], which binds a port and serves in a
 //! background task.
 //!
-//! Faults are decided in the middleware, before any handler runs, so a rule
-//! fires whatever the request's credential or body; the request log sees
-//! every API call, faulted or not, with the kind of credential it carried.
+//! The rate-limit budget and then faults are decided in the middleware,
+//! before any handler runs, so a rule fires whatever the request's
+//! credential or body; the request log sees every API call, refused,
+//! faulted or not, with the kind of credential it carried.
 
 use std::io;
 use std::net::SocketAddr;
@@ -24,9 +25,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::SimConfig;
 use super::envelope::{self, ApiError, CODE_INTERNAL, CODE_RATE_LIMIT};
-use super::faults::{Endpoint, FaultAction};
+use super::faults::{Decision, Endpoint, FaultAction};
 use super::state::{RequestRecord, Shared};
-use super::{admin, auth, script, session, upload};
+use super::{admin, auth, budget, script, session, upload};
 
 /// Largest request body: big enough for a bucket of 40 MiB in base64.
 const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
@@ -185,7 +186,12 @@ async fn api_middleware(
         return next.run(request).await;
     }
     let endpoint = classify_path(path);
-    let decision = shared.lock_faults().decide(endpoint);
+    // The budget first: a request refused for it consumes no fault rule.
+    let admission = budget::admit(&shared, &request);
+    let decision = match admission.fault() {
+        Some(_) => Decision::default(),
+        None => shared.lock_faults().decide(endpoint),
+    };
     let mut pending = PendingRecord {
         shared: Arc::clone(&shared),
         record: Some(RequestRecord {
@@ -199,13 +205,21 @@ async fn api_middleware(
                 .unwrap_or_default(),
             status: None,
             auth: auth::classify(&shared, request.headers()),
-            fault: decision.kind(),
+            fault: admission.fault().or(decision.kind()),
         }),
     };
     if decision.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
     }
-    let response = match decision.terminal {
+    if let Some(mut refusal) = admission.refusal() {
+        drain(request).await;
+        admission.stamp(&mut refusal);
+        if let Some(record) = pending.record.as_mut() {
+            record.status = Some(refusal.status().as_u16());
+        }
+        return refusal;
+    }
+    let mut response = match decision.terminal {
         Some(FaultAction::Reset) => reset_response(),
         Some(FaultAction::Status {
             status,
@@ -239,6 +253,7 @@ async fn api_middleware(
             response
         }
     };
+    admission.stamp(&mut response);
     if let Some(record) = pending.record.as_mut() {
         if !matches!(decision.terminal, Some(FaultAction::Reset)) {
             record.status = Some(response.status().as_u16());

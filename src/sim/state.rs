@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::budget::Budgets;
 use super::config::SimConfig;
 use super::faults::Faults;
 use super::jwt::Keys;
@@ -33,6 +34,8 @@ pub struct Shared {
     pub config: SimConfig,
     pub keys: Keys,
     pub faults: Mutex<Faults>,
+    /// Per-token API budgets (`--rate-limit`).
+    pub budget: Budgets,
     inner: Mutex<Inner>,
 }
 
@@ -139,6 +142,7 @@ impl Shared {
     pub fn new(config: SimConfig) -> Arc<Shared> {
         let keys = config.jwt_keys();
         let faults = Faults::new(config.faults.clone());
+        let budget = Budgets::new(config.rate_limit.clone());
         let mut inner = Inner::default();
         for endpoint in ["session", "upload", "script"] {
             inner
@@ -150,6 +154,7 @@ impl Shared {
             config,
             keys,
             faults: Mutex::new(faults),
+            budget,
             inner: Mutex::new(inner),
         })
     }

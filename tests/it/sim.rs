@@ -8,6 +8,7 @@ mod auth;
 mod faults;
 mod flow;
 mod hashing;
+mod rate_limit;
 mod script_checks;
 mod special_files;
 mod validation;

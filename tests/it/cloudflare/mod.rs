@@ -5,6 +5,7 @@
 //! retry policy is fast (10 ms first wait) so recovered faults cost little.
 //! This file holds the fixtures; the tests are grouped by concern below.
 
+mod budget;
 mod faults;
 mod flow;
 mod jwt;
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use secrecy::SecretString;
-use serde_json::json;
+use serde_json::{Value, json};
 use wfp_deployer::cloudflare::{
     AssetBody, AssetContent, CfStep, CloudflareClient, CloudflareError, Module, ScriptTarget,
     ScriptUpload,
