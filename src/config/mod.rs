@@ -21,6 +21,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use crate::contract::names::is_account_id;
+use crate::contract::quote::quoted;
 
 pub use sections::{
     AmqpSettings, CloudflareSettings, EventsSettings, LimitSettings, LogFormat, LogSettings,
@@ -177,7 +178,8 @@ impl Settings {
         for account in accounts {
             if !is_account_id(account) {
                 return invalid(&format!(
-                    "cloudflare account {account:?} must be 32 lowercase hexadecimal characters"
+                    "cloudflare account {} must be 32 lowercase hexadecimal characters",
+                    quoted(account)
                 ));
             }
         }

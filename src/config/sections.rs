@@ -9,6 +9,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::contract::quote::quoted;
+
 /// The broker and the names of the contract's topology.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -345,8 +347,9 @@ fn retry_delays<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<Duration>
     };
     let mut delays = Vec::with_capacity(items.len());
     for item in items.iter().filter(|i| !i.is_empty()) {
-        let delay = humantime::parse_duration(item)
-            .map_err(|e| serde::de::Error::custom(format!("worker.retry_delays: {item:?}: {e}")))?;
+        let delay = humantime::parse_duration(item).map_err(|e| {
+            serde::de::Error::custom(format!("worker.retry_delays: {}: {e}", quoted(item)))
+        })?;
         if delay.is_zero() {
             return Err(serde::de::Error::custom(
                 "worker.retry_delays: a delay must be more than zero",
@@ -429,9 +432,11 @@ impl OpsSettings {
         if listen.is_empty() {
             return Ok(None);
         }
-        listen
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("ops.listen {listen:?} is not an address like 127.0.0.1:9464"))
+        listen.parse().map(Some).map_err(|_| {
+            format!(
+                "ops.listen {} is not an address like 127.0.0.1:9464",
+                quoted(listen)
+            )
+        })
     }
 }

@@ -9,11 +9,19 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::MAX_ERROR_MESSAGE_BYTES;
+use super::quote::{bounded, path_key};
+
+/// Longest part of an invalid job's message serde's own words may take
+/// (the rest of [`MAX_ERROR_MESSAGE_BYTES`] is for the path before it).
+const MAX_SERDE_MESSAGE_BYTES: usize = 1024;
+
 mod bundle;
 mod rules;
 
+use super::names::{is_correlation_id, is_job_id};
 pub use bundle::{BundleArchive, BundlePrefix, BundleRef};
-use rules::{valid_correlation_id, valid_job_id, valid_labels, valid_namespace, valid_worker_name};
+use rules::{valid_labels, valid_namespace, valid_worker_name};
 
 /// One deploy request, as a platform service publishes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,34 +132,65 @@ pub fn decode_job(body: &[u8]) -> Result<DeployJob, Box<InvalidJob>> {
         .filter(|l: &BTreeMap<String, String>| valid_labels(l).is_ok())
         .unwrap_or_default();
     let known = InvalidJob {
-        job_id: read("job_id", valid_job_id),
-        correlation_id: read("correlation_id", valid_correlation_id),
+        job_id: read("job_id", is_job_id),
+        correlation_id: read("correlation_id", is_correlation_id),
         namespace: read("namespace", valid_namespace),
         script_name: read("script_name", valid_worker_name),
         labels,
         message: String::new(),
     };
+    // serde's messages quote what they refuse (a value of the wrong type,
+    // an unknown field's name) and the path names map keys, whole: bounded
+    // here, so a huge value cannot make a huge log line or event.
     let invalid = |message: String| {
         Box::new(InvalidJob {
-            message,
+            message: bounded(&message, MAX_ERROR_MESSAGE_BYTES).into_owned(),
             ..known.clone()
         })
     };
     let job: DeployJob = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.inner().to_string();
-        if path == "." {
-            invalid(format!("job: {message}"))
-        } else if message.starts_with(&path) {
+        if message.starts_with(&path) {
             // A conversion of ours (the bundle's shape) names its field
             // itself, as the rules do; serde's own messages never start so.
-            invalid(message)
+            return invalid(message);
+        }
+        // serde quotes what it refuses whole (a value of the wrong type, an
+        // unknown field's name): its part is cut shorter than the whole, so
+        // the path before it always shows.
+        let message = bounded(&message, MAX_SERDE_MESSAGE_BYTES);
+        if path == "." {
+            invalid(format!("job: {message}"))
         } else {
-            invalid(format!("job: {path}: {message}"))
+            invalid(format!("job: {}: {message}", shown_path(e.path())))
         }
     })?;
     job.validate().map_err(invalid)?;
     Ok(job)
+}
+
+/// A path as serde_path_to_error writes it (`bundle.prefix`,
+/// `bindings[3].name`), each key through [`path_key`], so a huge or strange
+/// key cannot make the message huge or break its line.
+fn shown_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut shown = String::new();
+    for segment in path.iter() {
+        let key = match segment {
+            Segment::Seq { index } => {
+                shown.push_str(&format!("[{index}]"));
+                continue;
+            }
+            Segment::Map { key } | Segment::Enum { variant: key } => path_key(key),
+            Segment::Unknown => "?".into(),
+        };
+        if !shown.is_empty() {
+            shown.push('.');
+        }
+        shown.push_str(&key);
+    }
+    shown
 }
 
 impl DeployJob {

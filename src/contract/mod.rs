@@ -8,8 +8,9 @@ mod error;
 mod event;
 mod job;
 pub mod names;
+pub mod quote;
 
-pub use error::{ErrorCode, FailureInfo, Step};
+pub use error::{ErrorCode, FailureInfo, MAX_ERROR_MESSAGE_BYTES, Step};
 pub use event::{
     CloudEvent, DeploymentInfo, EventData, EventKind, JobFields, ManifestSummary, Success,
     UploadSummary,

@@ -6,11 +6,13 @@
 //! ends and what it returns; every test runs on topology names of its own.
 //! This file holds what the tests share; the tests live in
 //! [`topology`] (declarations, refused set-ups, the publisher), [`events`]
-//! (what is published for each kind of job) and [`delivery`] (concurrency,
-//! ack-after-confirm, shutdown, reconnection).
+//! (what is published for each kind of job), [`delivery`] (concurrency,
+//! ack-after-confirm, shutdown, reconnection) and [`hostile`] (what a
+//! hostile tenant publishes).
 
 mod delivery;
 mod events;
+mod hostile;
 mod topology;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

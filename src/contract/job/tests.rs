@@ -44,7 +44,7 @@ fn rejects(mutate: impl FnOnce(&mut serde_json::Value), field: &str) {
     );
     assert_eq!(
         err.job_id.as_deref(),
-        v["job_id"].as_str().filter(|s| valid_job_id(s))
+        v["job_id"].as_str().filter(|s| is_job_id(s))
     );
 }
 
@@ -300,4 +300,43 @@ fn bundle_messages_are_those_of_contract_v1() {
     for (bundle, want) in cases {
         assert_eq!(message(bundle.clone()), want, "{bundle}");
     }
+}
+
+#[test]
+fn a_huge_value_is_quoted_short_in_its_error() {
+    // Regression: a 10 MB namespace made a 37 MB deploy.failed event.
+    let huge = "N ".repeat(5 * 1024 * 1024);
+    let quoted_max = crate::contract::MAX_ERROR_MESSAGE_BYTES + 64;
+    let mut cases: Vec<(serde_json::Value, &str)> = Vec::new();
+    let mut v = example();
+    v["namespace"] = huge.clone().into();
+    cases.push((v, "namespace: \"N N "));
+    let mut v = example();
+    v["version"] = huge.clone().into();
+    cases.push((v, "job: version: invalid type: string"));
+    let mut v = example();
+    v[huge.as_str()] = 1.into();
+    cases.push((v, "job: \"N N N"));
+    let mut v = example();
+    v["labels"] = serde_json::json!({huge.clone(): 1});
+    cases.push((v, "job: labels.\"N N N"));
+    for (v, start) in cases {
+        let err = decode(&v).unwrap_err();
+        assert!(err.message.starts_with(start), "{:.80}", err.message);
+        assert!(err.message.contains(" in all)"), "{}", err.message);
+        assert!(
+            err.message.len() < quoted_max,
+            "{} bytes",
+            err.message.len()
+        );
+    }
+    let mut v = example();
+    v["namespace"] = huge.into();
+    let err = decode(&v).unwrap_err();
+    assert!(
+        err.message
+            .contains("… (10485760 characters in all) must be 1-63"),
+        "{:.300}",
+        err.message
+    );
 }
