@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::MAX_ERROR_MESSAGE_BYTES;
-use super::quote::{bounded, path_key};
+use super::quote::bounded;
+use strict_json::shown_path;
 
 /// Longest part of an invalid job's message serde's own words may take
 /// (the rest of [`MAX_ERROR_MESSAGE_BYTES`] is for the path before it).
@@ -18,6 +19,7 @@ const MAX_SERDE_MESSAGE_BYTES: usize = 1024;
 
 mod bundle;
 mod rules;
+mod strict_json;
 
 use super::names::{is_correlation_id, is_job_id};
 pub use bundle::{BundleArchive, BundlePrefix, BundleRef};
@@ -110,9 +112,9 @@ pub struct InvalidJob {
 /// The error is boxed: it carries the fields read for the failed event and
 /// is much larger than the job's happy path needs to move around.
 pub fn decode_job(body: &[u8]) -> Result<DeployJob, Box<InvalidJob>> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+    let value = strict_json::parse(body).map_err(|message| {
         Box::new(InvalidJob {
-            message: format!("job is not valid JSON: {e}"),
+            message: bounded(&message, MAX_ERROR_MESSAGE_BYTES).into_owned(),
             ..InvalidJob::default()
         })
     })?;
@@ -128,7 +130,7 @@ pub fn decode_job(body: &[u8]) -> Result<DeployJob, Box<InvalidJob>> {
     };
     let labels: BTreeMap<String, String> = value
         .get("labels")
-        .and_then(|l| serde_json::from_value(l.clone()).ok())
+        .and_then(|l| BTreeMap::deserialize(l).ok())
         .filter(|l: &BTreeMap<String, String>| valid_labels(l).is_ok())
         .unwrap_or_default();
     let known = InvalidJob {
@@ -148,7 +150,7 @@ pub fn decode_job(body: &[u8]) -> Result<DeployJob, Box<InvalidJob>> {
             ..known.clone()
         })
     };
-    let job: DeployJob = serde_path_to_error::deserialize(&value).map_err(|e| {
+    let job: DeployJob = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.inner().to_string();
         if message.starts_with(&path) {
@@ -168,29 +170,6 @@ pub fn decode_job(body: &[u8]) -> Result<DeployJob, Box<InvalidJob>> {
     })?;
     job.validate().map_err(invalid)?;
     Ok(job)
-}
-
-/// A path as serde_path_to_error writes it (`bundle.prefix`,
-/// `bindings[3].name`), each key through [`path_key`], so a huge or strange
-/// key cannot make the message huge or break its line.
-fn shown_path(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut shown = String::new();
-    for segment in path.iter() {
-        let key = match segment {
-            Segment::Seq { index } => {
-                shown.push_str(&format!("[{index}]"));
-                continue;
-            }
-            Segment::Map { key } | Segment::Enum { variant: key } => path_key(key),
-            Segment::Unknown => "?".into(),
-        };
-        if !shown.is_empty() {
-            shown.push('.');
-        }
-        shown.push_str(&key);
-    }
-    shown
 }
 
 impl DeployJob {

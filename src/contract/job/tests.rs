@@ -340,3 +340,43 @@ fn a_huge_value_is_quoted_short_in_its_error() {
         err.message
     );
 }
+
+#[test]
+fn duplicate_keys_are_refused_at_every_depth() {
+    // Regression: the last of two equal keys won, silently.
+    let body = serde_json::to_string(&example()).unwrap();
+    let twice = |field: &str, again: &str| {
+        let at = body.find(field).unwrap();
+        format!("{}{again},{}", &body[..at], &body[at..])
+    };
+    let cases = [
+        (
+            twice("\"namespace\"", r#""namespace":"other""#),
+            "job: duplicate key \"namespace\"",
+        ),
+        (
+            twice("\"prefix\"", r#""prefix":"other/""#),
+            "job: bundle: duplicate key \"prefix\"",
+        ),
+        (
+            twice("\"main_module\"", r#""main_module":"x.js""#),
+            "job: worker: duplicate key \"main_module\"",
+        ),
+        (
+            twice("\"html_handling\"", r#""html_handling":"none""#),
+            "job: assets_config: duplicate key \"html_handling\"",
+        ),
+        (
+            twice("\"tenant\"", r#""tenant":"evil""#),
+            "job: labels: duplicate key \"tenant\"",
+        ),
+    ];
+    for (body, start) in cases {
+        let err = decode_job(body.as_bytes()).unwrap_err();
+        assert!(err.message.starts_with(start), "{}", err.message);
+        assert_eq!(
+            err.job_id, None,
+            "nothing is read from a job that says two things"
+        );
+    }
+}

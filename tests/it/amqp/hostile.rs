@@ -80,3 +80,30 @@ async fn amqp_ids_breaking_the_contract_rules_are_ignored() {
     wait_for_counts(&s.jobs_queue, (0, 0)).await;
     worker.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_with_a_duplicate_key_is_invalid_and_not_deployed() {
+    // Regression: the last of two equal keys won, so a job could say one
+    // namespace to a proxy's checks and deploy into another.
+    let (settings, _topology) = unique_settings();
+    let s = &settings.amqp;
+    let (deployer, _rx) = Scripted::new(false);
+    let mut events = EventTap::bound(s, "deploy.failed").await;
+    let worker = start_worker(&settings, deployer.clone()).await;
+
+    let body = String::from_utf8(job_body("dup-1")).unwrap();
+    let body = body.replacen("{", r#"{"namespace":"other","#, 1);
+    let props = BasicProperties::default().with_message_id("dup-1".into());
+    publish_job(s, body.as_bytes(), props).await;
+    let failed = events.next().await;
+    assert_eq!(failed.json["id"], "dup-1:failed");
+    assert_eq!(failed.data()["error"]["code"], "invalid_job");
+    let message = failed.data()["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("job: duplicate key \"namespace\""),
+        "{message}"
+    );
+    wait_for_counts(&s.jobs_queue, (0, 0)).await;
+    worker.stop().await.unwrap();
+    assert!(deployer.calls().is_empty());
+}
