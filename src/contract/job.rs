@@ -196,4 +196,8 @@ fn folder(prefix: &str) -> String {
 }
 
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
+mod memory_tests;
+#[cfg(test)]
 mod tests;

@@ -17,7 +17,17 @@ const HTML_HANDLING: &[&str] = &[
     "none",
 ];
 const NOT_FOUND_HANDLING: &[&str] = &["none", "404-page", "single-page-application"];
+// What one job may ask for. Each bounds what a job costs after it is
+// parsed (validation, the script metadata built from it, the events that
+// echo it); the body cap and the parser's container cap bound parsing.
 const MAX_LABELS: usize = 32;
+const MAX_BINDINGS: usize = 256;
+/// Bytes of one binding as JSON.
+const MAX_BINDING_BYTES: usize = 16 * 1024;
+const MAX_FLAGS: usize = 64;
+/// Characters of one compatibility flag.
+const MAX_FLAG_CHARS: usize = 64;
+const MAX_ROUTES: usize = 100;
 
 /// Dispatch namespace names: letters, digits, `-` and `_`, at most 63, not
 /// starting or ending with `-`.
@@ -128,7 +138,19 @@ impl DeployJob {
         {
             return Err(format!("compatibility_date: {date} is in the future"));
         }
+        if self.compatibility_flags.len() > MAX_FLAGS {
+            return Err(format!(
+                "compatibility_flags: {} flags given, at most {MAX_FLAGS} allowed",
+                self.compatibility_flags.len()
+            ));
+        }
         for flag in &self.compatibility_flags {
+            if flag.len() > MAX_FLAG_CHARS {
+                return Err(format!(
+                    "compatibility_flags: {} is longer than {MAX_FLAG_CHARS} characters",
+                    quoted(flag)
+                ));
+            }
             if flag.is_empty()
                 || !flag
                     .bytes()
@@ -217,6 +239,20 @@ impl DeployJob {
     }
 
     fn validate_bindings(&self) -> Result<(), String> {
+        if self.bindings.len() > MAX_BINDINGS {
+            return Err(format!(
+                "bindings: {} bindings given, at most {MAX_BINDINGS} allowed",
+                self.bindings.len()
+            ));
+        }
+        for (i, binding) in self.bindings.iter().enumerate() {
+            let bytes = json_len(binding);
+            if bytes > MAX_BINDING_BYTES {
+                return Err(format!(
+                    "bindings[{i}]: {bytes} bytes as JSON, at most {MAX_BINDING_BYTES} allowed"
+                ));
+            }
+        }
         let assets_binding = self.assets_binding();
         if !valid_binding_name(assets_binding) {
             return Err(format!(
@@ -272,6 +308,14 @@ impl AssetsConfig {
             ));
         }
         if let Some(RunWorkerFirst::Routes(routes)) = &self.run_worker_first
+            && routes.len() > MAX_ROUTES
+        {
+            return Err(format!(
+                "assets_config.run_worker_first: {} routes given, at most {MAX_ROUTES} allowed",
+                routes.len()
+            ));
+        }
+        if let Some(RunWorkerFirst::Routes(routes)) = &self.run_worker_first
             && routes
                 .iter()
                 .any(|r| !r.starts_with('/') && !r.starts_with("!/"))
@@ -282,4 +326,22 @@ impl AssetsConfig {
         }
         Ok(())
     }
+}
+
+/// The length of `value` as compact JSON, counted without building it.
+fn json_len(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` into a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }

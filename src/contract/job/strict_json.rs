@@ -10,36 +10,54 @@
 //! this idea (`sim::strict_json`) on purpose: it shares nothing with the
 //! worker.
 //!
-//! The visitor also keeps what a value retains small: each array is shrunk
-//! to its length once read, so an array of a million tiny arrays does not
-//! keep the spare capacity of each.
+//! The visitor also bounds what parsing allocates: a body may open at most
+//! [`MAX_CONTAINERS`] objects and arrays, and each array is shrunk to its
+//! length once read (an array of a million tiny arrays would otherwise keep
+//! the spare capacity of each). With the body cap (`amqp.max_job_bytes`)
+//! that bounds a parse's peak memory; see `memory_tests` for the measure.
 
+use std::cell::Cell;
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
 use serde_json::{Map, Number, Value};
 
 use crate::contract::quote::{path_key, quoted};
+
+/// Most objects and arrays one job body may hold. Each costs far more
+/// memory than its two bytes of JSON (an object's map allocates a node of
+/// about 600 bytes even for one key: `[{"a":0},...]` took 87 times its size
+/// to parse), and a real job holds a few dozen: the root, its sections, the
+/// bindings (at most 256) and what they nest.
+pub(super) const MAX_CONTAINERS: usize = 10_000;
 
 /// Parses a job body. The error is the whole message: `job is not valid
 /// JSON: ...`, or `job: <path>: duplicate key "k" at line L column C`.
 pub(super) fn parse(body: &[u8]) -> Result<Value, String> {
     let not_json = |e: &serde_json::Error| format!("job is not valid JSON: {e}");
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let StrictValue(value) = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        if e.inner().classify() != Category::Data {
-            return not_json(e.inner());
-        }
-        // Data errors come only from the visitor: a duplicate key,
-        // named with the path of the object that holds it twice.
-        match shown_path(e.path()) {
-            root if root.is_empty() => format!("job: {}", e.inner()),
-            path => format!("job: {path}: {}", e.inner()),
-        }
-    })?;
+    let mut track = serde_path_to_error::Track::new();
+    let budget = Cell::new(MAX_CONTAINERS);
+    let parsed = StrictSeed { budget: &budget }
+        .deserialize(serde_path_to_error::Deserializer::new(
+            &mut deserializer,
+            &mut track,
+        ))
+        .map_err(|e| {
+            if e.classify() != Category::Data {
+                return not_json(&e);
+            }
+            // Data errors come only from the visitor (a duplicate key, the
+            // container budget), named with the path of the object or
+            // array it was found in.
+            match shown_path(&track.path()) {
+                root if root.is_empty() => format!("job: {e}"),
+                path => format!("job: {path}: {e}"),
+            }
+        })?;
     deserializer.end().map_err(|e| not_json(&e))?;
-    Ok(value)
+    Ok(parsed)
 }
 
 /// A path as serde_path_to_error writes it (`bundle.prefix`,
@@ -65,18 +83,40 @@ pub(super) fn shown_path(path: &serde_path_to_error::Path) -> String {
     shown
 }
 
-/// A JSON value read by [`StrictVisitor`].
-struct StrictValue(Value);
+/// Reads one JSON value with [`StrictVisitor`], sharing the budget of
+/// containers with every value inside it.
+#[derive(Clone, Copy)]
+struct StrictSeed<'a> {
+    /// Objects and arrays the rest of the body may still open.
+    budget: &'a Cell<usize>,
+}
 
-impl<'de> de::Deserialize<'de> for StrictValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+impl<'de> DeserializeSeed<'de> for StrictSeed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(StrictVisitor(self))
     }
 }
 
-struct StrictVisitor;
+struct StrictVisitor<'a>(StrictSeed<'a>);
 
-impl<'de> Visitor<'de> for StrictVisitor {
+impl StrictVisitor<'_> {
+    /// Takes one container from the budget, or fails past
+    /// [`MAX_CONTAINERS`].
+    fn open<E: de::Error>(&self) -> Result<(), E> {
+        let left = self.0.budget.get();
+        if left == 0 {
+            return Err(E::custom(format!(
+                "more than {MAX_CONTAINERS} objects and arrays in a job"
+            )));
+        }
+        self.0.budget.set(left - 1);
+        Ok(())
+    }
+}
+
+impl<'de> Visitor<'de> for StrictVisitor<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -112,8 +152,9 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.open()?;
         let mut items = Vec::new();
-        while let Some(StrictValue(item)) = seq.next_element()? {
+        while let Some(item) = seq.next_element_seed(self.0)? {
             items.push(item);
         }
         items.shrink_to_fit();
@@ -121,9 +162,10 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.open()?;
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let StrictValue(value) = map.next_value()?;
+            let value = map.next_value_seed(self.0)?;
             if object.contains_key(&key) {
                 return Err(de::Error::custom(format!("duplicate key {}", quoted(&key))));
             }

@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn example() -> serde_json::Value {
+pub(super) fn example() -> serde_json::Value {
     serde_json::json!({
       "version": 1,
       "job_id": "acme-site-42",
@@ -21,7 +21,7 @@ fn example() -> serde_json::Value {
     })
 }
 
-fn decode(v: &serde_json::Value) -> Result<DeployJob, Box<InvalidJob>> {
+pub(super) fn decode(v: &serde_json::Value) -> Result<DeployJob, Box<InvalidJob>> {
     decode_job(&serde_json::to_vec(v).unwrap())
 }
 
@@ -33,7 +33,7 @@ fn site_folder(job: &DeployJob) -> String {
     }
 }
 
-fn rejects(mutate: impl FnOnce(&mut serde_json::Value), field: &str) {
+pub(super) fn rejects(mutate: impl FnOnce(&mut serde_json::Value), field: &str) {
     let mut v = example();
     mutate(&mut v);
     let err = decode(&v).expect_err("should be rejected");
@@ -299,84 +299,5 @@ fn bundle_messages_are_those_of_contract_v1() {
     ];
     for (bundle, want) in cases {
         assert_eq!(message(bundle.clone()), want, "{bundle}");
-    }
-}
-
-#[test]
-fn a_huge_value_is_quoted_short_in_its_error() {
-    // Regression: a 10 MB namespace made a 37 MB deploy.failed event.
-    let huge = "N ".repeat(5 * 1024 * 1024);
-    let quoted_max = crate::contract::MAX_ERROR_MESSAGE_BYTES + 64;
-    let mut cases: Vec<(serde_json::Value, &str)> = Vec::new();
-    let mut v = example();
-    v["namespace"] = huge.clone().into();
-    cases.push((v, "namespace: \"N N "));
-    let mut v = example();
-    v["version"] = huge.clone().into();
-    cases.push((v, "job: version: invalid type: string"));
-    let mut v = example();
-    v[huge.as_str()] = 1.into();
-    cases.push((v, "job: \"N N N"));
-    let mut v = example();
-    v["labels"] = serde_json::json!({huge.clone(): 1});
-    cases.push((v, "job: labels.\"N N N"));
-    for (v, start) in cases {
-        let err = decode(&v).unwrap_err();
-        assert!(err.message.starts_with(start), "{:.80}", err.message);
-        assert!(err.message.contains(" in all)"), "{}", err.message);
-        assert!(
-            err.message.len() < quoted_max,
-            "{} bytes",
-            err.message.len()
-        );
-    }
-    let mut v = example();
-    v["namespace"] = huge.into();
-    let err = decode(&v).unwrap_err();
-    assert!(
-        err.message
-            .contains("… (10485760 characters in all) must be 1-63"),
-        "{:.300}",
-        err.message
-    );
-}
-
-#[test]
-fn duplicate_keys_are_refused_at_every_depth() {
-    // Regression: the last of two equal keys won, silently.
-    let body = serde_json::to_string(&example()).unwrap();
-    let twice = |field: &str, again: &str| {
-        let at = body.find(field).unwrap();
-        format!("{}{again},{}", &body[..at], &body[at..])
-    };
-    let cases = [
-        (
-            twice("\"namespace\"", r#""namespace":"other""#),
-            "job: duplicate key \"namespace\"",
-        ),
-        (
-            twice("\"prefix\"", r#""prefix":"other/""#),
-            "job: bundle: duplicate key \"prefix\"",
-        ),
-        (
-            twice("\"main_module\"", r#""main_module":"x.js""#),
-            "job: worker: duplicate key \"main_module\"",
-        ),
-        (
-            twice("\"html_handling\"", r#""html_handling":"none""#),
-            "job: assets_config: duplicate key \"html_handling\"",
-        ),
-        (
-            twice("\"tenant\"", r#""tenant":"evil""#),
-            "job: labels: duplicate key \"tenant\"",
-        ),
-    ];
-    for (body, start) in cases {
-        let err = decode_job(body.as_bytes()).unwrap_err();
-        assert!(err.message.starts_with(start), "{}", err.message);
-        assert_eq!(
-            err.job_id, None,
-            "nothing is read from a job that says two things"
-        );
     }
 }
