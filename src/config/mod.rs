@@ -12,6 +12,8 @@
 //! of being silently ignored. Secrets are [`SecretString`]s: `Debug` of the
 //! settings never shows them.
 
+mod access;
+mod s3;
 mod sections;
 
 use std::collections::HashMap;
@@ -23,9 +25,11 @@ use serde::Deserialize;
 use crate::contract::names::is_account_id;
 use crate::contract::quote::quoted;
 
+pub use access::check_bundle_access;
+pub use s3::S3Settings;
 pub use sections::{
     AmqpSettings, CloudflareSettings, EventsSettings, LimitSettings, LogFormat, LogSettings,
-    OpsSettings, RetrySettings, S3Settings, WorkerSettings,
+    OpsSettings, RetrySettings, WorkerSettings,
 };
 
 /// Everything the worker needs to run.
@@ -56,6 +60,14 @@ pub enum ConfigError {
     #[error("{0}")]
     Invalid(String),
 }
+
+/// The list settings, and the `WFP__` variable giving each one as a
+/// comma-separated list.
+const LIST_ENV: &[(&str, &str)] = &[
+    ("WFP__CLOUDFLARE__ACCOUNTS", "cloudflare.accounts"),
+    ("WFP__S3__ALLOWED_BUCKETS", "s3.allowed_buckets"),
+    ("WFP__S3__ALLOWED_PREFIXES", "s3.allowed_prefixes"),
+];
 
 /// The conventional environment variables and the setting each one sets.
 const CONVENTIONAL_ENV: &[(&str, &str)] = &[
@@ -94,24 +106,27 @@ impl Settings {
             .filter(|(k, _)| k.starts_with("WFP__"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        // The one list setting, comma-separated in the environment. Split
-        // here rather than with the crate's `try_parsing`, which would also
-        // read an account id or token of digits as a number.
-        let accounts = wfp_env.remove("WFP__CLOUDFLARE__ACCOUNTS");
+        // The list settings, comma-separated in the environment. Split here
+        // rather than with the crate's `try_parsing`, which would also read
+        // an account id or token of digits as a number.
+        let lists: Vec<(&str, String)> = LIST_ENV
+            .iter()
+            .filter_map(|(var, key)| wfp_env.remove(*var).map(|list| (*key, list)))
+            .collect();
         builder = builder.add_source(
             config::Environment::with_prefix("WFP")
                 .prefix_separator("__")
                 .separator("__")
                 .source(Some(wfp_env)),
         );
-        if let Some(list) = accounts {
-            let accounts: Vec<String> = list
+        for (key, list) in lists {
+            let items: Vec<String> = list
                 .split(',')
                 .map(str::trim)
                 .filter(|a| !a.is_empty())
                 .map(str::to_string)
                 .collect();
-            builder = builder.set_override("cloudflare.accounts", accounts)?;
+            builder = builder.set_override(key, items)?;
         }
         for (var, key) in CONVENTIONAL_ENV {
             if let Some(value) = env.get(*var).filter(|v| !v.is_empty()) {
@@ -170,6 +185,9 @@ impl Settings {
             return invalid(&format!("{name} must be more than zero"));
         }
         if let Err(e) = self.ops.listen_addr() {
+            return invalid(&e);
+        }
+        if let Err(e) = access::check_patterns(&self.s3) {
             return invalid(&e);
         }
         let accounts = std::iter::once(&self.cloudflare.account_id)

@@ -195,42 +195,6 @@ impl CloudflareSettings {
     }
 }
 
-/// S3 settings that complement the AWS SDK's own configuration chain.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct S3Settings {
-    /// Overrides `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` when set.
-    pub endpoint_url: Option<String>,
-    /// Overrides `AWS_REGION` when set.
-    pub region: Option<String>,
-    /// Path-style addressing (`http://host/bucket/key`), needed by most
-    /// S3-compatible servers on loopback.
-    pub force_path_style: bool,
-    /// Static credentials; when unset the AWS SDK's chain finds them
-    /// (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, profiles, IMDS, ...).
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<SecretString>,
-    #[serde(with = "humantime_serde")]
-    pub connect_timeout: Duration,
-    /// Ceiling of one S3 call, body included.
-    #[serde(with = "humantime_serde")]
-    pub request_timeout: Duration,
-}
-
-impl Default for S3Settings {
-    fn default() -> Self {
-        Self {
-            endpoint_url: None,
-            region: None,
-            force_path_style: false,
-            access_key_id: None,
-            secret_access_key: None,
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(120),
-        }
-    }
-}
-
 /// One retry policy for every remote call: capped exponential back-off with
 /// full jitter (see `crate::retry`).
 #[derive(Debug, Clone, Deserialize)]

@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use crate::bundle::Bundles;
 use crate::cloudflare::{CloudflareClient, Module, ScriptTarget, ScriptUpload, UploadStats};
-use crate::config::{CloudflareSettings, LimitSettings, Settings};
+use crate::config::{CloudflareSettings, LimitSettings, S3Settings, Settings};
 use crate::contract::{
     DeployJob, DeploymentInfo, FailureInfo, ManifestSummary, Step, Success, UploadSummary,
 };
@@ -72,6 +72,7 @@ pub struct Pipeline {
     bundles: Bundles,
     cloudflare: CloudflareClient,
     accounts: CloudflareSettings,
+    s3: S3Settings,
     limits: LimitSettings,
     spool_root: PathBuf,
     default_compatibility_date: String,
@@ -86,6 +87,7 @@ impl Pipeline {
             bundles,
             cloudflare,
             accounts: settings.cloudflare.clone(),
+            s3: settings.s3.clone(),
             limits: settings.limits.clone(),
             spool_root: settings.worker.spool_root(),
             default_compatibility_date: settings.worker.default_compatibility_date.clone(),
@@ -109,6 +111,7 @@ impl Pipeline {
                 "account_id: {account_id} is not an account this worker is configured for"
             )));
         }
+        crate::config::check_bundle_access(job, &self.s3).map_err(DeployError::Invalid)?;
         let target = ScriptTarget {
             account_id: account_id.to_string(),
             namespace: job.namespace.clone(),
