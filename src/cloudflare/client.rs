@@ -98,7 +98,7 @@ impl CloudflareClient {
             .ok_or_else(|| {
                 CloudflareError::NotConfigured(format!(
                     "api_base_url {:?} is not an http(s) URL",
-                    settings.api_base_url
+                    crate::config::redact_url(&settings.api_base_url)
                 ))
             })?;
         let http = reqwest::Client::builder()

@@ -13,6 +13,7 @@
 //! settings never shows them.
 
 mod access;
+mod redact;
 mod s3;
 mod sections;
 
@@ -26,6 +27,7 @@ use crate::contract::names::is_account_id;
 use crate::contract::quote::quoted;
 
 pub use access::check_bundle_access;
+pub use redact::{RedactedSettings, redact_url};
 pub use s3::S3Settings;
 pub use sections::{
     AmqpSettings, CloudflareSettings, EventsSettings, LimitSettings, LogFormat, LogSettings,
