@@ -198,7 +198,9 @@ impl CloudflareClient {
         } else {
             None
         };
-        let body = response.bytes().await.map_err(|e| transport(call, &e))?;
+        let body = super::body::read_capped(response, super::body::MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| e.failed(call, transport))?;
         emit(CloudflareResponse {
             endpoint: call.step.as_str(),
             subject: call.subject,

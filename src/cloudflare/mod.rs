@@ -17,6 +17,7 @@
 
 mod asset_body;
 mod backoff;
+mod body;
 mod client;
 mod envelope;
 mod error;
