@@ -87,56 +87,51 @@ fn duplicate_keys_are_refused_at_every_depth() {
     }
 }
 
+/// Asserts the example job, changed by `mutate`, is refused with a
+/// message starting with `start`.
+fn refused_with(mutate: impl FnOnce(&mut serde_json::Value), start: &str) {
+    let mut v = example();
+    mutate(&mut v);
+    let err = decode(&v).unwrap_err();
+    assert!(err.message.starts_with(start), "{}", err.message);
+}
+
 #[test]
 fn lists_are_capped_naming_the_limit() {
     // Regression: 100,000 bindings (5.5 MB) left 500-666 MB allocated.
     let binding = |i: usize| json!({"type": "plain_text", "name": format!("B{i}"), "text": "x"});
-    let ok: Vec<_> = (0..256).map(binding).collect();
     let mut v = example();
-    v["bindings"] = ok.into();
+    v["bindings"] = (0..256).map(binding).collect();
     assert!(decode(&v).is_ok(), "256 bindings are fine");
-    let cases: Vec<(Box<dyn FnOnce(&mut serde_json::Value)>, &str)> = vec![
-        (
-            Box::new(|v| v["bindings"] = (0..257).map(binding).collect()),
-            "bindings: 257 bindings given, at most 256 allowed",
-        ),
-        (
-            Box::new(|v| {
-                v["bindings"] =
-                    json!([{"type": "plain_text", "name": "B", "text": "x".repeat(16 * 1024)}])
-            }),
-            "bindings[0]: 16426 bytes as JSON, at most 16384 allowed",
-        ),
-        (
-            Box::new(|v| v["compatibility_flags"] = vec!["nodejs_compat"; 65].into()),
-            "compatibility_flags: 65 flags given, at most 64 allowed",
-        ),
-        (
-            Box::new(|v| v["compatibility_flags"] = json!(["f".repeat(65)])),
-            "compatibility_flags: \"fff",
-        ),
-        (
-            Box::new(|v| v["assets_config"]["run_worker_first"] = vec!["/api/*"; 101].into()),
-            "assets_config.run_worker_first: 101 routes given, at most 100 allowed",
-        ),
-        (
-            Box::new(|v| {
-                v["labels"] = (0..33)
-                    .map(|i| (format!("k{i}"), json!("v")))
-                    .collect::<serde_json::Map<_, _>>()
-                    .into()
-            }),
-            "labels: 33 labels given, at most 32 allowed",
-        ),
-    ];
-    for (mutate, start) in cases {
-        let mut v = example();
-        mutate(&mut v);
-        let err = decode(&v).unwrap_err();
-        assert!(err.message.starts_with(start), "{}", err.message);
-    }
+    refused_with(
+        |v| v["bindings"] = (0..257).map(binding).collect(),
+        "bindings: 257 bindings given, at most 256 allowed",
+    );
+    refused_with(
+        |v| {
+            v["bindings"] =
+                json!([{"type": "plain_text", "name": "B", "text": "x".repeat(16 * 1024)}])
+        },
+        "bindings[0]: 16426 bytes as JSON, at most 16384 allowed",
+    );
+    refused_with(
+        |v| v["compatibility_flags"] = vec!["nodejs_compat"; 65].into(),
+        "compatibility_flags: 65 flags given, at most 64 allowed",
+    );
+    refused_with(
+        |v| v["compatibility_flags"] = json!(["f".repeat(65)]),
+        "compatibility_flags: \"fff",
+    );
     rejects(
         |v| v["compatibility_flags"] = json!(["f".repeat(65)]),
         "longer than 64 characters",
+    );
+    refused_with(
+        |v| v["assets_config"]["run_worker_first"] = vec!["/api/*"; 101].into(),
+        "assets_config.run_worker_first: 101 routes given, at most 100 allowed",
+    );
+    refused_with(
+        |v| v["labels"] = (0..33).map(|i| (format!("k{i}"), json!("v"))).collect(),
+        "labels: 33 labels given, at most 32 allowed",
     );
 }
