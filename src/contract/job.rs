@@ -1,9 +1,10 @@
 //! The deploy job message (contract v1) and its validation.
 //!
-//! Decoding is strict: unknown fields are rejected, and every rule a later
-//! step would trip over (names Cloudflare refuses, values it does not know)
-//! is checked here, so a bad job fails fast with `invalid_job` and a message
-//! that names the field.
+//! Decoding is strict: unknown fields and duplicate keys are rejected
+//! (`strict_json`, which also bounds what parsing allocates), and every
+//! rule a later step would trip over (names Cloudflare refuses, values it
+//! does not know, lists past their caps) is checked here, so a bad job
+//! fails fast with `invalid_job` and a short message that names the field.
 
 use std::collections::BTreeMap;
 
