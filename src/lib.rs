@@ -6,7 +6,8 @@
 //!
 //! - [`contract`]: the wire types other teams code against (job, CloudEvents,
 //!   error codes and steps). Knows nothing of AMQP or HTTP.
-//! - [`config`]: typed settings loaded in layers (defaults, files, environment).
+//! - [`config`]: typed settings loaded in layers (defaults, files, environment),
+//!   and what a job may read from S3 under them.
 //! - [`telemetry`]: tracing set-up in one place.
 //! - [`amqp`]: broker connection, topology, consumer, confirmed publisher,
 //!   and the per-script lease the broker keeps for build order.

@@ -12,6 +12,7 @@ use lapin::{BasicProperties, Channel, Connection, Consumer};
 
 use super::AmqpError;
 use crate::config::AmqpSettings;
+use crate::contract::names::{is_correlation_id, is_job_id};
 
 /// The header quorum queues add to a message that was delivered before and
 /// returned (nacked with requeue, or its consumer's channel closed).
@@ -121,7 +122,11 @@ pub fn timestamp(properties: &BasicProperties) -> Option<DateTime<Utc>> {
 /// What a delivery says about itself besides its body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryMeta {
+    /// The AMQP `message_id`, when it is a valid job id (it names the
+    /// failed event of a message without a readable `job_id`).
     pub message_id: Option<String>,
+    /// The AMQP `correlation_id`, when it is a valid correlation id (it
+    /// stands in for a job without one).
     pub correlation_id: Option<String>,
     /// A queue that also gets the terminal event.
     pub reply_to: Option<String>,
@@ -136,16 +141,26 @@ impl DeliveryMeta {
     /// Reads a delivery's properties; empty strings count as absent.
     /// `redelivered` is the delivery's flag; `max_attempts` caps the attempt
     /// a header can claim (see [`attempt`]).
+    ///
+    /// `message_id` and `correlation_id` stand in for the body's `job_id`
+    /// and `correlation_id`, so they must pass the same rules: one that
+    /// does not (a CR/LF, an escape, a character a job id cannot hold) is
+    /// ignored, as if absent, and never reaches an event or a log line.
     pub fn of(properties: &BasicProperties, redelivered: bool, max_attempts: u32) -> Self {
-        let text = |v: &Option<ShortString>| {
+        let text = |v: &Option<ShortString>, valid: fn(&str) -> bool| {
             v.as_ref()
-                .map(|s| s.as_str().to_string())
-                .filter(|s| !s.is_empty())
+                .map(|s| s.as_str())
+                .filter(|s| valid(s))
+                .map(str::to_string)
         };
         Self {
-            message_id: text(properties.message_id()),
-            correlation_id: text(properties.correlation_id()),
-            reply_to: text(properties.reply_to()),
+            message_id: text(properties.message_id(), is_job_id),
+            correlation_id: text(properties.correlation_id(), is_correlation_id),
+            reply_to: properties
+                .reply_to()
+                .as_ref()
+                .map(|s| s.as_str().to_string())
+                .filter(|s| !s.is_empty()),
             attempt: attempt(properties, redelivered, max_attempts),
             first_failure: header_str(properties, FIRST_FAILURE_HEADER)
                 .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
@@ -285,5 +300,31 @@ mod tests {
         assert_eq!(meta.correlation_id, None, "empty counts as absent");
         assert_eq!(meta.reply_to.as_deref(), Some("replies"));
         assert_eq!(meta.attempt, 1);
+    }
+
+    #[test]
+    fn ids_breaking_the_contract_rules_are_ignored() {
+        // Regression: CR/LF and escape characters in the AMQP ids reached
+        // events unchecked.
+        for (message_id, correlation_id) in [
+            ("m-1\r\nx-forged: 1", "corr\r\nx-forged: 1"),
+            ("m\u{1b}[31m", "c\u{1b}[31m"),
+            ("has space", "c\u{7}"),
+        ] {
+            let props = BasicProperties::default()
+                .with_message_id(message_id.into())
+                .with_correlation_id(correlation_id.into());
+            let meta = DeliveryMeta::of(&props, false, 5);
+            assert_eq!(meta.message_id, None, "{message_id:?}");
+            assert_eq!(meta.correlation_id, None, "{correlation_id:?}");
+        }
+        let long = BasicProperties::default().with_message_id("m".repeat(129).as_str().into());
+        assert_eq!(DeliveryMeta::of(&long, false, 5).message_id, None);
+        let fine = BasicProperties::default()
+            .with_message_id("acme-42:v1.2".into())
+            .with_correlation_id("req 7f3a/ü".into());
+        let meta = DeliveryMeta::of(&fine, false, 5);
+        assert_eq!(meta.message_id.as_deref(), Some("acme-42:v1.2"));
+        assert_eq!(meta.correlation_id.as_deref(), Some("req 7f3a/ü"));
     }
 }

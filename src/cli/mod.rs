@@ -70,7 +70,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 version = env!("CARGO_PKG_VERSION"),
                 instance = %settings.worker.instance_name(),
                 concurrency = settings.worker.concurrency,
-                cloudflare = %settings.cloudflare.api_base_url,
+                cloudflare = %crate::config::redact_url(&settings.cloudflare.api_base_url),
                 jobs_queue = %settings.amqp.jobs_queue,
                 "wfp-deployer worker starting"
             );
@@ -107,7 +107,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schema(args) => schema::run(args),
         Command::CheckConfig => {
             let settings = cli.settings()?;
-            println!("{settings:#?}");
+            println!("{}", settings.redacted());
             match settings.check_worker_ready() {
                 Ok(()) => println!("ready: the worker can start with these settings"),
                 Err(e) => println!("not ready: {e}"),

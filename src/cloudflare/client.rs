@@ -103,7 +103,7 @@ impl CloudflareClient {
             .ok_or_else(|| {
                 CloudflareError::NotConfigured(format!(
                     "api_base_url {:?} is not an http(s) URL",
-                    settings.api_base_url
+                    crate::config::redact_url(&settings.api_base_url)
                 ))
             })?;
         let http = reqwest::Client::builder()
@@ -212,7 +212,9 @@ impl CloudflareClient {
         self.inner
             .budget
             .observe(status, response.headers(), retry_after);
-        let body = response.bytes().await.map_err(|e| transport(call, &e))?;
+        let body = super::body::read_capped(response, super::body::MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| e.failed(call, transport))?;
         emit(CloudflareResponse {
             endpoint: call.step.as_str(),
             subject: call.subject,

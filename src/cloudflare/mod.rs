@@ -17,6 +17,7 @@
 
 mod asset_body;
 mod backoff;
+mod body;
 mod budget;
 mod client;
 mod envelope;

@@ -14,9 +14,12 @@
 //! reference and the deploy-file tests list every key with its default)
 //! writes [`REDACTED`] instead.
 
+mod access;
 mod assets;
 mod redact;
+mod s3;
 mod sections;
+mod urls;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,13 +28,17 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::names::is_account_id;
+use crate::contract::quote::quoted;
 
+pub use access::check_bundle_access;
 pub use assets::{CacheSettings, HashScheme, ManifestSettings, TenantKey};
 pub use redact::REDACTED;
+pub use s3::S3Settings;
 pub use sections::{
     AmqpSettings, CloudflareSettings, EventsSettings, LimitSettings, LogFormat, LogSettings,
-    OpsSettings, RetrySettings, S3Settings, WorkerSettings,
+    OpsSettings, RetrySettings, WorkerSettings,
 };
+pub use urls::{RedactedSettings, redact_url};
 
 /// Everything the worker needs to run.
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -63,6 +70,14 @@ pub enum ConfigError {
     #[error("{0}")]
     Invalid(String),
 }
+
+/// The list settings, and the `WFP__` variable giving each one as a
+/// comma-separated list.
+const LIST_ENV: &[(&str, &str)] = &[
+    ("WFP__CLOUDFLARE__ACCOUNTS", "cloudflare.accounts"),
+    ("WFP__S3__ALLOWED_BUCKETS", "s3.allowed_buckets"),
+    ("WFP__S3__ALLOWED_PREFIXES", "s3.allowed_prefixes"),
+];
 
 /// The conventional environment variables and the setting each one sets.
 pub const CONVENTIONAL_ENV: &[(&str, &str)] = &[
@@ -101,24 +116,27 @@ impl Settings {
             .filter(|(k, _)| k.starts_with("WFP__"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        // The one list setting, comma-separated in the environment. Split
-        // here rather than with the crate's `try_parsing`, which would also
-        // read an account id or token of digits as a number.
-        let accounts = wfp_env.remove("WFP__CLOUDFLARE__ACCOUNTS");
+        // The list settings, comma-separated in the environment. Split here
+        // rather than with the crate's `try_parsing`, which would also read
+        // an account id or token of digits as a number.
+        let lists: Vec<(&str, String)> = LIST_ENV
+            .iter()
+            .filter_map(|(var, key)| wfp_env.remove(*var).map(|list| (*key, list)))
+            .collect();
         builder = builder.add_source(
             config::Environment::with_prefix("WFP")
                 .prefix_separator("__")
                 .separator("__")
                 .source(Some(wfp_env)),
         );
-        if let Some(list) = accounts {
-            let accounts: Vec<String> = list
+        for (key, list) in lists {
+            let items: Vec<String> = list
                 .split(',')
                 .map(str::trim)
                 .filter(|a| !a.is_empty())
                 .map(str::to_string)
                 .collect();
-            builder = builder.set_override("cloudflare.accounts", accounts)?;
+            builder = builder.set_override(key, items)?;
         }
         for (var, key) in CONVENTIONAL_ENV {
             if let Some(value) = env.get(*var).filter(|v| !v.is_empty()) {
@@ -171,6 +189,8 @@ impl Settings {
             ),
             ("s3.connect_timeout", self.s3.connect_timeout),
             ("s3.request_timeout", self.s3.request_timeout),
+            ("s3.first_byte_timeout", self.s3.first_byte_timeout),
+            ("s3.idle_timeout", self.s3.idle_timeout),
             ("retry.max_delay", self.retry.max_delay),
         ];
         if let Some((name, _)) = durations.iter().find(|(_, d)| d.is_zero()) {
@@ -197,13 +217,17 @@ impl Settings {
                 "cache.bucket must not be empty (leave it unset for a memory-only cache)",
             );
         }
+        if let Err(e) = access::check_patterns(&self.s3) {
+            return invalid(&e);
+        }
         let accounts = std::iter::once(&self.cloudflare.account_id)
             .filter(|a| !a.is_empty())
             .chain(&self.cloudflare.accounts);
         for account in accounts {
             if !is_account_id(account) {
                 return invalid(&format!(
-                    "cloudflare account {account:?} must be 32 lowercase hexadecimal characters"
+                    "cloudflare account {} must be 32 lowercase hexadecimal characters",
+                    quoted(account)
                 ));
             }
         }

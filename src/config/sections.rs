@@ -9,6 +9,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::contract::quote::quoted;
+
 /// The broker and the names of the contract's topology.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -231,45 +233,6 @@ impl CloudflareSettings {
     }
 }
 
-/// S3 settings that complement the AWS SDK's own configuration chain.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct S3Settings {
-    /// Overrides `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` when set.
-    pub endpoint_url: Option<String>,
-    /// Overrides `AWS_REGION` when set.
-    pub region: Option<String>,
-    /// Path-style addressing (`http://host/bucket/key`), needed by most
-    /// S3-compatible servers on loopback.
-    pub force_path_style: bool,
-    /// Static credentials; when unset the AWS SDK's chain finds them
-    /// (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, profiles, IMDS, ...).
-    pub access_key_id: Option<String>,
-    /// The secret key going with `access_key_id`.
-    #[serde(serialize_with = "super::redact::optional_secret")]
-    pub secret_access_key: Option<SecretString>,
-    /// Ceiling for opening a connection to the S3 server.
-    #[serde(with = "humantime_serde")]
-    pub connect_timeout: Duration,
-    /// Ceiling of one S3 call, body included.
-    #[serde(with = "humantime_serde")]
-    pub request_timeout: Duration,
-}
-
-impl Default for S3Settings {
-    fn default() -> Self {
-        Self {
-            endpoint_url: None,
-            region: None,
-            force_path_style: false,
-            access_key_id: None,
-            secret_access_key: None,
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(120),
-        }
-    }
-}
-
 /// One retry policy for every remote call: capped exponential back-off with
 /// full jitter (see `crate::retry`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -391,8 +354,9 @@ fn retry_delays<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<Duration>
     };
     let mut delays = Vec::with_capacity(items.len());
     for item in items.iter().filter(|i| !i.is_empty()) {
-        let delay = humantime::parse_duration(item)
-            .map_err(|e| serde::de::Error::custom(format!("worker.retry_delays: {item:?}: {e}")))?;
+        let delay = humantime::parse_duration(item).map_err(|e| {
+            serde::de::Error::custom(format!("worker.retry_delays: {}: {e}", quoted(item)))
+        })?;
         if delay.is_zero() {
             return Err(serde::de::Error::custom(
                 "worker.retry_delays: a delay must be more than zero",
@@ -475,10 +439,12 @@ impl OpsSettings {
         if listen.is_empty() {
             return Ok(None);
         }
-        listen
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("ops.listen {listen:?} is not an address like 127.0.0.1:9464"))
+        listen.parse().map(Some).map_err(|_| {
+            format!(
+                "ops.listen {} is not an address like 127.0.0.1:9464",
+                quoted(listen)
+            )
+        })
     }
 }
 

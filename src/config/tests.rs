@@ -218,3 +218,26 @@ fn the_shipped_file_repeats_the_cache_and_manifest_defaults() {
     assert_eq!(s.manifest.tenant_key, defaults.tenant_key);
     assert!(s.manifest.hash_secret.is_none());
 }
+
+#[test]
+fn s3_access_lists_come_from_files_or_the_environment_and_patterns_are_checked() {
+    let s = load(
+        &[(
+            "default.toml",
+            "[s3]\nallowed_buckets = [\"sites\"]\nallow_empty_prefix = true\n",
+        )],
+        &[("WFP__S3__ALLOWED_PREFIXES", "sites/{tenant}/, shared/")],
+    )
+    .unwrap();
+    assert_eq!(s.s3.allowed_buckets, vec!["sites".to_string()]);
+    assert_eq!(s.s3.allowed_prefixes, vec!["sites/{tenant}/", "shared/"]);
+    assert!(s.s3.allow_empty_prefix);
+    let defaults = load(&[], &[]).unwrap();
+    assert!(defaults.s3.allowed_buckets.is_empty() && !defaults.s3.allow_empty_prefix);
+    let err = load(&[], &[("WFP__S3__ALLOWED_PREFIXES", "sites/{tenant}")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("s3.allowed_prefixes: \"sites/{tenant}\""),
+        "{err}"
+    );
+}

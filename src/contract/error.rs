@@ -8,8 +8,12 @@
 //! those (the worker for an undecodable message or a panic, the pipeline for
 //! everything else) cannot get them wrong.
 
+use std::borrow::Cow;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use super::quote::bounded;
 
 /// Why a deploy failed, as event consumers see it. Stable strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -94,6 +98,12 @@ impl std::fmt::Display for Step {
     }
 }
 
+/// Longest `error.message` an event carries (the event builder cuts a
+/// longer one, with a note of its length): with the other fields, which the
+/// job's rules bound, a `deploy.failed` stays a few KiB, far below the
+/// broker's message size limit, whatever the failure quotes.
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 4096;
+
 /// The `error` object of a `deploy.failed` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -108,11 +118,18 @@ pub struct FailureInfo {
 
 impl FailureInfo {
     /// A failure whose code, step and retryability its reporter decided
-    /// (the pipeline's mapping of a layer's error).
+    /// (the pipeline's mapping of a layer's error). The message is cut to
+    /// [`MAX_ERROR_MESSAGE_BYTES`] here, where every failure is made, so the
+    /// log line and the park header that repeat it are bounded too.
     pub fn new(code: ErrorCode, step: Step, retryable: bool, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let message = match bounded(&message, MAX_ERROR_MESSAGE_BYTES) {
+            Cow::Borrowed(_) => message,
+            Cow::Owned(cut) => cut,
+        };
         Self {
             code,
-            message: message.into(),
+            message,
             step,
             retryable,
         }
@@ -220,5 +237,12 @@ mod tests {
             (old.code, old.step, old.retryable),
             (ErrorCode::Superseded, Step::Validate, false)
         );
+    }
+
+    #[test]
+    fn a_failure_message_is_cut_to_the_bound_where_it_is_made() {
+        let huge = FailureInfo::local(Step::Hash, "x".repeat(10 * 1024 * 1024));
+        assert!(huge.message.len() < MAX_ERROR_MESSAGE_BYTES + 64);
+        assert!(huge.message.ends_with("… (10485760 bytes in all)"));
     }
 }

@@ -1,9 +1,10 @@
 //! The deploy job message (contract v1) and its validation.
 //!
-//! Decoding is strict: unknown fields are rejected, and every rule a later
-//! step would trip over (names Cloudflare refuses, values it does not know)
-//! is checked here, so a bad job fails fast with `invalid_job` and a message
-//! that names the field.
+//! Decoding is strict: unknown fields and duplicate keys are rejected
+//! (`strict_json`, which also bounds what parsing allocates), and every
+//! rule a later step would trip over (names Cloudflare refuses, values it
+//! does not know, lists past their caps) is checked here, so a bad job
+//! fails fast with `invalid_job` and a short message that names the field.
 
 use std::collections::BTreeMap;
 
@@ -11,11 +12,21 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::MAX_ERROR_MESSAGE_BYTES;
+use super::quote::bounded;
+use strict_json::shown_path;
+
+/// Longest part of an invalid job's message serde's own words may take
+/// (the rest of [`MAX_ERROR_MESSAGE_BYTES`] is for the path before it).
+const MAX_SERDE_MESSAGE_BYTES: usize = 1024;
+
 mod bundle;
 mod rules;
+mod strict_json;
 
+use super::names::{is_correlation_id, is_job_id};
 pub use bundle::{BundleArchive, BundlePrefix, BundleRef};
-use rules::{valid_correlation_id, valid_job_id, valid_labels, valid_namespace, valid_worker_name};
+use rules::{valid_labels, valid_namespace, valid_worker_name};
 
 /// One deploy request, as a platform service publishes it.
 ///
@@ -195,9 +206,9 @@ pub struct InvalidJob {
 /// The error is boxed: it carries the fields read for the failed event and
 /// is much larger than the job's happy path needs to move around.
 pub fn decode_job(body: &[u8]) -> Result<DeployJob, Box<InvalidJob>> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+    let value = strict_json::parse(body).map_err(|message| {
         Box::new(InvalidJob {
-            message: format!("job is not valid JSON: {e}"),
+            message: bounded(&message, MAX_ERROR_MESSAGE_BYTES).into_owned(),
             ..InvalidJob::default()
         })
     })?;
@@ -213,34 +224,42 @@ pub fn decode_job(body: &[u8]) -> Result<DeployJob, Box<InvalidJob>> {
     };
     let labels: BTreeMap<String, String> = value
         .get("labels")
-        .and_then(|l| serde_json::from_value(l.clone()).ok())
+        .and_then(|l| BTreeMap::deserialize(l).ok())
         .filter(|l: &BTreeMap<String, String>| valid_labels(l).is_ok())
         .unwrap_or_default();
     let known = InvalidJob {
-        job_id: read("job_id", valid_job_id),
-        correlation_id: read("correlation_id", valid_correlation_id),
+        job_id: read("job_id", is_job_id),
+        correlation_id: read("correlation_id", is_correlation_id),
         namespace: read("namespace", valid_namespace),
         script_name: read("script_name", valid_worker_name),
         labels,
         message: String::new(),
     };
+    // serde's messages quote what they refuse (a value of the wrong type,
+    // an unknown field's name) and the path names map keys, whole: bounded
+    // here, so a huge value cannot make a huge log line or event.
     let invalid = |message: String| {
         Box::new(InvalidJob {
-            message,
+            message: bounded(&message, MAX_ERROR_MESSAGE_BYTES).into_owned(),
             ..known.clone()
         })
     };
-    let job: DeployJob = serde_path_to_error::deserialize(&value).map_err(|e| {
+    let job: DeployJob = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.inner().to_string();
-        if path == "." {
-            invalid(format!("job: {message}"))
-        } else if message.starts_with(&path) {
+        if message.starts_with(&path) {
             // A conversion of ours (the bundle's shape) names its field
             // itself, as the rules do; serde's own messages never start so.
-            invalid(message)
+            return invalid(message);
+        }
+        // serde quotes what it refuses whole (a value of the wrong type, an
+        // unknown field's name): its part is cut shorter than the whole, so
+        // the path before it always shows.
+        let message = bounded(&message, MAX_SERDE_MESSAGE_BYTES);
+        if path == "." {
+            invalid(format!("job: {message}"))
         } else {
-            invalid(format!("job: {path}: {message}"))
+            invalid(format!("job: {}: {message}", shown_path(e.path())))
         }
     })?;
     job.validate().map_err(invalid)?;
@@ -270,6 +289,10 @@ fn folder(prefix: &str) -> String {
     }
 }
 
+#[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
+mod memory_tests;
 #[cfg(test)]
 mod tests;
 

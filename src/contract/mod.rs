@@ -8,9 +8,10 @@ mod error;
 mod event;
 mod job;
 pub mod names;
+pub mod quote;
 mod schema;
 
-pub use error::{ErrorCode, FailureInfo, Step};
+pub use error::{ErrorCode, FailureInfo, MAX_ERROR_MESSAGE_BYTES, Step};
 pub use event::{
     CloudEvent, DeploymentInfo, EventData, EventKind, JobFields, ManifestSummary, Success,
     UploadSummary,

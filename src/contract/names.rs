@@ -1,6 +1,8 @@
 //! The shapes of names that cross the worker's boundaries, each decided once:
-//! Cloudflare account ids (settings, jobs), asset hashes (the manifest, the
-//! spool) and worker module names (jobs, the bundle, the script upload).
+//! job and correlation ids (job bodies, the AMQP properties standing in for
+//! them), Cloudflare account ids (settings, jobs), asset hashes (the
+//! manifest, the spool) and worker module names (jobs, the bundle, the
+//! script upload).
 //!
 //! They live in `contract` because it depends on nothing: `config`,
 //! `manifest`, `pipeline` and `cloudflare` all ask here. The simulator does
@@ -16,6 +18,21 @@ pub fn is_lower_hex(s: &str, len: usize) -> bool {
     s.len() == len
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A job id, the idempotency key: 1-128 of `[A-Za-z0-9._:-]`. Also the
+/// rule for an AMQP `message_id` standing in for a job id.
+pub fn is_job_id(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// A correlation id: 1-256 characters, no control characters (a CR/LF or
+/// an escape would reach events and log lines). Also the rule for the AMQP
+/// `correlation_id` standing in for the job's.
+pub fn is_correlation_id(s: &str) -> bool {
+    (1..=256).contains(&s.len()) && !s.chars().any(char::is_control)
 }
 
 /// A Cloudflare account id: 32 lowercase hexadecimal digits.

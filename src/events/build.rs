@@ -6,19 +6,19 @@
 //! `deploy.started` and the terminal event cannot disagree (on the account,
 //! say).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::Event;
 use crate::amqp::DeliveryMeta;
+use crate::contract::names::is_job_id;
+use crate::contract::quote::bounded;
 use crate::contract::{
-    CloudEvent, DeployJob, EventData, EventKind, FailureInfo, InvalidJob, JobFields, Success,
+    CloudEvent, DeployJob, EventData, EventKind, FailureInfo, InvalidJob, JobFields,
+    MAX_ERROR_MESSAGE_BYTES, Success,
 };
-
-/// Longest AMQP `message_id` the worker reuses as a job id; longer ones would
-/// make event ids that do not fit AMQP's 255-byte short strings.
-const MAX_FALLBACK_JOB_ID: usize = 128;
 
 /// Builds events for one worker instance.
 #[derive(Debug, Clone)]
@@ -84,7 +84,15 @@ impl EventBuilder {
         self.event(EventKind::Failed, data, now)
     }
 
-    fn event(&self, kind: EventKind, data: EventData, now: DateTime<Utc>) -> Event {
+    /// Every event passes here: its `error.message` is cut to
+    /// [`MAX_ERROR_MESSAGE_BYTES`], so an event always fits the broker's
+    /// message size limit, whatever a failure quotes.
+    fn event(&self, kind: EventKind, mut data: EventData, now: DateTime<Utc>) -> Event {
+        if let Some(error) = &mut data.error
+            && let Cow::Owned(cut) = bounded(&error.message, MAX_ERROR_MESSAGE_BYTES)
+        {
+            error.message = cut;
+        }
         Event {
             kind,
             body: CloudEvent::new(kind, &self.instance, data, now),
@@ -157,9 +165,10 @@ pub(super) fn invalid_job_id(invalid: &InvalidJob, meta: &DeliveryMeta) -> Strin
         .job_id
         .clone()
         .or_else(|| {
-            meta.message_id
-                .clone()
-                .filter(|id| id.len() <= MAX_FALLBACK_JOB_ID)
+            // `DeliveryMeta::of` already keeps only a valid one; checked
+            // again because a longer id would make event ids that do not
+            // fit AMQP's 255-byte short strings.
+            meta.message_id.clone().filter(|id| is_job_id(id))
         })
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }

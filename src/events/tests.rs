@@ -268,3 +268,36 @@ fn reply_to_gets_terminal_events_unless_it_names_a_queue_of_the_worker() {
         assert_eq!(reply_target(EventKind::Failed, Some(queue), &own), None);
     }
 }
+
+#[test]
+fn an_event_carries_at_most_the_bounded_error_message() {
+    // A failure built by hand (its fields are public) skips the bound of
+    // `FailureInfo::new`; the builder still cuts it, so the event fits the
+    // broker's message size limit.
+    let failure = FailureInfo {
+        code: ErrorCode::BundleInvalid,
+        message: format!("bundle: {}", "x".repeat(40 * 1024 * 1024)),
+        step: Step::List,
+        retryable: false,
+    };
+    let event =
+        builder()
+            .job(&job(None), ACCOUNT, &meta(1))
+            .terminal(&Err(failure), Duration::ZERO, now());
+    let message = &event.body.data.error.as_ref().unwrap().message;
+    assert!(message.starts_with("bundle: xxx"));
+    assert!(
+        message.ends_with("… (41943048 bytes in all)"),
+        "{message:.40}"
+    );
+    let size = serde_json::to_vec(&event.body).unwrap().len();
+    assert!(size < 16 * 1024, "{size} bytes");
+
+    let invalid = InvalidJob {
+        message: "y".repeat(1_000_000),
+        ..InvalidJob::default()
+    };
+    let event = builder().invalid(&invalid, &meta(1), Duration::ZERO, now());
+    let size = serde_json::to_vec(&event.body).unwrap().len();
+    assert!(size < 16 * 1024, "{size} bytes");
+}

@@ -31,7 +31,7 @@ use tracing::Instrument;
 use crate::bundle::{Bundles, IngestContext, Ingested};
 use crate::cache::DigestCache;
 use crate::cloudflare::{CloudflareClient, Module, ScriptTarget, ScriptUpload, UploadStats};
-use crate::config::{CloudflareSettings, LimitSettings, Settings};
+use crate::config::{CloudflareSettings, LimitSettings, S3Settings, Settings};
 use crate::contract::{
     DeployJob, DeploymentInfo, FailureInfo, ManifestSummary, Step, Success, UploadSummary,
 };
@@ -91,6 +91,7 @@ pub struct Pipeline {
     cache: Arc<DigestCache>,
     hash_rules: HashRules,
     accounts: CloudflareSettings,
+    s3: S3Settings,
     limits: LimitSettings,
     spools: Arc<SpoolArea>,
     fetch_concurrency: usize,
@@ -118,6 +119,7 @@ impl Pipeline {
             cache,
             hash_rules: HashRules::new(&settings.manifest),
             accounts: settings.cloudflare.clone(),
+            s3: settings.s3.clone(),
             limits: settings.limits.clone(),
             spools,
             fetch_concurrency: settings.worker.fetch_concurrency,
@@ -144,6 +146,7 @@ impl Pipeline {
                 "account_id: {account_id} is not an account this worker is configured for"
             )));
         }
+        crate::config::check_bundle_access(job, &self.s3).map_err(DeployError::Invalid)?;
         let hashing = self.hash_rules.for_job(job, account_id)?;
         let target = ScriptTarget {
             account_id: account_id.to_string(),

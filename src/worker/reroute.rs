@@ -19,6 +19,7 @@ use crate::amqp::{
 };
 use crate::config::AmqpSettings;
 use crate::contract::FailureInfo;
+use crate::contract::quote::bounded;
 
 /// Headers of a parked message, saying why it was parked.
 pub const PARK_CODE_HEADER: &str = "x-wfp-park-code";
@@ -127,7 +128,7 @@ pub fn park_properties(delivered: &BasicProperties, reason: &ParkReason<'_>) -> 
             (PARK_CODE_HEADER, text(failure.code.as_str())),
             (
                 PARK_MESSAGE_HEADER,
-                text(&truncate(&failure.message, MAX_PARK_MESSAGE)),
+                text(&bounded(&failure.message, MAX_PARK_MESSAGE)),
             ),
             (PARK_STEP_HEADER, text(failure.step.as_str())),
             (
@@ -159,18 +160,6 @@ fn text(value: &str) -> AMQPValue {
 
 fn time(at: DateTime<Utc>) -> AMQPValue {
     text(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
-}
-
-/// `message` cut to at most `max` bytes on a character boundary, saying so.
-fn truncate(message: &str, max: usize) -> String {
-    if message.len() <= max {
-        return message.to_string();
-    }
-    let mut end = max;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes in all)", &message[..end], message.len())
 }
 
 #[cfg(test)]
@@ -237,7 +226,7 @@ mod tests {
             ErrorCode::CloudflareUnavailable,
             Step::Upload,
             true,
-            "x".repeat(5000),
+            "x".repeat(3000),
         );
         let reason = ParkReason {
             failure: &failure,
@@ -249,7 +238,7 @@ mod tests {
         let get = |name| header_str(&props, name).unwrap_or_default();
         assert_eq!(get(PARK_CODE_HEADER), "cloudflare_unavailable");
         assert_eq!(get(PARK_STEP_HEADER), "upload");
-        assert!(get(PARK_MESSAGE_HEADER).ends_with("… (5000 bytes in all)"));
+        assert!(get(PARK_MESSAGE_HEADER).ends_with("… (3000 bytes in all)"));
         assert!(get(PARK_MESSAGE_HEADER).len() < 1100);
         assert_eq!(
             header(&props, PARK_ATTEMPTS_HEADER),
@@ -260,12 +249,5 @@ mod tests {
         assert_eq!(props.message_id(), delivered().message_id());
         assert_eq!(props.priority(), &Some(3));
         assert_eq!(get("tenant"), "acme");
-    }
-
-    #[test]
-    fn truncation_respects_characters() {
-        assert_eq!(truncate("short", 10), "short");
-        let cut = truncate("ééééé", 3);
-        assert_eq!(cut, "é… (10 bytes in all)");
     }
 }

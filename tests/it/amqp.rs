@@ -7,11 +7,13 @@
 //! This file holds what the tests share; the tests live in
 //! [`topology`] (declarations, refused set-ups, the publisher), [`events`]
 //! (what is published for each kind of job), [`delivery`] (concurrency,
-//! ack-after-confirm, shutdown, reconnection) and [`lease`] (the script
-//! lease the broker keeps).
+//! ack-after-confirm, shutdown, reconnection), [`lease`] (the script
+//! lease the broker keeps) and [`hostile`] (what a hostile tenant
+//! publishes).
 
 mod delivery;
 mod events;
+mod hostile;
 mod lease;
 mod topology;
 

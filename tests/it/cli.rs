@@ -85,6 +85,76 @@ fn check_config_never_prints_secrets() {
     assert!(!shown.contains("pw-secret-456"), "{shown}");
 }
 
+#[test]
+fn check_config_hides_credentials_in_urls() {
+    // Regression: `user:pass@` in api_base_url or s3.endpoint_url was
+    // printed as it was.
+    let out = wfp()
+        .arg("check-config")
+        .env("CLOUDFLARE_API_TOKEN", "tok")
+        .env("CLOUDFLARE_ACCOUNT_ID", TEST_ACCOUNT)
+        .env(
+            "CLOUDFLARE_API_BASE_URL",
+            "https://cf-user:cf-pass-123@proxy.example/client/v4",
+        )
+        .env(
+            "WFP__S3__ENDPOINT_URL",
+            "http://s3-key:s3-pass-456@127.0.0.1:9000",
+        )
+        .env("AMQP_URL", "amqp://u:amqp-pass-789@127.0.0.1:5672/%2f")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    for secret in [
+        "cf-user",
+        "cf-pass-123",
+        "s3-key",
+        "s3-pass-456",
+        "amqp-pass-789",
+    ] {
+        assert!(!shown.contains(secret), "{secret} shown: {shown}");
+    }
+    assert!(
+        shown.contains("\"https://***@proxy.example/client/v4\""),
+        "{shown}"
+    );
+    assert!(shown.contains("\"http://***@127.0.0.1:9000\""), "{shown}");
+}
+
+#[test]
+fn the_worker_never_logs_credentials_in_the_cloudflare_url() {
+    // Regression: the start-up line logged the Cloudflare URL whole. An
+    // ftp:// URL is logged, then refused, so the worker stops at once.
+    let out = wfp()
+        .arg("worker")
+        .env("CLOUDFLARE_API_TOKEN", "tok")
+        .env("CLOUDFLARE_ACCOUNT_ID", TEST_ACCOUNT)
+        .env("CLOUDFLARE_API_BASE_URL", "ftp://cf-user:cf-pass-123@x/v4")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("worker starting"), "{all}");
+    assert!(
+        !all.contains("cf-pass-123") && !all.contains("cf-user"),
+        "{all}"
+    );
+    assert!(
+        stderr.contains(r#"api_base_url "ftp://***@x/v4" is not an http(s) URL"#),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn one_shot_deploy_prints_the_succeeded_event() {
     let sim = spawn_sim_for(&Default::default()).await;

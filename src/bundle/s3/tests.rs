@@ -92,6 +92,7 @@ async fn storage(endpoint: &str, attempts: usize, timeout: Duration) -> S3Storag
         secret_access_key: Some(SecretString::from("fake-secret")),
         connect_timeout: Duration::from_secs(1),
         request_timeout: timeout,
+        ..S3Settings::default()
     };
     let retry = RetrySettings {
         max_attempts: attempts,

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use super::{AssetsConfig, BundleRef, DeployJob, RunWorkerFirst};
 use crate::contract::JOB_VERSION;
-use crate::contract::names::{is_account_id, is_module_name};
+use crate::contract::names::{is_account_id, is_correlation_id, is_job_id, is_module_name};
+use crate::contract::quote::quoted;
 
 const HTML_HANDLING: &[&str] = &[
     "auto-trailing-slash",
@@ -16,17 +17,17 @@ const HTML_HANDLING: &[&str] = &[
     "none",
 ];
 const NOT_FOUND_HANDLING: &[&str] = &["none", "404-page", "single-page-application"];
+// What one job may ask for. Each bounds what a job costs after it is
+// parsed (validation, the script metadata built from it, the events that
+// echo it); the body cap and the parser's container cap bound parsing.
 const MAX_LABELS: usize = 32;
-
-pub(super) fn valid_job_id(s: &str) -> bool {
-    (1..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-}
-
-pub(super) fn valid_correlation_id(s: &str) -> bool {
-    (1..=256).contains(&s.len()) && !s.chars().any(char::is_control)
-}
+const MAX_BINDINGS: usize = 256;
+/// Bytes of one binding as JSON.
+const MAX_BINDING_BYTES: usize = 16 * 1024;
+const MAX_FLAGS: usize = 64;
+/// Characters of one compatibility flag.
+const MAX_FLAG_CHARS: usize = 64;
+const MAX_ROUTES: usize = 100;
 
 /// Dispatch namespace names: letters, digits, `-` and `_`, at most 63, not
 /// starting or ending with `-`.
@@ -48,7 +49,8 @@ pub(super) fn valid_labels(labels: &BTreeMap<String, String>) -> Result<(), Stri
     for (k, v) in labels {
         if k.is_empty() || k.len() > 63 || v.len() > 256 {
             return Err(format!(
-                "labels: {k:?} must be a 1-63 character key with a value of at most 256 characters"
+                "labels: {} must be a 1-63 character key with a value of at most 256 characters",
+                quoted(k)
             ));
         }
     }
@@ -98,19 +100,19 @@ impl DeployJob {
                 self.version
             ));
         }
-        if !valid_job_id(&self.job_id) {
+        if !is_job_id(&self.job_id) {
             return Err("job_id: must be 1-128 characters of [A-Za-z0-9._:-]".into());
         }
         if !valid_namespace(&self.namespace) {
             return Err(format!(
-                "namespace: {:?} must be 1-63 characters of [A-Za-z0-9_-], not starting or ending with '-'",
-                self.namespace
+                "namespace: {} must be 1-63 characters of [A-Za-z0-9_-], not starting or ending with '-'",
+                quoted(&self.namespace)
             ));
         }
         if !valid_worker_name(&self.script_name) {
             return Err(format!(
-                "script_name: {:?} must be 1-63 characters of [a-z0-9_-], not starting or ending with '-'",
-                self.script_name
+                "script_name: {} must be 1-63 characters of [a-z0-9_-], not starting or ending with '-'",
+                quoted(&self.script_name)
             ));
         }
         if let Some(account) = &self.account_id
@@ -124,7 +126,8 @@ impl DeployJob {
             && (chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err() || date.len() != 10)
         {
             return Err(format!(
-                "compatibility_date: {date:?} is not a YYYY-MM-DD date"
+                "compatibility_date: {} is not a YYYY-MM-DD date",
+                quoted(date)
             ));
         }
         // Cloudflare refuses dates in the future; a day of slack covers
@@ -135,14 +138,27 @@ impl DeployJob {
         {
             return Err(format!("compatibility_date: {date} is in the future"));
         }
+        if self.compatibility_flags.len() > MAX_FLAGS {
+            return Err(format!(
+                "compatibility_flags: {} flags given, at most {MAX_FLAGS} allowed",
+                self.compatibility_flags.len()
+            ));
+        }
         for flag in &self.compatibility_flags {
+            if flag.len() > MAX_FLAG_CHARS {
+                return Err(format!(
+                    "compatibility_flags: {} is longer than {MAX_FLAG_CHARS} characters",
+                    quoted(flag)
+                ));
+            }
             if flag.is_empty()
                 || !flag
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
             {
                 return Err(format!(
-                    "compatibility_flags: {flag:?} is not a flag name ([a-z0-9_]+)"
+                    "compatibility_flags: {} is not a flag name ([a-z0-9_]+)",
+                    quoted(flag)
                 ));
             }
         }
@@ -151,7 +167,7 @@ impl DeployJob {
         }
         self.validate_bindings()?;
         if let Some(id) = &self.correlation_id
-            && !valid_correlation_id(id)
+            && !is_correlation_id(id)
         {
             return Err("correlation_id: must be 1-256 characters, no control characters".into());
         }
@@ -162,14 +178,15 @@ impl DeployJob {
         let bucket = self.bundle.bucket();
         if !valid_bucket(bucket) {
             return Err(format!(
-                "bundle.bucket: {bucket:?} is not a valid bucket name"
+                "bundle.bucket: {} is not a valid bucket name",
+                quoted(bucket)
             ));
         }
         match &self.bundle {
             BundleRef::Prefix(p) if valid_prefix(&p.prefix) => Ok(()),
             BundleRef::Prefix(p) => Err(format!(
-                "bundle.prefix: {:?} must not start with '/', hold '.' or '..' segments or control characters",
-                p.prefix
+                "bundle.prefix: {} must not start with '/', hold '.' or '..' segments or control characters",
+                quoted(&p.prefix)
             )),
             BundleRef::Archive(_) => {
                 Err("bundle.key: archive bundles are not supported yet; give bundle.prefix".into())
@@ -185,20 +202,21 @@ impl DeployJob {
             && !valid_bucket(bucket)
         {
             return Err(format!(
-                "worker.bucket: {bucket:?} is not a valid bucket name"
+                "worker.bucket: {} is not a valid bucket name",
+                quoted(bucket)
             ));
         }
         if !valid_prefix(&worker.prefix) {
             return Err(format!(
-                "worker.prefix: {:?} must not start with '/', hold '.' or '..' segments or control characters",
-                worker.prefix
+                "worker.prefix: {} must not start with '/', hold '.' or '..' segments or control characters",
+                quoted(&worker.prefix)
             ));
         }
         if !is_module_name(&worker.main_module) {
             return Err(format!(
-                "worker.main_module: {:?} must be a relative module path \
+                "worker.main_module: {} must be a relative module path \
                  (no empty, '.' or '..' segment, quote, backslash or control character)",
-                worker.main_module
+                quoted(&worker.main_module)
             ));
         }
         // Worker code inside the bundle would be served to anyone as a
@@ -211,18 +229,35 @@ impl DeployJob {
         let (site, code) = (bundle.folder_prefix(), worker.folder_prefix());
         if code_bucket == bundle.bucket && (code.starts_with(&site) || site.starts_with(&code)) {
             return Err(format!(
-                "worker.prefix: {code:?} overlaps bundle.prefix {site:?} in bucket {code_bucket}: \
-                 worker code would be published as static assets"
+                "worker.prefix: {} overlaps bundle.prefix {} in bucket {code_bucket}: \
+                 worker code would be published as static assets",
+                quoted(&code),
+                quoted(&site)
             ));
         }
         Ok(())
     }
 
     fn validate_bindings(&self) -> Result<(), String> {
+        if self.bindings.len() > MAX_BINDINGS {
+            return Err(format!(
+                "bindings: {} bindings given, at most {MAX_BINDINGS} allowed",
+                self.bindings.len()
+            ));
+        }
+        for (i, binding) in self.bindings.iter().enumerate() {
+            let bytes = json_len(binding);
+            if bytes > MAX_BINDING_BYTES {
+                return Err(format!(
+                    "bindings[{i}]: {bytes} bytes as JSON, at most {MAX_BINDING_BYTES} allowed"
+                ));
+            }
+        }
         let assets_binding = self.assets_binding();
         if !valid_binding_name(assets_binding) {
             return Err(format!(
-                "assets_binding: {assets_binding:?} is not a valid binding name"
+                "assets_binding: {} is not a valid binding name",
+                quoted(assets_binding)
             ));
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -233,11 +268,12 @@ impl DeployJob {
                 (Some(name), Some(_)) if valid_binding_name(name) => {
                     if self.worker.is_some() && name == assets_binding {
                         return Err(format!(
-                            "bindings[{i}]: {name:?} clashes with the assets binding"
+                            "bindings[{i}]: {} clashes with the assets binding",
+                            quoted(name)
                         ));
                     }
                     if !seen.insert(name) {
-                        return Err(format!("bindings[{i}]: {name:?} is bound twice"));
+                        return Err(format!("bindings[{i}]: {} is bound twice", quoted(name)));
                     }
                 }
                 _ => {
@@ -257,7 +293,8 @@ impl AssetsConfig {
             && !HTML_HANDLING.contains(&v.as_str())
         {
             return Err(format!(
-                "assets_config.html_handling: {v:?} is not one of {}",
+                "assets_config.html_handling: {} is not one of {}",
+                quoted(v),
                 HTML_HANDLING.join(", ")
             ));
         }
@@ -265,8 +302,17 @@ impl AssetsConfig {
             && !NOT_FOUND_HANDLING.contains(&v.as_str())
         {
             return Err(format!(
-                "assets_config.not_found_handling: {v:?} is not one of {}",
+                "assets_config.not_found_handling: {} is not one of {}",
+                quoted(v),
                 NOT_FOUND_HANDLING.join(", ")
+            ));
+        }
+        if let Some(RunWorkerFirst::Routes(routes)) = &self.run_worker_first
+            && routes.len() > MAX_ROUTES
+        {
+            return Err(format!(
+                "assets_config.run_worker_first: {} routes given, at most {MAX_ROUTES} allowed",
+                routes.len()
             ));
         }
         if let Some(RunWorkerFirst::Routes(routes)) = &self.run_worker_first
@@ -280,4 +326,22 @@ impl AssetsConfig {
         }
         Ok(())
     }
+}
+
+/// The length of `value` as compact JSON, counted without building it.
+fn json_len(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` into a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn example() -> serde_json::Value {
+pub(super) fn example() -> serde_json::Value {
     serde_json::json!({
       "version": 1,
       "job_id": "acme-site-42",
@@ -21,7 +21,7 @@ fn example() -> serde_json::Value {
     })
 }
 
-fn decode(v: &serde_json::Value) -> Result<DeployJob, Box<InvalidJob>> {
+pub(super) fn decode(v: &serde_json::Value) -> Result<DeployJob, Box<InvalidJob>> {
     decode_job(&serde_json::to_vec(v).unwrap())
 }
 
@@ -33,7 +33,7 @@ fn site_folder(job: &DeployJob) -> String {
     }
 }
 
-fn rejects(mutate: impl FnOnce(&mut serde_json::Value), field: &str) {
+pub(super) fn rejects(mutate: impl FnOnce(&mut serde_json::Value), field: &str) {
     let mut v = example();
     mutate(&mut v);
     let err = decode(&v).expect_err("should be rejected");
@@ -44,7 +44,7 @@ fn rejects(mutate: impl FnOnce(&mut serde_json::Value), field: &str) {
     );
     assert_eq!(
         err.job_id.as_deref(),
-        v["job_id"].as_str().filter(|s| valid_job_id(s))
+        v["job_id"].as_str().filter(|s| is_job_id(s))
     );
 }
 

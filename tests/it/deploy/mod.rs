@@ -1,6 +1,7 @@
 //! End to end: jobs on the real broker, bundles in real S3, the simulator as
 //! Cloudflare, the worker wired by `startup` as in production.
 
+mod access;
 mod budget;
 mod cache;
 mod faults;

@@ -75,6 +75,7 @@ impl S3Server {
             secret_access_key: Some(TEST_SECRET_KEY.to_string().into()),
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(30),
+            ..S3Settings::default()
         }
     }
 
