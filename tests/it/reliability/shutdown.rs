@@ -22,7 +22,7 @@ use crate::helpers::amqp::{
 use crate::helpers::s3::{
     S3Server, TEST_ACCESS_KEY, TEST_SECRET_KEY, TestBucket, fast_retry, test_bucket,
 };
-use crate::helpers::sim::{TEST_TOKEN, add_fault, spawn_sim};
+use crate::helpers::sim::{TEST_TOKEN, add_fault, spawn_sim_for};
 
 /// The worker binary, running, with its log lines (standard error) as they
 /// come.
@@ -126,7 +126,8 @@ impl WorkerProcess {
 /// A simulator, a bucket with a one-file site, unique broker names with
 /// this grace, the topology declared and an event tap.
 async fn stack(grace: Duration) -> (SimServer, TestBucket, Settings, EventTap, TopologyGuard) {
-    let sim = spawn_sim().await;
+    // The worker processes run with the shipped defaults: salted hashes.
+    let sim = spawn_sim_for(&Settings::default().manifest).await;
     let bucket = test_bucket(S3Server::Moto).await;
     bucket.put("s/index.html", b"<p>s</p>".to_vec()).await;
     let (mut settings, topology) = unique_settings();
