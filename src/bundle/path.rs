@@ -116,6 +116,21 @@ pub fn is_invisible(c: char) -> bool {
     )
 }
 
+/// A path or key as messages show it: control and invisible formatting
+/// characters escaped (`a\u{1}b`, `\u{202e}`), so a hostile name can
+/// neither forge a log line nor hide what it is.
+pub fn shown(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c.is_control() || is_invisible(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The manifest path of a checked relative path: rooted at `/`.
 pub fn asset_path(rel: &str) -> String {
     format!("/{rel}")
@@ -202,6 +217,13 @@ mod tests {
             check_asset("e%2Ff.html").unwrap_err().to_string(),
             "\"%2F\" is a percent-encoded byte, which Cloudflare decodes before looking a path up"
         );
+    }
+
+    #[test]
+    fn messages_show_hostile_characters_escaped() {
+        assert_eq!(shown("a\u{1}b\n.html"), "a\\u{1}b\\n.html");
+        assert_eq!(shown("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(shown("ünï a\\b"), "ünï a\\b");
     }
 
     #[test]

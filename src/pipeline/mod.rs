@@ -19,7 +19,7 @@ mod failure;
 mod locks;
 mod observer;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -123,6 +123,7 @@ impl Pipeline {
         job: &DeployJob,
         account_id: &str,
         observer: &DeployObserver,
+        local: Option<&Path>,
     ) -> Result<Success, DeployError> {
         // Validate: what decoding could not know, this worker's accounts.
         observer.step(Step::Validate);
@@ -147,26 +148,34 @@ impl Pipeline {
         // Worker code first: it is small, and a missing main module should
         // fail before gigabytes of assets are read.
         observer.step(Step::List);
-        let script = self.script_upload(job).await?;
+        let mut script = self.script_upload(job).await?;
 
         // The bundle: list it and learn every file's content digest, from
         // the cache where the listing names content seen before, else by
         // reading it; then the manifest, hashed for this job's tenant.
         let spool = Spool::create(&self.spool_root).map_err(DeployError::Spool)?;
-        let source = self
-            .bundles
-            .open(&job.bundle)
-            .map_err(DeployError::Bundle)?;
+        let source = match local {
+            Some(path) => self.bundles.open_local(path, None),
+            None => self.bundles.open(&job.bundle),
+        }
+        .map_err(DeployError::Bundle)?;
         self.cache.warm(&scope).await;
+        let html_handling = job
+            .assets_config
+            .as_ref()
+            .and_then(|c| c.html_handling.as_deref());
         let ingested = source
             .ingest(&IngestContext {
                 limits: &self.limits,
                 cache: &self.cache,
                 spool: &spool,
+                html_handling,
                 progress: observer,
             })
             .await
             .map_err(DeployError::Bundle)?;
+        // The bundle's `_headers` and `_redirects` travel in the metadata.
+        script.assets_config = ingested.config.apply(script.assets_config.take());
         let manifest = assets::manifest(&ingested.files, &hashing)?;
 
         // Cloudflare 1/3: the upload session says which files it lacks.
@@ -280,14 +289,30 @@ impl Pipeline {
     }
 }
 
-#[async_trait::async_trait]
-impl Deploy for Pipeline {
-    async fn deploy(
+impl Pipeline {
+    /// Deploys `job` with its files taken from `local` (a directory or an
+    /// archive file on this machine) instead of the job's bundle: the
+    /// one-shot `deploy --bundle` command. Workers never call this, so no
+    /// queued job can make one read its disk.
+    pub async fn deploy_local(
+        &self,
+        job: &DeployJob,
+        account_id: &str,
+        local: &Path,
+        observer: &DeployObserver,
+    ) -> Outcome {
+        self.outcome(job, account_id, 1, observer, Some(local))
+            .await
+    }
+
+    /// Runs the deploy in its span and turns it into an [`Outcome`].
+    async fn outcome(
         &self,
         job: &DeployJob,
         account_id: &str,
         attempt: u32,
         observer: &DeployObserver,
+        local: Option<&Path>,
     ) -> Outcome {
         let started = Instant::now();
         let span = tracing::info_span!(
@@ -297,8 +322,9 @@ impl Deploy for Pipeline {
             script = %job.script_name,
             attempt
         );
-        let result = self
-            .run(job, account_id, observer)
+        // Boxed: the deploy's future is large, and the binary's `main`
+        // awaits it through a few layers.
+        let result = Box::pin(self.run(job, account_id, observer, local))
             .instrument(span.clone())
             .await
             .map_err(|e| {
@@ -317,6 +343,19 @@ impl Deploy for Pipeline {
             duration: started.elapsed(),
             result,
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Deploy for Pipeline {
+    async fn deploy(
+        &self,
+        job: &DeployJob,
+        account_id: &str,
+        attempt: u32,
+        observer: &DeployObserver,
+    ) -> Outcome {
+        self.outcome(job, account_id, attempt, observer, None).await
     }
 }
 

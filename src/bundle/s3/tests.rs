@@ -107,8 +107,9 @@ async fn ingest(storage: &S3Storage) -> (Result<Ingested, BundleError>, Spool, t
     let spool = Spool::create(root.path()).unwrap();
     let context = IngestContext {
         limits: &LimitSettings::default(),
-        cache: &DigestCache::disabled(),
+        cache: &Arc::new(DigestCache::disabled()),
         spool: &spool,
+        html_handling: None,
         progress: &(),
     };
     let result = storage.prefix("b", "p/").ingest(&context).await;
@@ -277,11 +278,15 @@ async fn a_hashed_object_is_keyed_by_the_version_its_get_answered() {
     let storage = storage(&endpoint, 2, Duration::from_secs(5)).await;
     let root = tempfile::tempdir().unwrap();
     let spool = Spool::create(root.path()).unwrap();
-    let cache = DigestCache::new(&crate::config::CacheSettings::default(), None);
+    let cache = Arc::new(DigestCache::new(
+        &crate::config::CacheSettings::default(),
+        None,
+    ));
     let context = IngestContext {
         limits: &LimitSettings::default(),
         cache: &cache,
         spool: &spool,
+        html_handling: None,
         progress: &(),
     };
     let ingested = storage.prefix("b", "p/").ingest(&context).await.unwrap();

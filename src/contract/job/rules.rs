@@ -171,9 +171,7 @@ impl DeployJob {
                 "bundle.prefix: {:?} must not start with '/', hold '.' or '..' segments or control characters",
                 p.prefix
             )),
-            BundleRef::Archive(_) => {
-                Err("bundle.key: archive bundles are not supported yet; give bundle.prefix".into())
-            }
+            BundleRef::Archive(a) => a.check(),
         }
     }
 
