@@ -291,3 +291,98 @@ fn body_error(subject: String, step: BundleStep, e: BodyError) -> BundleError {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::bundle::BundleErrorKind;
+    use crate::cache::DigestCache;
+    use crate::config::LimitSettings;
+    use crate::manifest::ContentDigest;
+
+    fn write(dir: &Path, rel: &str, bytes: &[u8]) {
+        let path = dir.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, bytes).unwrap();
+    }
+
+    async fn ingest(dir: &Path, spool: &Spool) -> Result<Ingested, BundleError> {
+        LocalDir::new(dir.to_path_buf())
+            .ingest(&IngestContext {
+                limits: &LimitSettings::default(),
+                cache: &Arc::new(DigestCache::disabled()),
+                spool,
+                html_handling: None,
+                progress: &(),
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_directory_is_a_bundle_with_the_same_rules() {
+        let site = tempfile::tempdir().unwrap();
+        write(site.path(), "index.html", b"<h1>hi</h1>");
+        write(site.path(), "css/site.css", b"body{}");
+        write(site.path(), "drafts/wip.html", b"wip");
+        write(site.path(), ".assetsignore", b"drafts/\n");
+        write(site.path(), "_redirects", b"/old /new 301\n");
+        let scratch = tempfile::tempdir().unwrap();
+        let spool = Spool::create(scratch.path()).unwrap();
+        let ingested = ingest(site.path(), &spool).await.unwrap();
+        let paths: Vec<&str> = ingested.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["/css/site.css", "/index.html"]);
+        assert_eq!(ingested.config.redirects.as_deref(), Some("/old /new 301\n"));
+        assert_eq!(ingested.files[1].digest, ContentDigest::of(b"<h1>hi</h1>"));
+
+        let source = LocalDir::new(site.path().to_path_buf());
+        assert_eq!(source.fetch(&ingested.files[1], &spool).await.unwrap(), 11);
+        assert!(spool.file(&ingested.files[1].digest).await.is_ok());
+        // Rewritten after hashing, same size: refused, not uploaded.
+        write(site.path(), "css/site.css", b"body{x");
+        let err = source.fetch(&ingested.files[0], &spool).await.unwrap_err();
+        assert_eq!(err.kind(), BundleErrorKind::Mismatch, "{err}");
+    }
+
+    #[tokio::test]
+    async fn links_and_special_files_are_refused_not_followed() {
+        let scratch = tempfile::tempdir().unwrap();
+        let spool = Spool::create(&scratch.path().join("spool")).unwrap();
+
+        let linked = tempfile::tempdir().unwrap();
+        write(linked.path(), "index.html", b"x");
+        std::os::unix::fs::symlink("/etc/passwd", linked.path().join("passwd")).unwrap();
+        let err = ingest(linked.path(), &spool).await.unwrap_err();
+        assert_eq!(err.kind(), BundleErrorKind::Invalid);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}/passwd: invalid path: symbolic link (not followed)",
+                linked.path().display()
+            )
+        );
+
+        let piped = tempfile::tempdir().unwrap();
+        write(piped.path(), "index.html", b"x");
+        let made = std::process::Command::new("mkfifo")
+            .arg(piped.path().join("pipe"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = ingest(piped.path(), &spool).await.unwrap_err();
+        assert_eq!(err.kind(), BundleErrorKind::Invalid);
+        assert!(err.to_string().contains("/pipe: invalid path: not a regular file"), "{err}");
+
+        let odd = tempfile::tempdir().unwrap();
+        write(odd.path(), "e%2Ff.html", b"x");
+        let err = ingest(odd.path(), &spool).await.unwrap_err();
+        assert_eq!(err.kind(), BundleErrorKind::Invalid);
+        assert!(err.to_string().contains("e%2Ff.html: invalid path:"), "{err}");
+
+        let empty = tempfile::tempdir().unwrap();
+        let err = ingest(empty.path(), &spool).await.unwrap_err();
+        assert_eq!(err.kind(), BundleErrorKind::NotFound);
+        assert_eq!(spool.path().read_dir().unwrap().count(), 0, "nothing read");
+    }
+}
