@@ -24,7 +24,7 @@ use std::collections::HashMap;
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::path::{PathError, check_asset};
+use super::path::{PathError, check_asset, shown};
 use super::site::{MAX_SPECIAL_FILE_BYTES, SpecialFile};
 use super::special::{AssetsIgnore, reserved};
 use super::{BundleError, BundleStep};
@@ -61,9 +61,18 @@ impl Refusal {
                 subject,
                 reason: reason.to_string(),
             },
+            Refusal::Collision { other } if subject.ends_with(&shown(&other)) => {
+                BundleError::Invalid {
+                    subject,
+                    reason: "a second file with this path".into(),
+                }
+            }
             Refusal::Collision { other } => BundleError::Invalid {
                 subject,
-                reason: format!("same path as {other} once Unicode-normalised (NFC)"),
+                reason: format!(
+                    "same path as {} once Unicode-normalised (NFC)",
+                    shown(&other)
+                ),
             },
             Refusal::TooLarge(detail) => BundleError::TooLarge {
                 step: BundleStep::List,
@@ -258,6 +267,13 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "s3://b/p/cafe\u{301}.html: invalid path: same path as caf\u{e9}.html once Unicode-normalised (NFC)"
+        );
+        let twice = gate.admit("caf\u{e9}.html", 1).unwrap_err();
+        assert_eq!(
+            twice
+                .into_error("s3://b/p/caf\u{e9}.html".into())
+                .to_string(),
+            "s3://b/p/caf\u{e9}.html: invalid path: a second file with this path"
         );
         assert!(matches!(
             gate.admit("a?b", 1),

@@ -333,7 +333,10 @@ mod tests {
         let ingested = ingest(site.path(), &spool).await.unwrap();
         let paths: Vec<&str> = ingested.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["/css/site.css", "/index.html"]);
-        assert_eq!(ingested.config.redirects.as_deref(), Some("/old /new 301\n"));
+        assert_eq!(
+            ingested.config.redirects.as_deref(),
+            Some("/old /new 301\n")
+        );
         assert_eq!(ingested.files[1].digest, ContentDigest::of(b"<h1>hi</h1>"));
 
         let source = LocalDir::new(site.path().to_path_buf());
@@ -372,13 +375,20 @@ mod tests {
         assert!(made.success());
         let err = ingest(piped.path(), &spool).await.unwrap_err();
         assert_eq!(err.kind(), BundleErrorKind::Invalid);
-        assert!(err.to_string().contains("/pipe: invalid path: not a regular file"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("/pipe: invalid path: not a regular file"),
+            "{err}"
+        );
 
         let odd = tempfile::tempdir().unwrap();
         write(odd.path(), "e%2Ff.html", b"x");
         let err = ingest(odd.path(), &spool).await.unwrap_err();
         assert_eq!(err.kind(), BundleErrorKind::Invalid);
-        assert!(err.to_string().contains("e%2Ff.html: invalid path:"), "{err}");
+        assert!(
+            err.to_string().contains("e%2Ff.html: invalid path:"),
+            "{err}"
+        );
 
         let empty = tempfile::tempdir().unwrap();
         let err = ingest(empty.path(), &spool).await.unwrap_err();

@@ -112,7 +112,10 @@ async fn an_archive_under_a_root_gives_its_assets_spooled_and_its_special_files(
             ingested.config.headers.as_deref(),
             Some("/*\n  X-Frame-Options: DENY\n")
         );
-        assert_eq!(ingested.config.redirects.as_deref(), Some("/old /new 301\n"));
+        assert_eq!(
+            ingested.config.redirects.as_deref(),
+            Some("/old /new 301\n")
+        );
         // A tar is read once; a zip's directory and headers are read again.
         if name.ends_with(".tar.gz") {
             assert_eq!(ingested.bytes_read, bytes.len() as u64, "{name}");
@@ -123,14 +126,20 @@ async fn an_archive_under_a_root_gives_its_assets_spooled_and_its_special_files(
         for file in &ingested.files {
             assert_eq!(source.fetch(file, &scratch.spool).await.unwrap(), 0);
         }
-        let index = ingested.files.iter().find(|f| f.path == "/index.html").unwrap();
+        let index = ingested
+            .files
+            .iter()
+            .find(|f| f.path == "/index.html")
+            .unwrap();
         assert_eq!(index.digest, ContentDigest::of(b"<h1>home</h1>"));
     }
 }
 
 #[tokio::test]
 async fn a_second_pass_spools_only_the_files_asked_for() {
-    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let files: Vec<(&str, &[u8])> = vec![("big.bin", &big), ("small.txt", b"small")];
     for (name, bytes) in [("s.tar", tar(&files)), ("s.zip", zip(&files))] {
         let scratch = Scratch::new();
@@ -142,7 +151,11 @@ async fn a_second_pass_spools_only_the_files_asked_for() {
         let ingested = ingest(&source, &scratch.spool, &LimitSettings::default())
             .await
             .unwrap();
-        let small = ingested.files.iter().find(|f| f.path == "/small.txt").unwrap();
+        let small = ingested
+            .files
+            .iter()
+            .find(|f| f.path == "/small.txt")
+            .unwrap();
         let fresh = Spool::create(&scratch.dir.path().join("fresh")).unwrap();
         let read = source.prefetch(&[small], &fresh).await.unwrap();
         assert_eq!(spooled(&fresh), 1, "{name}: only the file asked for");
@@ -151,7 +164,11 @@ async fn a_second_pass_spools_only_the_files_asked_for() {
             // The zip's other entry is not read at all.
             assert!(read < 64 << 10, "{name}: read {read} bytes");
         }
-        assert_eq!(source.fetch(small, &fresh).await.unwrap(), 0, "already there");
+        assert_eq!(
+            source.fetch(small, &fresh).await.unwrap(),
+            0,
+            "already there"
+        );
     }
 }
 
@@ -173,7 +190,10 @@ async fn a_file_that_changed_since_the_manifest_is_a_mismatch() {
     absent.origin = "gone.txt".into();
     absent.digest = ContentDigest::of(b"gone");
     let err = source.fetch(&absent, &fresh).await.unwrap_err();
-    assert!(err.to_string().contains("gone.txt: not in the archive"), "{err}");
+    assert!(
+        err.to_string().contains("gone.txt: not in the archive"),
+        "{err}"
+    );
 }
 
 /// Reads `files` as a tar and returns the error.
@@ -195,14 +215,27 @@ async fn hostile_and_oversized_bundles_are_refused_naming_the_file() {
     let limits = LimitSettings::default();
     let err = refused(&[("ok.html", b"x"), ("a?b.html", b"x")], &limits).await;
     assert_eq!(err.kind(), BundleErrorKind::Invalid);
-    assert!(err.to_string().ends_with("s.tar: a?b.html: invalid path: '?' cannot be part of a URL path (it starts the query)"), "{err}");
+    assert!(
+        err.to_string().ends_with(
+            "s.tar: a?b.html: invalid path: '?' cannot be part of a URL path (it starts the query)"
+        ),
+        "{err}"
+    );
 
-    let err = refused(&[("caf\u{e9}.html", b"x"), ("cafe\u{301}.html", b"y")], &limits).await;
+    let err = refused(
+        &[("caf\u{e9}.html", b"x"), ("cafe\u{301}.html", b"y")],
+        &limits,
+    )
+    .await;
     assert_eq!(err.kind(), BundleErrorKind::Invalid);
     assert!(err.to_string().contains("caf\u{e9}.html"), "{err}");
     assert!(err.to_string().contains("cafe\u{301}.html"), "{err}");
 
-    let err = refused(&[("_headers", b"/a\n  Bad Name: x\n"), ("i.html", b"x")], &limits).await;
+    let err = refused(
+        &[("_headers", b"/a\n  Bad Name: x\n"), ("i.html", b"x")],
+        &limits,
+    )
+    .await;
     assert_eq!(err.kind(), BundleErrorKind::Invalid);
     assert!(err.to_string().contains(": _headers:2: "), "{err}");
 
@@ -213,7 +246,8 @@ async fn hostile_and_oversized_bundles_are_refused_naming_the_file() {
     let err = refused(&[("a.html", b"x"), ("b.html", b"y")], &few).await;
     assert_eq!(err.kind(), BundleErrorKind::TooLarge);
     assert!(
-        err.to_string().ends_with("s.tar: b.html: file 2 of the bundle, over limits.max_files (1)"),
+        err.to_string()
+            .ends_with("s.tar: b.html: file 2 of the bundle, over limits.max_files (1)"),
         "{err}"
     );
 

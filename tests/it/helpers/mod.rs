@@ -2,6 +2,7 @@
 
 pub mod amqp;
 pub mod app;
+pub mod archives;
 pub mod pipeline;
 pub mod proxy;
 pub mod s3;
