@@ -38,7 +38,10 @@ fn assert_special_files(live: &Value) {
     let config = &live["metadata"]["assets"]["config"];
     assert_eq!(config["_headers"], HEADERS);
     assert_eq!(config["_redirects"], REDIRECTS);
-    assert_eq!(config["html_handling"], "drop-trailing-slash", "the job's own config kept");
+    assert_eq!(
+        config["html_handling"], "drop-trailing-slash",
+        "the job's own config kept"
+    );
 }
 
 async fn special_files_configure_the_site_and_are_never_assets(server: S3Server) {
@@ -55,7 +58,10 @@ async fn special_files_configure_the_site_and_are_never_assets(server: S3Server)
         ("_redirects", REDIRECTS),
     ];
     app.bucket
-        .put_many(site.iter().map(|(k, v)| (format!("special/{k}"), v.as_bytes().to_vec())))
+        .put_many(
+            site.iter()
+                .map(|(k, v)| (format!("special/{k}"), v.as_bytes().to_vec())),
+        )
         .await;
     let mut job = app.job("special-1", "special", "special/");
     job["assets_config"] = json!({"html_handling": "drop-trailing-slash"});
@@ -64,7 +70,12 @@ async fn special_files_configure_the_site_and_are_never_assets(server: S3Server)
     // With an .assetsignore, _worker.js is an ordinary asset (as in wrangler).
     assert_eq!(
         paths,
-        ["/_worker.js", "/assets/app.js", "/index.html", "/sub/_headers"],
+        [
+            "/_worker.js",
+            "/assets/app.js",
+            "/index.html",
+            "/sub/_headers"
+        ],
         "{live}"
     );
     assert_special_files(&live);
@@ -72,7 +83,9 @@ async fn special_files_configure_the_site_and_are_never_assets(server: S3Server)
     // Without one, a root _worker.js (file or directory) is private code:
     // never uploaded.
     for (i, key) in ["_worker.js", "_worker.js/lib.js"].into_iter().enumerate() {
-        app.bucket.put(format!("bare{i}/index.html"), "<p>bare</p>").await;
+        app.bucket
+            .put(format!("bare{i}/index.html"), "<p>bare</p>")
+            .await;
         app.bucket.put(format!("bare{i}/{key}"), "secret").await;
         let script = format!("bare{i}");
         app.deploy_ok(&app.job(&format!("special-bare-{i}"), &script, &format!("bare{i}/")))
@@ -93,17 +106,35 @@ async fn special_files_configure_the_site_and_are_never_assets(server: S3Server)
         .chain([file("README.md", "outside the root")])
         .collect();
     app.bucket.put("special.zip", build("zip", &entries)).await;
-    let mut job = archive_job(&app, "special-3", "special-zip", "special.zip", json!({"root": "dist"}));
+    let mut job = archive_job(
+        &app,
+        "special-3",
+        "special-zip",
+        "special.zip",
+        json!({"root": "dist"}),
+    );
     job["assets_config"] = json!({"html_handling": "drop-trailing-slash"});
     app.deploy_ok(&job).await;
     let (live, paths) = served(&app, "special-zip").await;
     assert_eq!(
         paths,
-        ["/_worker.js", "/assets/app.js", "/index.html", "/sub/_headers"],
+        [
+            "/_worker.js",
+            "/assets/app.js",
+            "/index.html",
+            "/sub/_headers"
+        ],
         "{live}"
     );
     assert_special_files(&live);
-    let (media, bytes) = asset(&app.sim, TEST_ACCOUNT, "customers", "special-zip", "/assets/app.js").await;
+    let (media, bytes) = asset(
+        &app.sim,
+        TEST_ACCOUNT,
+        "customers",
+        "special-zip",
+        "/assets/app.js",
+    )
+    .await;
     assert_eq!(bytes, b"console.log(1)");
     assert_eq!(media, "text/javascript; charset=utf-8");
     app.stop().await;
