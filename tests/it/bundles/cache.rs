@@ -74,7 +74,10 @@ async fn an_unchanged_archive_is_read_once_and_then_only_for_what_cloudflare_lac
         let read = cold.manifest.bytes_read.unwrap_or(0);
         if format == "zip" {
             // Its directory's block may be fetched again after the entries.
-            assert!((size..=size + (1 << 20)).contains(&read), "{format}: {read}");
+            assert!(
+                (size..=size + (1 << 20)).contains(&read),
+                "{format}: {read}"
+            );
         } else {
             assert_eq!(read, size, "{format}: read once");
         }
@@ -101,7 +104,10 @@ async fn an_unchanged_archive_is_read_once_and_then_only_for_what_cloudflare_lac
         assert_eq!(pass.upload.files, 2, "{format}");
         let read = pass.manifest.bytes_read.unwrap_or(u64::MAX);
         assert!(read < size / 2, "{format}: read {read} of {size} bytes");
-        for (path, want) in [("/index.html", &b"<h1>archived</h1>"[..]), ("/css/a.css", b"a{}")] {
+        for (path, want) in [
+            ("/index.html", &b"<h1>archived</h1>"[..]),
+            ("/css/a.css", b"a{}"),
+        ] {
             let (_, served) = asset(&sim, TEST_ACCOUNT, "customers", &script_b, path).await;
             assert_eq!(served, want, "{format}: {path}");
         }
@@ -159,10 +165,17 @@ async fn a_lying_archive_manifest_fails_retryably_and_the_retry_heals(server: S3
         (ErrorCode::Internal, Step::Upload, true),
         "{failure:?}"
     );
-    assert!(failure.message.contains("lie.tar.gz: index.html"), "{}", failure.message);
+    assert!(
+        failure.message.contains("lie.tar.gz: index.html"),
+        "{}",
+        failure.message
+    );
     // Forgotten everywhere: the retry, on a fresh worker, reads the archive.
     let fresh = TestDeployer::new(settings_for(&bucket, &sim, |_| {})).await;
-    let healed = fresh.deploy_attempt(&job, 2).await.expect("the retry heals");
+    let healed = fresh
+        .deploy_attempt(&job, 2)
+        .await
+        .expect("the retry heals");
     assert_eq!(healed.manifest.cache_hits, Some(0));
     let (_, served) = asset(&sim, TEST_ACCOUNT, "customers", "lie", "/index.html").await;
     assert_eq!(served, b"<h1>true</h1>");
