@@ -236,4 +236,47 @@ mod tests {
         let wide = "é".repeat(513);
         assert_eq!(check_relative(&wide), Err(PathError::TooLong(1026)));
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn has_encoded_byte(s: &str) -> bool {
+            s.as_bytes()
+                .windows(3)
+                .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+        }
+
+        proptest! {
+            /// A path the rules accept is what a request for it decodes
+            /// to: no other file can shadow it, no part of it is lost to a
+            /// query or a fragment, nothing in it is invisible.
+            #[test]
+            fn an_accepted_path_is_reached_by_itself(
+                rel in "[a-zA-Z0-9 ._%?#+~-]{1,8}(/[a-zA-Z0-9 ._%?#+~\u{200b}\u{202e}\u{e9}-]{1,8}){0,3}"
+            ) {
+                if check_relative(&rel).is_ok() && check_asset(&rel).is_ok() {
+                    let decoded = percent_encoding::percent_decode_str(&rel)
+                        .decode_utf8()
+                        .map(|d| d.into_owned())
+                        .ok();
+                    prop_assert_eq!(decoded, Some(rel.clone()));
+                    prop_assert!(!rel.contains(['?', '#']));
+                    prop_assert!(!rel.chars().any(is_invisible));
+                }
+            }
+
+            /// Exactly the URL hazards are refused, whatever the text.
+            #[test]
+            fn the_refusals_are_exactly_the_url_hazards(rel in any::<String>()) {
+                let hazard = rel.contains(['?', '#'])
+                    || rel.chars().any(is_invisible)
+                    || has_encoded_byte(&rel);
+                prop_assert_eq!(check_asset(&rel).is_err(), hazard);
+                let shown = shown(&rel);
+                prop_assert!(!shown.chars().any(|c| c.is_control() || is_invisible(c)));
+            }
+        }
+    }
 }
