@@ -23,7 +23,7 @@
 //!   queued job can never reach the worker's disk.
 //!
 //! Whatever the source, names follow the same path rules ([`path`]) and
-//! every file passes one [`gate`](self::gate): the root special files are
+//! every file passes one gate (`gate.rs`): the root special files are
 //! set aside ([`special`], [`SiteConfig`]), `.assetsignore` applies, and
 //! Cloudflare's limits are checked on what is left before anything is
 //! uploaded. Bytes read from S3 go through `body.rs` (held to the listed

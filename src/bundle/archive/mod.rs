@@ -10,7 +10,7 @@
 //!
 //! - Tar formats are read in one pass from any [`Read`] ([`read_tar`]), so
 //!   an S3 object can be streamed through (`SyncIoBridge` in a blocking
-//!   task); zip needs [`Read`] + [`Seek`] ([`read_zip`]) for its central
+//!   task); zip needs [`Read`] + [`Seek`](std::io::Seek) ([`read_zip`]) for its central
 //!   directory (a ranged-GET reader, or a file).
 //! - The parsing is done by well-kept crates (`tar`, `flate2`, `zstd`,
 //!   `zip`); this module adds what they leave to the caller: the bundle's
