@@ -27,6 +27,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{Mutex, mpsc};
@@ -200,7 +201,11 @@ impl ArchiveSource {
         S: EntrySink + Send + 'static,
         T: Send + 'static,
     {
-        let input = object.input(self.format, &self.location(), step)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let input = object.input(self.format, &self.location(), step, &stop)?;
+        // Dropped with this future (a job timeout, a shutdown): the blocking
+        // read then fails at its next read instead of going on for nobody.
+        let _stop_on_drop = StopOnDrop(stop);
         let root = self.root.clone();
         let task = tokio::task::spawn_blocking(move || {
             let options = ReadOptions {
@@ -362,6 +367,15 @@ impl ArchiveSource {
             .site_config(ctx.html_handling)
             .map_err(special_error)?;
         Ok(ingested)
+    }
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 

@@ -14,13 +14,13 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use tokio::runtime::Handle;
 
 use crate::bundle::archive::{ArchiveFormat, TarCompression};
-use crate::bundle::s3::S3Object;
+use crate::bundle::s3::{ObjectStream, RangedObject, S3Object};
 use crate::bundle::{BundleError, BundleStep, S3Storage};
 use crate::cache::{ContentKey, DigestCache};
 
@@ -122,36 +122,42 @@ impl Pinned {
     }
 
     /// A reader for `format`, for a blocking task; `step` is what its
-    /// errors say the deploy was doing.
+    /// errors say the deploy was doing. Once `stop` is set (the deploy was
+    /// dropped: a job timeout, a shutdown) every read fails, so the task
+    /// ends instead of reading on for nobody.
     pub(super) fn input(
         &self,
         format: ArchiveFormat,
         location: &str,
         step: BundleStep,
+        stop: &Arc<AtomicBool>,
     ) -> Result<Input, BundleError> {
-        let compression = format.tar_compression();
-        match self {
+        let reader = match self {
             Pinned::S3(object) => {
                 let handle = Handle::current();
-                Ok(match compression {
-                    Some(c) => Input::Tar(c, Box::new(object.stream(handle, step))),
-                    None => Input::Zip(Box::new(object.ranged(handle, step))),
-                })
+                match format.tar_compression() {
+                    Some(_) => Either::S3(object.stream(handle, step)),
+                    None => Either::Ranged(object.ranged(handle, step)),
+                }
             }
             Pinned::File(file) => {
                 let opened = file
                     .open()
                     .map_err(|e| file_error(location.into(), step, &e))?;
-                let counted = Counted {
+                Either::File(Counted {
                     inner: opened,
                     fetched: file.fetched.clone(),
-                };
-                Ok(match compression {
-                    Some(c) => Input::Tar(c, Box::new(counted)),
-                    None => Input::Zip(Box::new(counted)),
                 })
             }
-        }
+        };
+        let reader = Stoppable {
+            inner: reader,
+            stop: stop.clone(),
+        };
+        Ok(match format.tar_compression() {
+            Some(c) => Input::Tar(c, Box::new(reader)),
+            None => Input::Zip(Box::new(reader)),
+        })
     }
 }
 
@@ -183,6 +189,65 @@ fn file_error(subject: String, step: BundleStep, e: &io::Error) -> BundleError {
             retryable: false,
             attempts: 1,
         },
+    }
+}
+
+/// The readers an archive is read through.
+enum Either {
+    S3(ObjectStream),
+    Ranged(RangedObject),
+    File(Counted<File>),
+}
+
+impl Read for Either {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Either::S3(r) => r.read(buf),
+            Either::Ranged(r) => r.read(buf),
+            Either::File(r) => r.read(buf),
+        }
+    }
+}
+
+impl Seek for Either {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        match self {
+            Either::S3(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a stream cannot seek",
+            )),
+            Either::Ranged(r) => r.seek(pos),
+            Either::File(r) => r.seek(pos),
+        }
+    }
+}
+
+/// Fails every read once `stop` is set.
+struct Stoppable {
+    inner: Either,
+    stop: Arc<AtomicBool>,
+}
+
+impl Stoppable {
+    fn check(&self) -> io::Result<()> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(io::Error::other("the deploy stopped"));
+        }
+        Ok(())
+    }
+}
+
+impl Read for Stoppable {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.check()?;
+        self.inner.read(buf)
+    }
+}
+
+impl Seek for Stoppable {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.check()?;
+        self.inner.seek(pos)
     }
 }
 

@@ -41,7 +41,7 @@ use crate::retry::RetryPolicy;
 use crate::spool::Spool;
 
 pub use self::modules::read_modules;
-pub(crate) use self::object::S3Object;
+pub(crate) use self::object::{ObjectStream, RangedObject, S3Object};
 
 /// The S3 client and how it is used: retries, concurrency, timeouts.
 #[derive(Debug, Clone)]
