@@ -10,6 +10,7 @@
 
 mod bomb;
 mod cache;
+mod corrupt;
 mod hostile;
 mod keys;
 mod local;
