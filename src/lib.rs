@@ -12,8 +12,9 @@
 //! - [`amqp`]: broker connection, topology, consumer, confirmed publisher,
 //!   and the per-script lease the broker keeps for build order.
 //! - [`bundle`]: where a site's files come from (`Bundles` opens the
-//!   `BundleSource` a job names: S3 prefix now, archives later) and the path
-//!   rules they must follow.
+//!   `BundleSource` a job names: an S3 prefix or archive; the `deploy`
+//!   command's local directory or archive file) and the rules every file
+//!   passes (paths, hostile archives, special files, Cloudflare's limits).
 //! - [`manifest`]: content digests (streaming SHA-256), asset hashes derived
 //!   from them per tenant, the manifest and its canonical digest.
 //! - [`cache`]: the content-digest cache (memory LRU + index objects in S3),

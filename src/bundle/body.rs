@@ -126,7 +126,7 @@ where
     }
 
     /// The next chunk, or `None` once exactly the listed size was read.
-    async fn next(&mut self) -> Result<Option<Bytes>, BodyError> {
+    pub(crate) async fn next(&mut self) -> Result<Option<Bytes>, BodyError> {
         match tokio::time::timeout(self.stall, self.stream.next()).await {
             Err(_) => Err(BodyError::Stalled {
                 stall: self.stall,

@@ -8,8 +8,16 @@
 //!
 //! Messages name their subject first (`s3://bucket/key: ...`) and never carry
 //! credentials.
+//!
+//! An archive's own refusals ([`ArchiveError`]) keep their kind here: a bad
+//! entry or corrupt bytes are `Invalid`, a crossed cap `TooLarge`, an
+//! archive without files `NotFound`; a failing read or spool was already
+//! turned into `Storage` or `Local` by the source that read it.
 
 use std::fmt;
+
+use super::archive::{ArchiveError, ArchiveErrorKind};
+use super::special::SpecialFileError;
 
 /// The part of reading a bundle that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,9 +91,24 @@ pub enum BundleError {
         /// Tries made, the first included.
         attempts: usize,
     },
-    /// A kind of bundle this worker cannot read yet.
-    #[error("{subject}: {what} are not supported yet")]
-    Unsupported { subject: String, what: &'static str },
+    /// An archive refused: a hostile or broken entry, corrupt bytes, a
+    /// crossed cap, no files. `note` says how much of the archive was read
+    /// when a cap stopped it (empty otherwise). The archive error is written
+    /// into the message, not chained as a `source()` too.
+    #[error("{subject}: {error}{note}")]
+    Archive {
+        step: BundleStep,
+        subject: String,
+        error: ArchiveError,
+        note: String,
+    },
+    /// A root `_headers`, `_redirects` or `.assetsignore` that cannot be
+    /// used; the error names the file and the line.
+    #[error("{subject}: {error}")]
+    Special {
+        subject: String,
+        error: SpecialFileError,
+    },
     /// The bytes read are not the content the manifest was built from.
     #[error("{subject}: {detail}, read {actual} where {expected} was expected")]
     Mismatch {
@@ -117,11 +140,12 @@ impl BundleError {
     /// Listing or hashing.
     pub fn step(&self) -> BundleStep {
         match self {
-            BundleError::Invalid { .. } | BundleError::Unsupported { .. } => BundleStep::List,
+            BundleError::Invalid { .. } | BundleError::Special { .. } => BundleStep::List,
             BundleError::Mismatch { .. } => BundleStep::Fetch,
             BundleError::NotFound { step, .. }
             | BundleError::TooLarge { step, .. }
             | BundleError::Storage { step, .. }
+            | BundleError::Archive { step, .. }
             | BundleError::Local { step, .. } => *step,
         }
     }
@@ -130,9 +154,14 @@ impl BundleError {
     pub fn kind(&self) -> BundleErrorKind {
         match self {
             BundleError::NotFound { .. } => BundleErrorKind::NotFound,
-            BundleError::Invalid { .. } | BundleError::Unsupported { .. } => {
-                BundleErrorKind::Invalid
-            }
+            BundleError::Invalid { .. } | BundleError::Special { .. } => BundleErrorKind::Invalid,
+            BundleError::Archive { error, .. } => match error.kind() {
+                ArchiveErrorKind::Invalid | ArchiveErrorKind::Corrupt => BundleErrorKind::Invalid,
+                ArchiveErrorKind::TooLarge => BundleErrorKind::TooLarge,
+                ArchiveErrorKind::Empty => BundleErrorKind::NotFound,
+                ArchiveErrorKind::Io => BundleErrorKind::Storage { retryable: true },
+                ArchiveErrorKind::Sink => BundleErrorKind::Local,
+            },
             BundleError::TooLarge { .. } => BundleErrorKind::TooLarge,
             BundleError::Storage { retryable, .. } => BundleErrorKind::Storage {
                 retryable: *retryable,
@@ -174,6 +203,54 @@ mod tests {
             "s3://b/: HTTP 403 AccessDenied: Access Denied"
         );
         assert_eq!(once.kind(), BundleErrorKind::Storage { retryable: false });
+    }
+
+    #[test]
+    fn archive_refusals_keep_their_kind() {
+        use crate::bundle::archive::Limit;
+        let cases = [
+            (
+                ArchiveError::Duplicate {
+                    entry: "a.html".into(),
+                },
+                BundleErrorKind::Invalid,
+            ),
+            (
+                ArchiveError::Corrupt {
+                    entry: None,
+                    detail: "bad".into(),
+                },
+                BundleErrorKind::Invalid,
+            ),
+            (
+                ArchiveError::Limit {
+                    entry: Some("z.bin".into()),
+                    limit: Limit::Ratio,
+                    value: 900,
+                    max: 200,
+                },
+                BundleErrorKind::TooLarge,
+            ),
+            (ArchiveError::Empty, BundleErrorKind::NotFound),
+        ];
+        for (error, kind) in cases {
+            let e = BundleError::Archive {
+                step: BundleStep::List,
+                subject: "s3://b/site.tar.gz".into(),
+                error,
+                note: String::new(),
+            };
+            assert_eq!(e.kind(), kind, "{e}");
+        }
+        let special = BundleError::Special {
+            subject: "s3://b/p/".into(),
+            error: SpecialFileError::at("_headers", 3, "no header value"),
+        };
+        assert_eq!(special.kind(), BundleErrorKind::Invalid);
+        assert_eq!(
+            special.to_string(),
+            "s3://b/p/: _headers:3: no header value"
+        );
     }
 
     #[test]

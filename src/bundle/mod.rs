@@ -3,42 +3,58 @@
 //! A [`BundleSource`] does two things. [`BundleSource::ingest`] lists the
 //! bundle's files and learns each one's content digest: from the digest
 //! cache when the listing names content seen before (nothing is read),
-//! else by streaming and hashing it (nothing is kept). After the upload
-//! session, [`BundleSource::fetch`] reads only the files Cloudflare asks for
-//! into the job's [`Spool`], verified against their digests. So an
-//! unchanged file is never read, a new one is read to hash it and again
-//! only if Cloudflare lacks it, and the disk a job uses is bounded by what
-//! is missing. [`Bundles`] opens the source a job's [`BundleRef`] names; the
-//! pipeline knows only that factory and the trait. Today the only source is
-//! an S3 prefix ([`S3Prefix`]). Every source reads a file's bytes through
-//! `body.rs` (held to the listed size, a stall deadline per chunk, hashed or
-//! verified) and follows the same path rules ([`path`]) and limits.
+//! else by streaming and hashing it. After the upload session,
+//! [`BundleSource::fetch`] reads only the files Cloudflare asks for into the
+//! job's [`Spool`], verified against their digests. [`Bundles`] opens the
+//! source a job's [`BundleRef`] names; the pipeline knows only that factory
+//! and the trait. Four sources:
 //!
-//! **Adding a source** (an archive object, a local directory): its variant
-//! in `contract/job/bundle.rs` (and its rules), one file here implementing
-//! [`BundleSource`] on top of `body.rs`, and its arm in [`Bundles::open`].
-//! A source that can read a file only once (an archive streamed from S3)
-//! spools it while hashing (`ctx.spool`), and its `fetch` finds it there.
-//! Nothing above this module changes.
+//! - an S3 prefix ([`S3Prefix`]): every object is a file; unchanged objects
+//!   are never read, new ones read to hash and again only if Cloudflare
+//!   lacks them;
+//! - an S3 archive object (`bundle.key`: tar, tar.gz, tar.zst, zip;
+//!   [`ArchiveSource`]): read once, streamed, each file hashed and spooled
+//!   as it passes (an archive is read in one pass, so its files cannot be
+//!   read again one by one); its whole manifest is cached, so an unchanged
+//!   archive is not read at all, and a later pass spools only what
+//!   Cloudflare asks for;
+//! - a local directory or archive file ([`Bundles::open_local`]), for the
+//!   one-shot `deploy` command and tests. No [`BundleRef`] names one, so a
+//!   queued job can never reach the worker's disk.
+//!
+//! Whatever the source, names follow the same path rules ([`path`]) and
+//! every file passes one gate (`gate.rs`): the root special files are
+//! set aside ([`special`], [`SiteConfig`]), `.assetsignore` applies, and
+//! Cloudflare's limits are checked on what is left before anything is
+//! uploaded. Bytes read from S3 go through `body.rs` (held to the listed
+//! size, a stall deadline per chunk).
 //!
 //! Worker code is read differently ([`Bundles::read_modules`]): a handful of
 //! small modules held in memory for one multipart upload.
-//!
-//! [`special`] holds the rules of the root files that configure serving
-//! rather than being served: `.assetsignore`, `_headers`, `_redirects`.
 
 pub mod archive;
+mod archive_source;
 mod body;
 mod error;
+mod gate;
+mod local;
 pub mod path;
 mod s3;
+mod site;
 pub mod special;
 
+pub use self::archive_source::ArchiveSource;
 pub use self::error::{BundleError, BundleErrorKind, BundleStep};
+pub use self::local::LocalDir;
 pub use self::s3::{S3Prefix, S3Storage, read_modules};
+pub use self::site::{MAX_SPECIAL_FILE_BYTES, SiteConfig};
+
+use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
+use self::archive::ArchiveFormat;
 use crate::cache::{ContentKey, DigestCache};
 use crate::config::{LimitSettings, Settings};
 use crate::contract::BundleRef;
@@ -48,10 +64,14 @@ use crate::spool::Spool;
 /// What ingesting one bundle may use.
 pub struct IngestContext<'a> {
     pub limits: &'a LimitSettings,
-    /// Digests of content seen before, by what the listing says of it.
-    pub cache: &'a DigestCache,
+    /// Digests of content seen before, by what the listing says of it; an
+    /// archive source keeps a handle to forget a manifest that proves wrong.
+    pub cache: &'a Arc<DigestCache>,
     /// The job's spool, for sources that can read a file only once.
     pub spool: &'a Spool,
+    /// The job's `assets_config.html_handling`, which decides which
+    /// `_redirects` rewrites loop.
+    pub html_handling: Option<&'a str>,
     /// Told how far the source got (the pipeline forwards it to its
     /// observer, so a panic while hashing is reported at `hash`).
     pub progress: &'a dyn IngestProgress,
@@ -82,27 +102,42 @@ pub struct BundleFile {
     pub content_key: Option<ContentKey>,
 }
 
-/// A bundle's files with their digests, and what learning them cost.
+/// A bundle's files with their digests, its serving configuration, and
+/// what learning them cost.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ingested {
     pub files: Vec<BundleFile>,
+    /// `_headers` and `_redirects` from the bundle root, checked.
+    pub config: SiteConfig,
     /// Files whose digest came from the cache, unread.
     pub cache_hits: u64,
     /// Bytes read from the bundle's storage to hash the others.
     pub bytes_read: u64,
 }
 
-/// Where a bundle's files come from: an S3 prefix now, archives later.
+/// Where a bundle's files come from: an S3 prefix or archive, a local
+/// directory or archive file.
 #[async_trait::async_trait]
 pub trait BundleSource: Send + Sync {
     /// Names the bundle in logs and errors, e.g. `s3://sites/acme/builds/42/`.
     fn location(&self) -> String;
 
     /// Lists the files (step "list": path rules and limits are checked before
-    /// any byte is read), then learns each one's content digest (step
+    /// any byte is uploaded), then learns each one's content digest (step
     /// "hash"): from `ctx.cache` where the listing names known content, else
-    /// by reading it, held to its listed size.
+    /// by reading it.
     async fn ingest(&self, ctx: &IngestContext<'_>) -> Result<Ingested, BundleError>;
+
+    /// Puts the bytes of `files` in `spool` ahead of the [`fetch`] calls
+    /// where the source reads cheaper in one pass than file by file (an
+    /// archive); returns the bytes read from the bundle's storage. By
+    /// default nothing is read ahead.
+    ///
+    /// [`fetch`]: BundleSource::fetch
+    async fn prefetch(&self, files: &[&BundleFile], spool: &Spool) -> Result<u64, BundleError> {
+        let _ = (files, spool);
+        Ok(0)
+    }
 
     /// Puts `file`'s bytes in `spool` for the upload step, stored only if
     /// they have `file.digest` ([`BundleErrorKind::Mismatch`] otherwise);
@@ -140,10 +175,46 @@ impl Bundles {
     pub fn open(&self, bundle: &BundleRef) -> Result<Box<dyn BundleSource>, BundleError> {
         match bundle {
             BundleRef::Prefix(p) => Ok(Box::new(self.s3.prefix(&p.bucket, &p.folder_prefix()))),
-            // Refused with `invalid_job` when the job is decoded; never opened.
-            BundleRef::Archive(a) => Err(BundleError::Unsupported {
-                subject: format!("s3://{}/{}", a.bucket, a.key),
-                what: "archive bundles",
+            BundleRef::Archive(a) => {
+                // Decoding the job checked that one of the two names a format.
+                let format = a.archive_format().ok_or_else(|| BundleError::Invalid {
+                    subject: format!("s3://{}/{}", a.bucket, a.key),
+                    reason: "no archive format named by bundle.format or the key".into(),
+                })?;
+                Ok(Box::new(ArchiveSource::s3(
+                    &self.s3,
+                    &a.bucket,
+                    &a.key,
+                    format,
+                    a.root_dir(),
+                )))
+            }
+        }
+    }
+
+    /// A bundle on this machine's disk: a directory, or an archive file
+    /// named by its extension (read under `root`, if given). Only the
+    /// command line calls this, with the operator's own path; no job can
+    /// name one, since [`BundleRef`] has no local variant.
+    pub fn open_local(
+        &self,
+        path: &Path,
+        root: Option<&str>,
+    ) -> Result<Box<dyn BundleSource>, BundleError> {
+        if path.is_dir() {
+            return Ok(Box::new(LocalDir::new(path.to_path_buf())));
+        }
+        let name = path.to_string_lossy();
+        match ArchiveFormat::from_name(&name) {
+            Some(format) => Ok(Box::new(ArchiveSource::file(
+                path.to_path_buf(),
+                format,
+                root,
+            ))),
+            None => Err(BundleError::Invalid {
+                subject: name.into_owned(),
+                reason: "neither a directory nor an archive (.tar, .tar.gz, .tgz, .tar.zst, .tzst, .zip)"
+                    .into(),
             }),
         }
     }
@@ -167,7 +238,7 @@ mod tests {
     use crate::contract::{BundleArchive, BundlePrefix};
 
     #[tokio::test]
-    async fn a_prefix_opens_as_a_folder_and_an_archive_is_refused() {
+    async fn a_prefix_opens_as_a_folder_and_an_archive_as_an_archive() {
         let bundles = Bundles::new(&Settings::default()).await;
         let prefix = BundleRef::Prefix(BundlePrefix {
             bucket: "sites".into(),
@@ -179,15 +250,42 @@ mod tests {
         let archive = BundleRef::Archive(BundleArchive {
             bucket: "sites".into(),
             key: "acme/42.tar.gz".into(),
+            format: None,
+            root: Some("dist/".into()),
         });
-        let Err(err) = bundles.open(&archive) else {
-            panic!("an archive bundle opened");
+        let source = bundles.open(&archive).map_err(|e| e.to_string()).unwrap();
+        assert_eq!(source.location(), "s3://sites/acme/42.tar.gz");
+
+        let nameless = BundleRef::Archive(BundleArchive {
+            bucket: "sites".into(),
+            key: "acme/42".into(),
+            format: None,
+            root: None,
+        });
+        let Err(err) = bundles.open(&nameless) else {
+            panic!("an archive without a format opened");
         };
         assert_eq!(err.kind(), BundleErrorKind::Invalid);
-        assert_eq!(err.step(), BundleStep::List);
-        assert_eq!(
-            err.to_string(),
-            "s3://sites/acme/42.tar.gz: archive bundles are not supported yet"
-        );
+    }
+
+    #[tokio::test]
+    async fn local_paths_open_as_directories_or_archives_by_extension() {
+        let bundles = Bundles::new(&Settings::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let source = bundles
+            .open_local(dir.path(), None)
+            .map_err(|e| e.to_string())
+            .unwrap();
+        assert_eq!(source.location(), format!("{}/", dir.path().display()));
+        let zip = dir.path().join("site.zip");
+        let source = bundles
+            .open_local(&zip, None)
+            .map_err(|e| e.to_string())
+            .unwrap();
+        assert_eq!(source.location(), zip.display().to_string());
+        let Err(err) = bundles.open_local(&dir.path().join("site.rar"), None) else {
+            panic!("a .rar opened");
+        };
+        assert_eq!(err.kind(), BundleErrorKind::Invalid);
     }
 }

@@ -94,6 +94,29 @@ impl ContentKey {
     }
 }
 
+/// What names one archive bundle's manifest: the archive object's content
+/// and the directory of it the bundle is (`bundle.root`), since one archive
+/// read under two roots gives two bundles.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ArchiveKey {
+    pub content: ContentKey,
+    /// The root directory, without a trailing `/`; `None` for the whole
+    /// archive.
+    pub root: Option<String>,
+}
+
+impl ArchiveKey {
+    /// The content key's form, followed by `|root:<root>` when there is a
+    /// root (the content key's form never holds a `|` outside its key part,
+    /// whose length it gives).
+    pub fn encode(&self) -> String {
+        match &self.root {
+            None => self.content.encode(),
+            Some(root) => format!("{}|root:{root}", self.content.encode()),
+        }
+    }
+}
+
 fn is_md5_hex(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -163,6 +186,25 @@ mod tests {
             ContentKey::for_object("b", "k", Some("\"\""), None, 1, true),
             None
         );
+    }
+
+    #[test]
+    fn an_archive_read_under_another_root_is_another_key() {
+        let content = ContentKey::Md5 {
+            md5: "0cc175b9c0f1b6a831c399e269772661".into(),
+            size: 7,
+        };
+        let whole = ArchiveKey {
+            content: content.clone(),
+            root: None,
+        };
+        let dist = ArchiveKey {
+            content: content.clone(),
+            root: Some("dist".into()),
+        };
+        assert_eq!(whole.encode(), content.encode());
+        assert_eq!(dist.encode(), format!("{}|root:dist", content.encode()));
+        assert_ne!(whole, dist);
     }
 
     #[test]

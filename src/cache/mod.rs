@@ -7,9 +7,10 @@
 //!
 //! - an in-memory LRU, bounded by `cache.memory_entries`, shared by every
 //!   job of the process;
-//! - index objects in S3 (`store.rs`), one per script and one per archive,
-//!   written after a successful deploy and read at the start of the next, so
-//!   every worker of the fleet, and a restarted one, benefits.
+//! - index objects in S3 (`store.rs`), one per script, written after a
+//!   successful deploy and read at the start of the next, and one per
+//!   archive bundle, written once the archive was read whole, so every
+//!   worker of the fleet, and a restarted one, benefits.
 //!
 //! It can never make a wrong deploy: a changed object has a new ETag, and
 //! bytes that are uploaded are verified against the cached digest on the
@@ -33,7 +34,7 @@ use lru::LruCache;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use self::key::ContentKey;
+pub use self::key::{ArchiveKey, ContentKey};
 pub use self::store::StoreError;
 pub(crate) use self::store::{Fetched, IndexStore};
 use crate::config::CacheSettings;
@@ -65,10 +66,23 @@ struct ScriptIndex {
     entries: BTreeMap<String, ContentDigest>,
 }
 
+/// An archive bundle as one read found it: every file under its root with
+/// its digest, and the text of the root files that configure the site
+/// rather than being served (`.assetsignore`, `_headers`, `_redirects`), so
+/// a deploy of the unchanged archive needs none of its bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedArchive {
+    pub files: Vec<CachedFile>,
+    /// File name → contents.
+    #[serde(default)]
+    pub special: BTreeMap<String, String>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct ArchiveIndex {
     version: u32,
-    files: Vec<CachedFile>,
+    #[serde(flatten)]
+    archive: CachedArchive,
 }
 
 /// What is known of one script's index object.
@@ -86,7 +100,7 @@ pub struct DigestCache {
     etag_is_md5: bool,
     memory: Mutex<LruCache<ContentKey, ContentDigest>>,
     scripts: Mutex<LruCache<String, Remembered>>,
-    archives: Mutex<LruCache<ContentKey, Vec<CachedFile>>>,
+    archives: Mutex<LruCache<ArchiveKey, CachedArchive>>,
     store: Option<IndexStore>,
 }
 
@@ -181,7 +195,6 @@ impl DigestCache {
     /// Forgets `key` in this process.
     pub fn evict(&self, key: &ContentKey) {
         lock(&self.memory).pop(key);
-        lock(&self.archives).pop(key);
     }
 
     /// `key`'s cached digest proved wrong while deploying `scope`: forgets
@@ -234,22 +247,22 @@ impl DigestCache {
         }
     }
 
-    /// The cached manifest of an archive, if any worker saved one.
-    pub async fn archive_manifest(&self, archive: &ContentKey) -> Option<Vec<CachedFile>> {
+    /// The cached manifest of an archive bundle, if any worker saved one.
+    pub async fn archive_manifest(&self, archive: &ArchiveKey) -> Option<CachedArchive> {
         if !self.enabled {
             return None;
         }
-        if let Some(files) = lock(&self.archives).get(archive) {
-            return Some(files.clone());
+        if let Some(cached) = lock(&self.archives).get(archive) {
+            return Some(cached.clone());
         }
         let store = self.store.as_ref()?;
         match store
-            .get::<ArchiveIndex>(&store.archive_key(archive), None)
+            .get::<ArchiveIndex>(&store.archive_key(&archive.encode()), None)
             .await
         {
             Ok(Fetched::Found(index, _)) if index.version == INDEX_VERSION => {
-                lock(&self.archives).put(archive.clone(), index.files.clone());
-                Some(index.files)
+                lock(&self.archives).put(archive.clone(), index.archive.clone());
+                Some(index.archive)
             }
             Ok(_) => None,
             Err(error) => {
@@ -262,25 +275,40 @@ impl DigestCache {
         }
     }
 
-    /// Saves an archive's manifest after a successful deploy.
-    pub async fn record_archive(&self, archive: &ContentKey, files: Vec<CachedFile>) {
+    /// Saves an archive bundle's manifest once the archive was read whole
+    /// (its digests are of the bytes read, whatever the deploy comes to).
+    pub async fn record_archive(&self, archive: &ArchiveKey, cached: CachedArchive) {
         if !self.enabled {
             return;
         }
         if let Some(store) = &self.store {
             let index = ArchiveIndex {
                 version: INDEX_VERSION,
-                files,
+                archive: cached,
             };
-            if let Err(error) = store.put(&store.archive_key(archive), &index).await {
+            if let Err(error) = store
+                .put(&store.archive_key(&archive.encode()), &index)
+                .await
+            {
                 emit(DigestCacheStoreFailed {
                     operation: "write",
                     error: &error,
                 });
             }
-            lock(&self.archives).put(archive.clone(), index.files);
+            lock(&self.archives).put(archive.clone(), index.archive);
         } else {
-            lock(&self.archives).put(archive.clone(), files);
+            lock(&self.archives).put(archive.clone(), cached);
+        }
+    }
+
+    /// An archive's cached manifest proved wrong (its bytes read again are
+    /// not what it says): forgets it here and deletes its index object, so
+    /// the next deploy, on any worker, reads the archive afresh.
+    pub async fn forget_archive(&self, archive: &ArchiveKey) {
+        lock(&self.archives).pop(archive);
+        let Some(store) = &self.store else { return };
+        if let Err(error) = store.delete(&store.archive_key(&archive.encode())).await {
+            tracing::warn!(%error, "digest cache: a wrong archive index not deleted");
         }
     }
 }

@@ -6,9 +6,9 @@
 //!   digests of the last successful deploy of that script, one object per
 //!   script, overwritten after each deploy that changed it. A new build of
 //!   the script (under any prefix) finds its unchanged files here.
-//! - `archives/<sha256 of the archive's content key>.json`: the whole
-//!   manifest of an archive bundle (path, size, digest per file), so an
-//!   unchanged archive is not read at all.
+//! - `archives/<sha256 of the archive's key>.json`: the whole manifest of
+//!   an archive bundle (path, size, digest per file, and its root special
+//!   files), so an unchanged archive is not read at all.
 //!
 //! A failed read or write only costs speed (the files are hashed again), so
 //! the caller logs it and goes on. The pipeline keeps its last-deployed
@@ -23,8 +23,6 @@ use aws_sdk_s3::primitives::ByteStream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
-
-use super::ContentKey;
 
 /// Why an index object could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -102,9 +100,9 @@ impl IndexStore {
         format!("{}scripts/{scope}.json", self.prefix)
     }
 
-    /// The manifest object of one archive.
-    pub(super) fn archive_key(&self, archive: &ContentKey) -> String {
-        let digest = Sha256::digest(archive.encode().as_bytes());
+    /// The manifest object of one archive bundle, by its encoded key.
+    pub(super) fn archive_key(&self, encoded: &str) -> String {
+        let digest = Sha256::digest(encoded.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         format!("{}archives/{hex}.json", self.prefix)
     }

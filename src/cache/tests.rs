@@ -10,6 +10,13 @@ fn md5_key(n: u8, size: u64) -> ContentKey {
     }
 }
 
+fn archive_key(n: u8, size: u64) -> ArchiveKey {
+    ArchiveKey {
+        content: md5_key(n, size),
+        root: None,
+    }
+}
+
 #[tokio::test]
 async fn remembers_what_a_deploy_recorded() {
     let cache = DigestCache::new(&CacheSettings::default(), None);
@@ -57,27 +64,43 @@ async fn a_disabled_cache_knows_nothing() {
         .record("a/ns/s", vec![(md5_key(1, 3), ContentDigest([1; 32]))])
         .await;
     assert_eq!(cache.get(&md5_key(1, 3)), None);
-    let files = vec![CachedFile {
-        path: "a".into(),
-        size: 1,
-        digest: ContentDigest([2; 32]),
-    }];
-    cache.record_archive(&md5_key(9, 9), files).await;
-    assert_eq!(cache.archive_manifest(&md5_key(9, 9)).await, None);
+    let archive = CachedArchive {
+        files: vec![CachedFile {
+            path: "a".into(),
+            size: 1,
+            digest: ContentDigest([2; 32]),
+        }],
+        special: BTreeMap::new(),
+    };
+    cache.record_archive(&archive_key(9, 9), archive).await;
+    assert_eq!(cache.archive_manifest(&archive_key(9, 9)).await, None);
 }
 
 #[tokio::test]
 async fn archive_manifests_are_held_in_memory_without_a_bucket() {
     let cache = DigestCache::new(&CacheSettings::default(), None);
-    let files = vec![CachedFile {
-        path: "index.html".into(),
-        size: 5,
-        digest: ContentDigest([7; 32]),
-    }];
-    cache.record_archive(&md5_key(9, 100), files.clone()).await;
-    assert_eq!(cache.archive_manifest(&md5_key(9, 100)).await, Some(files));
-    cache.evict(&md5_key(9, 100));
-    assert_eq!(cache.archive_manifest(&md5_key(9, 100)).await, None);
+    let archive = CachedArchive {
+        files: vec![CachedFile {
+            path: "index.html".into(),
+            size: 5,
+            digest: ContentDigest([7; 32]),
+        }],
+        special: BTreeMap::from([("_headers".into(), "/*\n  X: y\n".into())]),
+    };
+    cache
+        .record_archive(&archive_key(9, 100), archive.clone())
+        .await;
+    assert_eq!(
+        cache.archive_manifest(&archive_key(9, 100)).await,
+        Some(archive.clone())
+    );
+    let other_root = ArchiveKey {
+        root: Some("dist".into()),
+        ..archive_key(9, 100)
+    };
+    assert_eq!(cache.archive_manifest(&other_root).await, None);
+    cache.forget_archive(&archive_key(9, 100)).await;
+    assert_eq!(cache.archive_manifest(&archive_key(9, 100)).await, None);
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //!
 //! Runs the same pipeline the worker runs and prints the terminal event it
 //! would have published. For platform teams trying the tool, for scripts that
-//! deploy one site, and for `make bench`.
+//! deploy one site, and for `make bench`. `--bundle PATH` takes the site from
+//! a local directory or archive file instead of S3.
 
 use std::path::PathBuf;
 
@@ -18,6 +19,10 @@ use crate::pipeline::{self, Deploy, DeployObserver};
 pub struct DeployArgs {
     /// The job (contract v1 JSON); `-` reads standard input.
     pub job: PathBuf,
+    /// Deploy the files of this local directory or archive file (.tar,
+    /// .tar.gz, .tgz, .tar.zst, .tzst, .zip) instead of the job's bundle.
+    #[arg(long, value_name = "PATH")]
+    pub bundle: Option<PathBuf>,
 }
 
 /// Deploys and prints the terminal event; fails (exit 1) when the deploy did.
@@ -29,9 +34,15 @@ pub async fn run(settings: &Settings, args: &DeployArgs) -> anyhow::Result<()> {
         .await
         .context("building the pipeline")?;
     let account_id = pipeline::account_for(&job, &settings.cloudflare.account_id);
-    let outcome = pipeline
-        .deploy(&job, &account_id, 1, &DeployObserver::new())
-        .await;
+    let observer = DeployObserver::new();
+    let outcome = match &args.bundle {
+        Some(path) => {
+            pipeline
+                .deploy_local(&job, &account_id, path, &observer)
+                .await
+        }
+        None => pipeline.deploy(&job, &account_id, 1, &observer).await,
+    };
     let meta = DeliveryMeta {
         attempt: 1,
         ..DeliveryMeta::default()

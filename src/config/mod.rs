@@ -209,6 +209,12 @@ impl Settings {
                 );
             }
         }
+        if !(1..=crate::bundle::path::MAX_PATH_BYTES).contains(&self.limits.max_path_bytes) {
+            return invalid(&format!(
+                "limits.max_path_bytes must be between 1 and {} (the longest S3 key)",
+                crate::bundle::path::MAX_PATH_BYTES
+            ));
+        }
         if self.cache.timeout.is_zero() {
             return invalid("cache.timeout must be more than zero");
         }

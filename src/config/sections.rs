@@ -265,27 +265,47 @@ impl Default for RetrySettings {
 }
 
 /// What one bundle may hold. The defaults are Cloudflare's own limits for
-/// Workers static assets, so a bundle that passes here is not refused there.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// Workers static assets (Workers Paid; Workers Free allows 20,000 files),
+/// so a bundle that passes here is not refused there; they are checked on
+/// the files to upload (after `.assetsignore`) before any upload starts.
+/// The `max_entries` and `max_archive_*` caps bound what reading a bundle
+/// may cost, ignored files included.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitSettings {
-    /// Files in one bundle.
+    /// Files uploaded in one deploy.
     pub max_files: u64,
     /// Bytes of one asset file.
     pub max_file_bytes: u64,
     /// Bytes of the whole bundle (bounds the spool on disk).
     pub max_total_bytes: u64,
+    /// Bytes of one asset's path below the bundle root (at most 1,024, the
+    /// longest S3 key, which every source's path rules also hold to).
+    pub max_path_bytes: usize,
     /// Bytes of all worker modules together (held in memory).
     pub max_worker_bytes: u64,
+    /// Objects listed, or archive files read, ignored ones included: a
+    /// bound on what one bundle's listing holds in memory.
+    pub max_entries: u64,
+    /// Bytes one archive may decompress to, headers and ignored files
+    /// included (bounds the spool an archive fills).
+    pub max_archive_bytes: u64,
+    /// Decompressed bytes per compressed byte an archive may reach (past
+    /// its first MiB): stops decompression bombs early.
+    pub max_archive_ratio: u64,
 }
 
 impl Default for LimitSettings {
     fn default() -> Self {
         Self {
-            max_files: 20_000,
+            max_files: 100_000,
             max_file_bytes: 25 * 1024 * 1024,
             max_total_bytes: 2 * 1024 * 1024 * 1024,
+            max_path_bytes: 1024,
             max_worker_bytes: 10 * 1024 * 1024,
+            max_entries: 200_000,
+            max_archive_bytes: 4 * 1024 * 1024 * 1024,
+            max_archive_ratio: 200,
         }
     }
 }

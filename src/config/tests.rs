@@ -213,6 +213,7 @@ fn the_shipped_file_repeats_the_cache_and_manifest_defaults() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let s = Settings::load_from(&dir, None, &HashMap::new()).unwrap();
     assert_eq!(s.cache, CacheSettings::default());
+    assert_eq!(s.limits, LimitSettings::default());
     let defaults = ManifestSettings::default();
     assert_eq!(s.manifest.hash_scheme, defaults.hash_scheme);
     assert_eq!(s.manifest.tenant_key, defaults.tenant_key);
@@ -240,4 +241,20 @@ fn s3_access_lists_come_from_files_or_the_environment_and_patterns_are_checked()
             .starts_with("s3.allowed_prefixes: \"sites/{tenant}\""),
         "{err}"
     );
+}
+
+#[test]
+fn limits_default_to_cloudflares_and_the_path_limit_is_bounded() {
+    let s = load(&[], &[]).unwrap();
+    assert_eq!(s.limits.max_files, 100_000);
+    assert_eq!(s.limits.max_file_bytes, 25 << 20);
+    assert_eq!(s.limits.max_total_bytes, 2 << 30);
+    assert_eq!(s.limits.max_path_bytes, 1024);
+    let free = load(&[("default.toml", "[limits]\nmax_files = 20000\n")], &[]).unwrap();
+    assert_eq!(free.limits.max_files, 20_000);
+    for bad in ["0", "1025"] {
+        let file = format!("[limits]\nmax_path_bytes = {bad}\n");
+        let err = load(&[("default.toml", &file)], &[]).unwrap_err();
+        assert!(err.to_string().contains("limits.max_path_bytes"), "{err}");
+    }
 }

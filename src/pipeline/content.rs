@@ -80,6 +80,13 @@ impl<'a> JobContent<'a> {
             .flatten()
             .filter_map(|hash| by_hash.get(hash.as_str()).map(|a| *a.content))
             .collect();
+        // A source that reads in passes (an archive) reads them all in one.
+        let files: Vec<&BundleFile> = wanted
+            .iter()
+            .filter_map(|content| self.files.get(content).copied())
+            .collect();
+        let read = self.source.prefetch(&files, self.spool).await?;
+        self.bytes_read.fetch_add(read, Ordering::Relaxed);
         futures::stream::iter(wanted)
             .map(|content| self.fetch(content))
             .buffer_unordered(self.fetch_concurrency)

@@ -23,6 +23,7 @@ mod locks;
 mod observer;
 mod order;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -138,6 +139,7 @@ impl Pipeline {
         job: &DeployJob,
         account_id: &str,
         observer: &DeployObserver,
+        local: Option<&Path>,
     ) -> Result<Success, DeployError> {
         // Validate: what decoding could not know, this worker's accounts.
         observer.step(Step::Validate);
@@ -167,7 +169,7 @@ impl Pipeline {
             .await
             .map_err(DeployError::Order)?;
         let deployed = self
-            .run_in_turn(job, &target, &scope, &hashing, &turn, observer)
+            .run_in_turn(job, &target, &scope, &hashing, &turn, observer, local)
             .await;
         turn.end().await;
         deployed
@@ -183,30 +185,39 @@ impl Pipeline {
         hashing: &AssetHashing,
         turn: &Turn<'_>,
         observer: &DeployObserver,
+        local: Option<&Path>,
     ) -> Result<Success, DeployError> {
         // Worker code first: it is small, and a missing main module should
         // fail before gigabytes of assets are read.
         observer.step(Step::List);
-        let script = self.script_upload(job).await?;
+        let mut script = self.script_upload(job).await?;
 
         // The bundle: list it and learn every file's content digest, from
         // the cache where the listing names content seen before, else by
         // reading it; then the manifest, hashed for this job's tenant.
         let spool = self.spools.spool().map_err(DeployError::Spool)?;
-        let source = self
-            .bundles
-            .open(&job.bundle)
-            .map_err(DeployError::Bundle)?;
+        let source = match local {
+            Some(path) => self.bundles.open_local(path, None),
+            None => self.bundles.open(&job.bundle),
+        }
+        .map_err(DeployError::Bundle)?;
         self.cache.warm(scope).await;
+        let html_handling = job
+            .assets_config
+            .as_ref()
+            .and_then(|c| c.html_handling.as_deref());
         let ingested = source
             .ingest(&IngestContext {
                 limits: &self.limits,
                 cache: &self.cache,
                 spool: &spool,
+                html_handling,
                 progress: observer,
             })
             .await
             .map_err(DeployError::Bundle)?;
+        // The bundle's `_headers` and `_redirects` travel in the metadata.
+        script.assets_config = ingested.config.apply(script.assets_config.take());
         let manifest = assets::manifest(&ingested.files, hashing)?;
 
         // Cloudflare 1/3: the upload session says which files it lacks.
@@ -324,14 +335,30 @@ impl Pipeline {
     }
 }
 
-#[async_trait::async_trait]
-impl Deploy for Pipeline {
-    async fn deploy(
+impl Pipeline {
+    /// Deploys `job` with its files taken from `local` (a directory or an
+    /// archive file on this machine) instead of the job's bundle: the
+    /// one-shot `deploy --bundle` command. Workers never call this, so no
+    /// queued job can make one read its disk.
+    pub async fn deploy_local(
+        &self,
+        job: &DeployJob,
+        account_id: &str,
+        local: &Path,
+        observer: &DeployObserver,
+    ) -> Outcome {
+        self.outcome(job, account_id, 1, observer, Some(local))
+            .await
+    }
+
+    /// Runs the deploy in its span and turns it into an [`Outcome`].
+    async fn outcome(
         &self,
         job: &DeployJob,
         account_id: &str,
         attempt: u32,
         observer: &DeployObserver,
+        local: Option<&Path>,
     ) -> Outcome {
         let started = Instant::now();
         let span = tracing::info_span!(
@@ -341,8 +368,9 @@ impl Deploy for Pipeline {
             script = %job.script_name,
             attempt
         );
-        let result = self
-            .run(job, account_id, observer)
+        // Boxed: the deploy's future is large, and the binary's `main`
+        // awaits it through a few layers.
+        let result = Box::pin(self.run(job, account_id, observer, local))
             .instrument(span.clone())
             .await
             .map_err(|e| {
@@ -361,6 +389,19 @@ impl Deploy for Pipeline {
             duration: started.elapsed(),
             result,
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Deploy for Pipeline {
+    async fn deploy(
+        &self,
+        job: &DeployJob,
+        account_id: &str,
+        attempt: u32,
+        observer: &DeployObserver,
+    ) -> Outcome {
+        self.outcome(job, account_id, attempt, observer, None).await
     }
 }
 

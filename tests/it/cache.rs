@@ -1,7 +1,11 @@
 //! The digest cache's shared half against real S3 servers: two caches on
 //! one bucket stand for two workers of a fleet (or one worker restarted).
 
-use wfp_deployer::cache::{CachedFile, ContentDigest, ContentKey, DigestCache};
+use std::collections::BTreeMap;
+
+use wfp_deployer::cache::{
+    ArchiveKey, CachedArchive, CachedFile, ContentDigest, ContentKey, DigestCache,
+};
 use wfp_deployer::config::CacheSettings;
 
 use crate::helpers::s3::{S3Server, test_bucket};
@@ -73,23 +77,34 @@ async fn script_indexes_are_shared_s3s() {
 #[tokio::test]
 async fn archive_manifests_are_shared() {
     let bucket = test_bucket(S3Server::Moto).await;
-    let files = vec![
-        CachedFile {
-            path: "index.html".into(),
-            size: 5,
-            digest: ContentDigest([5; 32]),
-        },
-        CachedFile {
-            path: "a/b.css".into(),
-            size: 0,
-            digest: ContentDigest([6; 32]),
-        },
-    ];
+    let archive = CachedArchive {
+        files: vec![
+            CachedFile {
+                path: "index.html".into(),
+                size: 5,
+                digest: ContentDigest([5; 32]),
+            },
+            CachedFile {
+                path: "a/b.css".into(),
+                size: 0,
+                digest: ContentDigest([6; 32]),
+            },
+        ],
+        special: BTreeMap::from([("_redirects".into(), "/a /b 301\n".into())]),
+    };
+    let whole = |n| ArchiveKey {
+        content: key(n),
+        root: None,
+    };
     let first = DigestCache::new(&settings(bucket.name()), Some(bucket.client().clone()));
-    first.record_archive(&key(9), files.clone()).await;
+    first.record_archive(&whole(9), archive.clone()).await;
     let second = DigestCache::new(&settings(bucket.name()), Some(bucket.client().clone()));
-    assert_eq!(second.archive_manifest(&key(9)).await, Some(files));
-    assert_eq!(second.archive_manifest(&key(8)).await, None);
+    assert_eq!(second.archive_manifest(&whole(9)).await, Some(archive));
+    assert_eq!(second.archive_manifest(&whole(8)).await, None);
+    // A wrong manifest forgotten by one worker is gone for the others.
+    second.forget_archive(&whole(9)).await;
+    let third = DigestCache::new(&settings(bucket.name()), Some(bucket.client().clone()));
+    assert_eq!(third.archive_manifest(&whole(9)).await, None);
 }
 
 #[tokio::test]

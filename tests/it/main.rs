@@ -7,6 +7,7 @@
 mod helpers;
 
 mod amqp;
+mod bundles;
 mod cache;
 mod cli;
 mod cloudflare;

@@ -10,7 +10,7 @@
 //!
 //! - Tar formats are read in one pass from any [`Read`] ([`read_tar`]), so
 //!   an S3 object can be streamed through (`SyncIoBridge` in a blocking
-//!   task); zip needs [`Read`] + [`Seek`] ([`read_zip`]) for its central
+//!   task); zip needs [`Read`] + [`Seek`](std::io::Seek) ([`read_zip`]) for its central
 //!   directory (a ranged-GET reader, or a file).
 //! - The parsing is done by well-kept crates (`tar`, `flate2`, `zstd`,
 //!   `zip`); this module adds what they leave to the caller: the bundle's
@@ -21,7 +21,8 @@
 //! - Only the files under an optional root directory are taken, with paths
 //!   made relative to it; entries elsewhere are skipped unchecked.
 //!
-//! Not yet reachable from jobs: the bundle layer will wire it in.
+//! The bundle layer reads archives through this module for S3 archive
+//! objects and local archive files (`bundle/archive_source`).
 
 mod body;
 mod error;
@@ -49,6 +50,15 @@ pub trait EntrySink {
     /// that many bytes or fails. The sink should read `body` to its end;
     /// whatever it leaves is read and checked by the reader.
     fn file(&mut self, path: &str, size: u64, body: &mut dyn Read) -> Result<(), SinkError>;
+
+    /// Whether the sink takes the file at `path` (checked like any other
+    /// first). A file it does not want is skipped: a tar's bytes are read
+    /// past (and still checked), a zip's are not read at all. A second pass
+    /// over an archive, for a few files, says no to the rest.
+    fn wants(&mut self, path: &str) -> bool {
+        let _ = path;
+        true
+    }
 }
 
 /// How to read one archive.
@@ -64,7 +74,7 @@ pub struct ReadOptions<'a> {
 /// What one read found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ArchiveSummary {
-    /// Files given to the sink.
+    /// Files under the root, given to the sink or skipped as unwanted.
     pub files: u64,
     /// Their bytes.
     pub bytes: u64,

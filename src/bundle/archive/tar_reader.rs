@@ -151,8 +151,9 @@ impl Reader<'_> {
                     self.seen_files += 1;
                     if let Located::Inside(rel) = self.names.locate(&raw, false) {
                         let path = self.names.check(&raw, rel)?;
-                        self.file(&path, size, &mut entry)?;
-                        continue;
+                        if self.file(&path, size, &mut entry)? {
+                            continue;
+                        }
                     }
                 }
                 Kind::Directory => {
@@ -190,7 +191,10 @@ impl Reader<'_> {
         Ok(stream)
     }
 
-    fn file(&mut self, path: &str, size: u64, body: &mut dyn Read) -> Result<(), ArchiveError> {
+    /// Checks and records a file under the root and gives it to the sink
+    /// if the sink wants it; `false` when it did not (its bytes are then
+    /// skipped, and checked, by the caller).
+    fn file(&mut self, path: &str, size: u64, body: &mut dyn Read) -> Result<bool, ArchiveError> {
         let limits = self.meter.limits();
         let too_large = |limit, value, max| ArchiveError::Limit {
             entry: Some(path.to_owned()),
@@ -209,10 +213,13 @@ impl Reader<'_> {
             return Err(too_large(Limit::FileBytes, size, limits.max_file_bytes));
         }
         self.names.add_file(path)?;
-        deliver(self.sink, path, size, body, self.meter)?;
         self.summary.files += 1;
         self.summary.bytes += size;
-        Ok(())
+        if !self.sink.wants(path) {
+            return Ok(false);
+        }
+        deliver(self.sink, path, size, body, self.meter)?;
+        Ok(true)
     }
 }
 

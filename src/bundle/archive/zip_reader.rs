@@ -16,7 +16,9 @@
 //! - the caps of [`ArchiveLimits`] on the bytes inflated, the ratio being
 //!   bytes out over the compressed sizes of the entries read.
 //!
-//! Entries outside the root are neither read nor checked.
+//! Entries outside the root are neither read nor checked; entries the sink
+//! does not want ([`EntrySink::wants`]) are checked from the central
+//! directory but not read.
 
 use std::collections::HashSet;
 use std::io::{Read, Seek, SeekFrom};
@@ -104,6 +106,12 @@ pub fn read_zip<R: Read + Seek>(
         let limits = meter.limits();
         check_file(entry, &path, &summary, &limits)?;
         names.add_file(&path)?;
+        if !sink.wants(&path) {
+            // Not read at all: a ranged reader fetches none of its bytes.
+            summary.files += 1;
+            summary.bytes += entry.size;
+            continue;
+        }
         let next = plan.get(k + 1).map(|n| (n.header_start, shown(&n.raw)));
         let options = ZipReadOptions::new().enforce_header_consistency(true);
         let file = archive

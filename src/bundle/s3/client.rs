@@ -26,6 +26,8 @@ pub(super) async fn build(settings: &S3Settings) -> aws_sdk_s3::Client {
         // With the SDK's retries off, one operation is one attempt. A body
         // being streamed is outside it; the reader times each chunk instead.
         .operation_timeout(settings.request_timeout)
+        // Until the answer's first byte: a server that accepts and hangs.
+        .read_timeout(settings.first_byte_timeout)
         .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts)

@@ -13,6 +13,8 @@
 //! replaced in between is then cached under the version it was hashed as,
 //! so the cache can never pair one version's key with another's digest.
 
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::types::{ChecksumMode, ChecksumType};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -28,7 +30,7 @@ use crate::manifest::ContentDigest;
 use crate::spool::Spool;
 
 /// A GetObject body as a chunk stream.
-type ObjectStream = std::pin::Pin<
+pub(super) type ObjectStream = std::pin::Pin<
     Box<dyn Stream<Item = Result<Bytes, aws_sdk_s3::primitives::ByteStreamError>> + Send>,
 >;
 
@@ -56,6 +58,43 @@ async fn open(storage: &S3Storage, bucket: &str, key: &str, size: u64) -> Result
         .send()
         .await
         .map_err(classify)?;
+    opened(storage, output, size)
+}
+
+/// Asks for bytes `start..end` of the version `pin` of `key` (its version
+/// id, else its ETag as `If-Match`): every read of one archive reads the
+/// same object. A version that is gone or replaced is a change (HTTP 412),
+/// worth a try of the whole job, not of this read.
+pub(super) async fn open_range(
+    storage: &S3Storage,
+    bucket: &str,
+    key: &str,
+    pin: &Version,
+    start: u64,
+    end: u64,
+) -> Result<SizedBody<ObjectStream>, Failure> {
+    let mut request = storage
+        .client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .range(format!("bytes={start}-{}", end.saturating_sub(1)));
+    request = match (&pin.version_id, &pin.etag) {
+        (Some(id), _) => request.version_id(id),
+        (None, Some(etag)) => request.if_match(etag),
+        (None, None) => request,
+    };
+    let output = request.send().await.map_err(|e| match &e {
+        SdkError::ServiceError(service) if service.raw().status().as_u16() == 412 => {
+            Failure::Changed("the object was replaced while being read".into())
+        }
+        _ => classify(e),
+    })?;
+    Ok(opened(storage, output, end - start)?.body)
+}
+
+/// A GetObject answer as a body held to `size` bytes, and its version.
+fn opened(storage: &S3Storage, output: GetObjectOutput, size: u64) -> Result<Opened, Failure> {
     if let Some(length) = output.content_length()
         && u64::try_from(length).ok() != Some(size)
     {
@@ -70,7 +109,7 @@ async fn open(storage: &S3Storage, bucket: &str, key: &str, size: u64) -> Result
     let chunks = futures::stream::unfold(output.body, |mut body| async move {
         body.next().await.map(|chunk| (chunk, body))
     });
-    let body = SizedBody::<ObjectStream>::new(Box::pin(chunks), size, storage.request_timeout);
+    let body = SizedBody::<ObjectStream>::new(Box::pin(chunks), size, storage.idle_timeout);
     Ok(Opened { body, version })
 }
 

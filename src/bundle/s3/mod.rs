@@ -2,7 +2,10 @@
 //!
 //! [`S3Storage`] is built once per process and cloned freely (the SDK client
 //! is a handle); [`S3Storage::prefix`] names one bundle. Ingesting lists the
-//! prefix (checking path rules and limits before anything is read); each
+//! prefix (checking every key's path as it comes), reads the root special
+//! files (`.assetsignore`, `_headers`, `_redirects`: a few small GETs) and
+//! passes every object through the bundle's gate (what is ignored, what is
+//! an asset, Cloudflare's limits) before any asset is read; each
 //! object's ETag and size name its content in the digest cache, so a known
 //! one is not read at all, nor is one S3 keeps a SHA-256 of (a HEAD gives
 //! it), and the others are streamed and hashed,
@@ -15,6 +18,7 @@ mod failure;
 mod fetch;
 mod list;
 mod modules;
+mod object;
 
 #[cfg(test)]
 mod tests;
@@ -24,9 +28,11 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 
-use self::list::ListLimits;
-use super::path::asset_path;
-use super::{BundleError, BundleFile, BundleSource, IngestContext, Ingested};
+use super::gate::{Admission, Gate, check_special_size};
+use super::path::{asset_path, shown};
+use super::site::{SpecialFile, SpecialFiles};
+use super::special::ASSETS_IGNORE;
+use super::{BundleError, BundleFile, BundleSource, BundleStep, IngestContext, Ingested};
 use crate::cache::{ContentKey, DigestCache};
 use crate::config::{RetrySettings, S3Settings};
 use crate::internal_events::{self, BundleHashed, BundleListed};
@@ -35,6 +41,7 @@ use crate::retry::RetryPolicy;
 use crate::spool::Spool;
 
 pub use self::modules::read_modules;
+pub(crate) use self::object::{ObjectStream, RangedObject, S3Object};
 
 /// The S3 client and how it is used: retries, concurrency, timeouts.
 #[derive(Debug, Clone)]
@@ -42,8 +49,8 @@ pub struct S3Storage {
     client: aws_sdk_s3::Client,
     policy: RetryPolicy,
     fetch_concurrency: usize,
-    /// Bounds one call, and the wait for each chunk of a body.
-    request_timeout: Duration,
+    /// Bounds the wait for each chunk of a body (`s3.idle_timeout`).
+    idle_timeout: Duration,
 }
 
 impl S3Storage {
@@ -58,7 +65,7 @@ impl S3Storage {
             client: client::build(settings).await,
             policy: RetryPolicy::new(retry),
             fetch_concurrency: fetch_concurrency.max(1),
-            request_timeout: settings.request_timeout,
+            idle_timeout: settings.idle_timeout,
         }
     }
 
@@ -87,6 +94,77 @@ pub struct S3Prefix {
     prefix: String,
 }
 
+impl S3Prefix {
+    /// Lists the prefix (names checked; at most `limits.max_entries`
+    /// objects held), reads its root special files, and passes every object
+    /// through the bundle's [`Gate`]: the assets to upload, the special
+    /// files, and the bytes read for them. No asset is read yet.
+    async fn sort(
+        &self,
+        ctx: &IngestContext<'_>,
+    ) -> Result<(Vec<list::Listed>, SpecialFiles, u64), BundleError> {
+        let subject = |key: &str| format!("s3://{}/{}", self.bucket, shown(key));
+        let max_entries = ctx.limits.max_entries;
+        let mut listed = Vec::new();
+        let seen = list::list_each(&self.storage, &self.bucket, &self.prefix, &mut |object| {
+            if listed.len() as u64 >= max_entries {
+                return Err(BundleError::TooLarge {
+                    step: BundleStep::List,
+                    subject: subject(&object.key),
+                    detail: format!(
+                        "object {} of the prefix, over limits.max_entries ({max_entries})",
+                        listed.len() + 1
+                    ),
+                });
+            }
+            listed.push(object);
+            Ok(())
+        })
+        .await?;
+        if seen == 0 {
+            return Err(list::no_objects(self.location()));
+        }
+
+        // The ignore file first: it decides what the gate lets through.
+        let mut special = SpecialFiles::default();
+        let mut read = 0;
+        if let Some(object) = listed.iter().find(|o| o.rel == ASSETS_IGNORE) {
+            check_special_size(object.size).map_err(|r| r.into_error(subject(&object.key)))?;
+            let bytes = fetch::to_memory(&self.storage, &self.bucket, object).await?;
+            read += object.size;
+            special.set(SpecialFile::AssetsIgnore, bytes.to_vec());
+        }
+        let ignore = special.ignore().map_err(|error| BundleError::Special {
+            subject: self.location(),
+            error,
+        })?;
+        let mut gate = Gate::new(ctx.limits, ignore);
+        let mut assets = Vec::new();
+        for object in listed {
+            let admitted = gate
+                .admit(&object.rel, object.size)
+                .map_err(|r| r.into_error(subject(&object.key)))?;
+            match admitted {
+                Admission::Asset => assets.push(object),
+                Admission::Special(file @ (SpecialFile::Headers | SpecialFile::Redirects)) => {
+                    let bytes = fetch::to_memory(&self.storage, &self.bucket, &object).await?;
+                    read += object.size;
+                    special.set(file, bytes.to_vec());
+                }
+                Admission::Special(SpecialFile::AssetsIgnore) | Admission::Skipped => {}
+            }
+        }
+        if assets.is_empty() {
+            return Err(BundleError::NotFound {
+                step: BundleStep::List,
+                subject: self.location(),
+                detail: "no files to upload (every object is ignored or a special file)".into(),
+            });
+        }
+        Ok((assets, special, read))
+    }
+}
+
 #[async_trait::async_trait]
 impl BundleSource for S3Prefix {
     fn location(&self) -> String {
@@ -95,23 +173,28 @@ impl BundleSource for S3Prefix {
 
     async fn ingest(&self, ctx: &IngestContext<'_>) -> Result<Ingested, BundleError> {
         let location = self.location();
-        let list_limits = ListLimits {
-            max_files: ctx.limits.max_files,
-            max_file_bytes: ctx.limits.max_file_bytes,
-            max_total_bytes: ctx.limits.max_total_bytes,
-            noun: "files",
-        };
-        let objects = list::list(&self.storage, &self.bucket, &self.prefix, &list_limits).await?;
+        let (assets, special, special_bytes) = self.sort(ctx).await?;
+        let config =
+            special
+                .site_config(ctx.html_handling)
+                .map_err(|error| BundleError::Special {
+                    subject: location.clone(),
+                    error,
+                })?;
         internal_events::emit(BundleListed {
             location: &location,
-            files: objects.len(),
-            bytes: objects.iter().map(|o| o.size).sum(),
+            files: assets.len(),
+            bytes: assets.iter().map(|o| o.size).sum(),
         });
         ctx.progress.hashing();
 
         // Known content costs nothing; the rest is read, hashed, forgotten.
-        let mut ingested = Ingested::default();
-        let mut learned = futures::stream::iter(objects)
+        let mut ingested = Ingested {
+            bytes_read: special_bytes,
+            config,
+            ..Ingested::default()
+        };
+        let mut learned = futures::stream::iter(assets)
             .map(|object| learn(&self.storage, &self.bucket, object, ctx.cache))
             .buffer_unordered(self.storage.fetch_concurrency);
         while let Some(learned) = learned.try_next().await? {
@@ -129,13 +212,6 @@ impl BundleSource for S3Prefix {
             });
         }
 
-        let mut paths = HashSet::with_capacity(ingested.files.len());
-        if let Some(twice) = ingested.files.iter().find(|f| !paths.insert(&f.path)) {
-            return Err(BundleError::Invalid {
-                subject: format!("s3://{}/{}", self.bucket, twice.origin),
-                reason: "two objects with one path".into(),
-            });
-        }
         let unique: HashSet<&ContentDigest> = ingested.files.iter().map(|f| &f.digest).collect();
         internal_events::emit(BundleHashed {
             location: &location,

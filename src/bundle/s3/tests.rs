@@ -92,6 +92,8 @@ async fn storage(endpoint: &str, attempts: usize, timeout: Duration) -> S3Storag
         secret_access_key: Some(SecretString::from("fake-secret")),
         connect_timeout: Duration::from_secs(1),
         request_timeout: timeout,
+        first_byte_timeout: timeout,
+        idle_timeout: timeout,
         ..S3Settings::default()
     };
     let retry = RetrySettings {
@@ -108,8 +110,9 @@ async fn ingest(storage: &S3Storage) -> (Result<Ingested, BundleError>, Spool, t
     let spool = Spool::create(root.path()).unwrap();
     let context = IngestContext {
         limits: &LimitSettings::default(),
-        cache: &DigestCache::disabled(),
+        cache: &Arc::new(DigestCache::disabled()),
         spool: &spool,
+        html_handling: None,
         progress: &(),
     };
     let result = storage.prefix("b", "p/").ingest(&context).await;
@@ -278,11 +281,15 @@ async fn a_hashed_object_is_keyed_by_the_version_its_get_answered() {
     let storage = storage(&endpoint, 2, Duration::from_secs(5)).await;
     let root = tempfile::tempdir().unwrap();
     let spool = Spool::create(root.path()).unwrap();
-    let cache = DigestCache::new(&crate::config::CacheSettings::default(), None);
+    let cache = Arc::new(DigestCache::new(
+        &crate::config::CacheSettings::default(),
+        None,
+    ));
     let context = IngestContext {
         limits: &LimitSettings::default(),
         cache: &cache,
         spool: &spool,
+        html_handling: None,
         progress: &(),
     };
     let ingested = storage.prefix("b", "p/").ingest(&context).await.unwrap();
@@ -301,4 +308,53 @@ async fn a_hashed_object_is_keyed_by_the_version_its_get_answered() {
         1,
         "no HEAD: the listing had an ETag"
     );
+}
+
+/// Regression: a server that accepted the connection and then hung held
+/// each attempt for the whole request timeout (120 s by default, about 12
+/// minutes a job). Here the operation may take a minute, but the first byte
+/// must come within 0.3 s. The fake hangs up after 3 s without a word: a
+/// client that waited for it would see a closed connection, not a timeout.
+#[tokio::test]
+async fn a_server_that_accepts_and_hangs_fails_at_the_first_byte_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            });
+        }
+    });
+    let settings = S3Settings {
+        endpoint_url: Some(endpoint),
+        region: Some("us-east-1".into()),
+        force_path_style: true,
+        access_key_id: Some("fake".into()),
+        secret_access_key: Some(SecretString::from("fake-secret")),
+        connect_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(60),
+        first_byte_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_secs(60),
+        ..S3Settings::default()
+    };
+    let retry = RetrySettings {
+        max_attempts: 2,
+        initial_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        max_retry_after: Duration::from_millis(5),
+    };
+    let storage = S3Storage::new(&settings, &retry, 4).await;
+    let (result, _spool, _root) = ingest(&storage).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), BundleErrorKind::Storage { retryable: true });
+    let message = err.to_string();
+    assert!(message.contains("timed out"), "{message}");
+    assert!(message.ends_with("(after 2 attempts)"), "{message}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "one connection a try");
 }

@@ -23,7 +23,8 @@
 //! refuses), these checks take the stricter reading: a file that passes here
 //! passes Cloudflare. Each module says where it is stricter.
 //!
-//! Wiring: nothing in the pipeline calls these yet; the bundle sources will.
+//! Wiring: every bundle source hands its root files to `bundle/site.rs`,
+//! and `bundle/gate.rs` applies [`reserved`] and [`AssetsIgnore`].
 
 mod assetsignore;
 mod error;

@@ -188,9 +188,7 @@ impl DeployJob {
                 "bundle.prefix: {} must not start with '/', hold '.' or '..' segments or control characters",
                 quoted(&p.prefix)
             )),
-            BundleRef::Archive(_) => {
-                Err("bundle.key: archive bundles are not supported yet; give bundle.prefix".into())
-            }
+            BundleRef::Archive(a) => a.check(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Contract v1 job decoding: the example from the issue, and each rule.
 
 use super::*;
+use crate::bundle::archive::ArchiveFormat;
 
 pub(super) fn example() -> serde_json::Value {
     serde_json::json!({
@@ -117,8 +118,16 @@ fn each_rule_names_its_field() {
         "bundle.prefix",
     );
     rejects(
-        |v| v["bundle"] = serde_json::json!({"bucket": "sites", "key": "a.tar"}),
+        |v| v["bundle"] = serde_json::json!({"bucket": "sites", "key": "a.bin"}),
         "bundle.key",
+    );
+    rejects(
+        |v| v["bundle"] = serde_json::json!({"bucket": "sites", "key": "a", "format": "rar"}),
+        "bundle.format",
+    );
+    rejects(
+        |v| v["bundle"] = serde_json::json!({"bucket": "sites", "key": "a.zip", "root": "../x"}),
+        "bundle.root",
     );
     rejects(
         |v| v["worker"]["main_module"] = "../x.js".into(),
@@ -243,6 +252,26 @@ fn the_bundle_is_a_prefix_or_an_archive_on_the_same_wire() {
         serde_json::to_string(&archive).unwrap(),
         r#"{"bucket":"sites","key":"a.tar"}"#
     );
+    let full: BundleRef = serde_json::from_str(
+        r#"{"bucket":"sites","key":"builds/42","format":"tar.zst","root":"dist/"}"#,
+    )
+    .unwrap();
+    let BundleRef::Archive(ref archive) = full else {
+        panic!("not an archive: {full:?}");
+    };
+    assert_eq!(archive.archive_format(), Some(ArchiveFormat::TarZst));
+    assert_eq!(archive.root_dir(), Some("dist"));
+    assert_eq!(
+        serde_json::to_string(&full).unwrap(),
+        r#"{"bucket":"sites","key":"builds/42","format":"tar.zst","root":"dist/"}"#
+    );
+    let by_extension: BundleRef =
+        serde_json::from_str(r#"{"bucket":"sites","key":"site.TGZ"}"#).unwrap();
+    let BundleRef::Archive(archive) = by_extension else {
+        panic!("not an archive");
+    };
+    assert_eq!(archive.archive_format(), Some(ArchiveFormat::TarGz));
+    assert_eq!(archive.root_dir(), None);
     let null_key: BundleRef =
         serde_json::from_str(r#"{"bucket":"sites","prefix":"p/","key":null}"#).unwrap();
     assert!(matches!(null_key, BundleRef::Prefix(_)), "{null_key:?}");
@@ -265,8 +294,24 @@ fn bundle_messages_are_those_of_contract_v1() {
             "bundle.prefix: missing",
         ),
         (
-            serde_json::json!({"bucket": "sites", "key": "a.tar"}),
-            "bundle.key: archive bundles are not supported yet; give bundle.prefix",
+            serde_json::json!({"bucket": "sites", "key": "builds/42"}),
+            "bundle.key: \"builds/42\" has no archive extension (.tar, .tar.gz, .tgz, .tar.zst, .tzst, .zip); give bundle.format",
+        ),
+        (
+            serde_json::json!({"bucket": "sites", "key": "a.tar", "format": "tgz"}),
+            "bundle.format: \"tgz\" is not one of tar, tar.gz, tar.zst, zip",
+        ),
+        (
+            serde_json::json!({"bucket": "sites", "key": "site/", "format": "zip"}),
+            "bundle.key: \"site/\" must name one object: 1-1024 characters, not ending with '/', no control characters",
+        ),
+        (
+            serde_json::json!({"bucket": "sites", "key": "a.zip", "root": "dist//x"}),
+            "bundle.root: \"dist//x\": empty segment",
+        ),
+        (
+            serde_json::json!({"bucket": "sites", "prefix": "p/", "root": "dist"}),
+            "bundle: format and root go with key, not prefix",
         ),
         (
             serde_json::json!({"bucket": "sites", "prefix": "p/", "key": "a.tar"}),
@@ -282,7 +327,7 @@ fn bundle_messages_are_those_of_contract_v1() {
         ),
         (
             serde_json::json!({"bucket": "sites", "prefix": "p/", "extra": 1}),
-            "job: bundle.extra: unknown field `extra`, expected one of `bucket`, `prefix`, `key`",
+            "job: bundle.extra: unknown field `extra`, expected one of `bucket`, `prefix`, `key`, `format`, `root`",
         ),
         (
             serde_json::json!({"prefix": "p/"}),

@@ -2,6 +2,7 @@
 
 pub mod amqp;
 pub mod app;
+pub mod archives;
 pub mod files;
 pub mod pipeline;
 pub mod proxy;
