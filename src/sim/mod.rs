@@ -98,6 +98,7 @@ mod faults;
 mod hashing;
 mod jwt;
 mod metadata;
+mod metrics;
 mod script;
 mod server;
 mod session;

@@ -18,7 +18,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -117,6 +117,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(SESSION_PATH, post(session::create_session))
         .route(UPLOAD_PATH, post(upload::upload))
         .route(SCRIPT_PATH, put(script::put_script))
+        .route("/metrics", get(super::metrics::metrics))
         .nest("/__sim", admin::router())
         .fallback(envelope::not_found)
         .method_not_allowed_fallback(envelope::method_not_allowed)

@@ -82,7 +82,11 @@ pub(super) struct JobContext {
 
 /// One delivery, start to broker action. The permit is held until the job
 /// is settled.
-#[tracing::instrument(name = "job", skip_all, fields(job_id, namespace, script, attempt))]
+#[tracing::instrument(
+    name = "job",
+    skip_all,
+    fields(job_id, namespace, script, attempt, correlation_id)
+)]
 pub(super) async fn handle(ctx: JobContext, delivery: Delivery, _permit: OwnedSemaphorePermit) {
     let meta = DeliveryMeta::of(
         &delivery.properties,
@@ -162,6 +166,14 @@ async fn run_job(
     span.record("namespace", job.namespace.as_str());
     span.record("script", job.script_name.as_str());
     let meta = &message.meta;
+    // The job's own, else the AMQP property (already checked by the rules).
+    if let Some(id) = job
+        .correlation_id
+        .as_deref()
+        .or(meta.correlation_id.as_deref())
+    {
+        span.record("correlation_id", id);
+    }
 
     // Once, here: `deploy.started`, the deploy and the terminal event all
     // name this account, whatever happens in between.

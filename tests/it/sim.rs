@@ -247,3 +247,46 @@ impl Api {
         )]
     }
 }
+
+/// The simulator's `/metrics`: what it saw, in Prometheus text format.
+#[tokio::test]
+async fn metrics_show_what_the_simulator_saw() {
+    let sim = crate::helpers::sim::spawn_sim().await;
+    // One refused call (no token) counts as a session request with its status.
+    let client = reqwest::Client::new();
+    let url = format!(
+        "{}/accounts/0123456789abcdef0123456789abcdef/workers/dispatch/namespaces/ns/scripts/s/assets-upload-session",
+        sim.api_base_url()
+    );
+    let refused = client
+        .post(&url)
+        .json(&json!({"manifest": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let metrics_url = sim.api_base_url().replace("/client/v4", "/metrics");
+    let text = client
+        .get(metrics_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("# TYPE wfp_sim_requests_total counter"),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("wfp_sim_requests_total")
+                && l.contains("endpoint=\"session\"")
+                && l.contains("status=\"401\"")
+        })
+        .unwrap_or_else(|| panic!("no session 401 sample: {text}"));
+    assert!(line.ends_with(" 1"), "{line}");
+    assert!(text.contains("wfp_sim_sessions_total 0"), "{text}");
+    sim.shutdown().await;
+}

@@ -67,6 +67,20 @@ async fn no_token_or_jwt_in_logs_or_events() {
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("sec-1"), "the capture saw the worker's logs");
+    // Every line of a job carries its span: job id, namespace, script,
+    // attempt and correlation id.
+    let settled = logs
+        .lines()
+        .find(|l| l.contains("job settled") && l.contains("job_id=\"sec-1\""))
+        .unwrap_or_else(|| panic!("no 'job settled' line for sec-1: {logs}"));
+    for field in [
+        "namespace=\"customers\"",
+        "script=\"secrets\"",
+        "attempt=1",
+        "correlation_id=\"corr-sec-1\"",
+    ] {
+        assert!(settled.contains(field), "{field} missing: {settled}");
+    }
     for text in [&logs, &ok.json.to_string(), &failed.json.to_string()] {
         assert!(!text.contains(TEST_TOKEN), "API token leaked: {text}");
         // Every JWT starts with a base64url `{"` header: `eyJ`.
