@@ -7,8 +7,11 @@
 //! message of an error they hold (`errors_tests` checks it).
 
 mod deploy;
+mod event_line;
 mod publish;
 mod upload;
+mod values;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -47,6 +50,8 @@ pub enum Command {
     UploadBundle(upload::UploadArgs),
     /// Print the effective settings (secrets redacted) and exit.
     CheckConfig,
+    /// Follow the deploy events: live, or from the events log with --from.
+    Watch(watch::WatchArgs),
 }
 
 impl Cli {
@@ -109,6 +114,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(e) => println!("not ready: {e}"),
             }
             Ok(())
+        }
+        Command::Watch(args) => {
+            let settings = cli.settings()?;
+            watch::run(&settings, args).await
         }
     }
 }

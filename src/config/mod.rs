@@ -23,8 +23,8 @@ use serde::Deserialize;
 use crate::contract::names::is_account_id;
 
 pub use sections::{
-    AmqpSettings, CloudflareSettings, LimitSettings, LogFormat, LogSettings, OpsSettings,
-    RetrySettings, S3Settings, WorkerSettings,
+    AmqpSettings, CloudflareSettings, ConsoleSettings, LimitSettings, LogFormat, LogSettings,
+    OpsSettings, RetrySettings, S3Settings, WorkerSettings,
 };
 
 /// Everything the worker needs to run.
@@ -39,6 +39,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub log: LogSettings,
     pub ops: OpsSettings,
+    pub console: ConsoleSettings,
 }
 
 /// Why settings could not be loaded or are unusable. Each message names the
@@ -169,6 +170,15 @@ impl Settings {
         }
         if let Err(e) = self.ops.listen_addr() {
             return invalid(&e);
+        }
+        if let Err(e) = self.console.listen_addr() {
+            return invalid(&e);
+        }
+        if self.console.window == 0 {
+            return invalid("console.window must be at least 1 (events kept in memory)");
+        }
+        if self.console.queue_poll.is_zero() {
+            return invalid("console.queue_poll must be more than zero");
         }
         let accounts = std::iter::once(&self.cloudflare.account_id)
             .filter(|a| !a.is_empty())

@@ -30,6 +30,10 @@ pub struct AmqpSettings {
     /// Ceiling of the back-off between reconnection attempts.
     #[serde(with = "humantime_serde")]
     pub reconnect_max_delay: Duration,
+    /// The stream queue that keeps every event for replay (`x-queue-type:
+    /// stream`, bound to the events exchange with `#`); `watch --from` and
+    /// the console read the past from it.
+    pub events_log_queue: String,
 }
 
 impl Default for AmqpSettings {
@@ -45,6 +49,7 @@ impl Default for AmqpSettings {
             delivery_limit: 10,
             confirm_timeout: Duration::from_secs(30),
             reconnect_max_delay: Duration::from_secs(30),
+            events_log_queue: "wfp.deploy.events.log".into(),
         }
     }
 }
@@ -301,5 +306,55 @@ impl OpsSettings {
             .parse()
             .map(Some)
             .map_err(|_| format!("ops.listen {listen:?} is not an address like 127.0.0.1:9464"))
+    }
+}
+
+/// The web console (`wfp-deployer console`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// Address the console listens on. Loopback by default: without a
+    /// `token` the console refuses any other address.
+    pub listen: String,
+    /// Required unless `listen` is loopback: sent as `Authorization: Bearer
+    /// <token>`, or as the password of HTTP basic auth (any user name).
+    pub token: Option<SecretString>,
+    /// The RabbitMQ management API, where queue depths come from.
+    pub management_url: String,
+    /// Management API credentials; unset, the AMQP URL's are used.
+    pub management_user: Option<String>,
+    pub management_password: Option<SecretString>,
+    /// Events kept in memory for the page (in flight, outcomes, timelines).
+    pub window: usize,
+    /// How far back the console reads the events log on start-up.
+    #[serde(with = "humantime_serde")]
+    pub replay: Duration,
+    /// How often queue depths are read from the management API.
+    #[serde(with = "humantime_serde")]
+    pub queue_poll: Duration,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9465".into(),
+            token: None,
+            management_url: "http://127.0.0.1:15672".into(),
+            management_user: None,
+            management_password: None,
+            window: 10_000,
+            replay: Duration::from_secs(3600),
+            queue_poll: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ConsoleSettings {
+    /// The address to listen on.
+    pub fn listen_addr(&self) -> Result<std::net::SocketAddr, String> {
+        let listen = self.listen.trim();
+        listen
+            .parse()
+            .map_err(|_| format!("console.listen {listen:?} is not an address like 127.0.0.1:9465"))
     }
 }

@@ -9,6 +9,7 @@ mod helpers;
 mod amqp;
 mod cache;
 mod cli;
+mod cli_tools;
 mod cloudflare;
 mod deploy;
 mod ops;

@@ -61,6 +61,7 @@ pub fn unique_amqp_settings() -> (AmqpSettings, TopologyGuard) {
         delivery_limit: 10,
         confirm_timeout: Duration::from_secs(5),
         reconnect_max_delay: Duration::from_secs(1),
+        events_log_queue: name("wfp.deploy.events.log"),
     };
     let guard = TopologyGuard::new(&settings);
     (settings, guard)

@@ -64,7 +64,12 @@ async fn delete_topology(settings: &AmqpSettings) {
         return;
     };
     // A failed delete closes its channel, so each gets a fresh one.
-    for queue in [&settings.jobs_queue, &settings.dead_letter_queue] {
+    let queues = [
+        &settings.jobs_queue,
+        &settings.dead_letter_queue,
+        &settings.events_log_queue,
+    ];
+    for queue in queues {
         if let Ok(channel) = connection.create_channel().await {
             let deleted =
                 channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default());

@@ -1,0 +1,1 @@
+//! `dlq`: parked jobs listed, shown, requeued and purged, with nothing lost.
