@@ -7,6 +7,7 @@
 //! message of an error they hold (`errors_tests` checks it).
 
 mod deploy;
+mod dlq;
 mod event_line;
 mod publish;
 mod upload;
@@ -52,6 +53,8 @@ pub enum Command {
     CheckConfig,
     /// Follow the deploy events: live, or from the events log with --from.
     Watch(watch::WatchArgs),
+    /// The dead-letter queue: list, show, requeue and purge parked jobs.
+    Dlq(dlq::DlqArgs),
 }
 
 impl Cli {
@@ -118,6 +121,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Watch(args) => {
             let settings = cli.settings()?;
             watch::run(&settings, args).await
+        }
+        Command::Dlq(args) => {
+            let settings = cli.settings()?;
+            dlq::run(&settings, args).await
         }
     }
 }

@@ -5,6 +5,11 @@
 //!   worker's events must still show) and the filters they apply.
 //! - [`feed`]: reading events live (a private queue) or from the events
 //!   log (a stream replayed from a point in time).
+//! - [`dlq`]: the dead-letter queue: parked jobs listed, requeued (with
+//!   nothing lost) and purged.
+//! - [`publish`]: publishing a job so it counts only once a queue took it.
 
+pub mod dlq;
 pub mod event;
 pub mod feed;
+pub mod publish;
