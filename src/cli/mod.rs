@@ -8,8 +8,8 @@
 
 mod deploy;
 mod dlq;
+mod enqueue;
 mod event_line;
-mod publish;
 mod upload;
 mod values;
 mod watch;
@@ -45,8 +45,10 @@ pub enum Command {
     CloudflareSim(crate::sim::SimConfig),
     /// Run one job now, without RabbitMQ, and print its terminal event.
     Deploy(deploy::DeployArgs),
-    /// Publish a job file to the jobs exchange, optionally waiting for its outcome.
-    Publish(publish::PublishArgs),
+    /// Publish a job, built from flags or read from a file, to the jobs
+    /// exchange; with --wait, follow it to its outcome.
+    #[command(alias = "publish")]
+    Enqueue(enqueue::EnqueueArgs),
     /// Upload a local directory to S3 as a bundle (bucket created if missing).
     UploadBundle(upload::UploadArgs),
     /// Print the effective settings (secrets redacted) and exit.
@@ -101,9 +103,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(&settings.log).map_err(anyhow::Error::msg)?;
             deploy::run(&settings, args).await
         }
-        Command::Publish(args) => {
+        Command::Enqueue(args) => {
             let settings = cli.settings()?;
-            publish::run(&settings, args).await
+            enqueue::run(&settings, args).await
         }
         Command::UploadBundle(args) => {
             let settings = cli.settings()?;
