@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/wfp-deployer/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug/wfp-deployer
 
-.PHONY: all build services services-stop test test-unit demo bench fuzz fmt lint check clean-run
+.PHONY: all build services services-stop test test-unit demo bench fuzz fmt lint check clean-run console-screenshot
 
 all: build
 
@@ -57,6 +57,13 @@ fuzz:
 	RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$(CARGO_TARGET_DIR)/fuzz" \
 	  $(CARGO) fuzz run archive "$(FUZZ_CORPUS)" fuzz/corpus/archive -- \
 	  -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=1024 -timeout=10
+
+## console-screenshot: PNGs of the web console's main views in target/console/,
+# taken by the console's browser test from a real worker's deploys
+console-screenshot: services
+	WFP_CONSOLE_SCREENSHOTS="$(CURDIR)/target/console" \
+	  $(CARGO) nextest run --test it console::screenshots::screenshots_of_the_main_views
+	@ls -1 target/console/*.png
 
 fmt:
 	$(CARGO) fmt --all

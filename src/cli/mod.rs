@@ -6,6 +6,7 @@
 //! says what this command was doing, and the errors below never repeat the
 //! message of an error they hold (`errors_tests` checks it).
 
+mod console;
 mod deploy;
 mod dlq;
 mod enqueue;
@@ -57,6 +58,9 @@ pub enum Command {
     Watch(watch::WatchArgs),
     /// The dead-letter queue: list, show, requeue and purge parked jobs.
     Dlq(dlq::DlqArgs),
+    /// Serve the web console: deploys in flight, outcomes, throughput,
+    /// queue depths and the dead-letter queue, live.
+    Console(console::ConsoleArgs),
 }
 
 impl Cli {
@@ -127,6 +131,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(args) => {
             let settings = cli.settings()?;
             dlq::run(&settings, args).await
+        }
+        Command::Console(args) => {
+            let settings = cli.settings()?;
+            crate::telemetry::init(&settings.log).map_err(anyhow::Error::msg)?;
+            console::run(&settings, args).await
         }
     }
 }

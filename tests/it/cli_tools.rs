@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use wfp_deployer::config::Settings;
 
-mod dlq;
+pub mod dlq;
 mod enqueue;
 mod watch;
 

@@ -11,6 +11,7 @@ mod cache;
 mod cli;
 mod cli_tools;
 mod cloudflare;
+mod console;
 mod deploy;
 mod ops;
 mod s3;

@@ -133,25 +133,41 @@ fn without(properties: &BasicProperties, drop: impl Fn(&str) -> bool) -> BasicPr
     properties.clone().with_headers(kept)
 }
 
-/// Every property of a message as one JSON object (for `dlq show` and the
-/// console's detail view).
+/// Every property a message has, as one JSON object (for `dlq show` and
+/// the console's detail view); absent ones are left out.
 pub fn properties_json(p: &BasicProperties) -> Value {
-    let short = |v: &Option<lapin::types::ShortString>| v.as_ref().map(|s| s.as_str().to_string());
-    json!({
-        "content_type": short(p.content_type()),
-        "content_encoding": short(p.content_encoding()),
-        "delivery_mode": p.delivery_mode(),
-        "priority": p.priority(),
-        "correlation_id": short(p.correlation_id()),
-        "reply_to": short(p.reply_to()),
-        "expiration": short(p.expiration()),
-        "message_id": short(p.message_id()),
-        "timestamp": p.timestamp().and_then(timestamp).map(rfc3339),
-        "type": short(p.kind()),
-        "user_id": short(p.user_id()),
-        "app_id": short(p.app_id()),
-        "headers": p.headers().as_ref().map(table_json).unwrap_or_else(|| json!({})),
-    })
+    let short = |v: &Option<lapin::types::ShortString>| v.as_ref().map(|s| json!(s.as_str()));
+    let fields = [
+        ("content_type", short(p.content_type())),
+        ("content_encoding", short(p.content_encoding())),
+        ("delivery_mode", p.delivery_mode().map(|v| json!(v))),
+        ("priority", p.priority().map(|v| json!(v))),
+        ("correlation_id", short(p.correlation_id())),
+        ("reply_to", short(p.reply_to())),
+        ("expiration", short(p.expiration())),
+        ("message_id", short(p.message_id())),
+        (
+            "timestamp",
+            p.timestamp().and_then(timestamp).map(|t| json!(rfc3339(t))),
+        ),
+        ("type", short(p.kind())),
+        ("user_id", short(p.user_id())),
+        ("app_id", short(p.app_id())),
+        (
+            "headers",
+            Some(
+                p.headers()
+                    .as_ref()
+                    .map(table_json)
+                    .unwrap_or_else(|| json!({})),
+            ),
+        ),
+    ];
+    let present: Map<String, Value> = fields
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_string(), value?)))
+        .collect();
+    Value::Object(present)
 }
 
 #[cfg(test)]
@@ -225,5 +241,9 @@ mod tests {
         let shown = properties_json(&parked());
         assert_eq!(shown["headers"]["x-death"][0]["reason"], "delivery_limit");
         assert_eq!(shown["message_id"], "m-1");
+        assert!(
+            shown.get("app_id").is_none(),
+            "absent properties are left out"
+        );
     }
 }

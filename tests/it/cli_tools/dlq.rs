@@ -24,7 +24,7 @@ fn text(v: &str) -> AMQPValue {
 }
 
 /// Headers of a job the worker parked with `code` after 5 attempts.
-fn parked_by_worker(code: &str) -> FieldTable {
+pub fn parked_by_worker(code: &str) -> FieldTable {
     let at = (Utc::now() - Ago::minutes(3)).to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut h = FieldTable::default();
     h.insert("x-wfp-park-code".into(), text(code));
