@@ -14,6 +14,7 @@ use tokio::process::{Child, ChildStdout, Command};
 use wfp_deployer::config::Settings;
 
 pub mod dlq;
+mod docs;
 mod enqueue;
 mod watch;
 
