@@ -78,6 +78,9 @@ fn to_sse(update: Update) -> Event {
         Update::Throughput(chart) => Event::default().event("throughput").json_data(chart),
         Update::Queues(queues) => Event::default().event("queues").json_data(queues),
         Update::Dlq => Ok(Event::default().event("dlq").data("{}")),
+        Update::Broker { connected } => Event::default()
+            .event("broker")
+            .json_data(json!({"connected": connected})),
     };
     event.unwrap_or_else(|_| Event::default().event("resync").data("{}"))
 }

@@ -74,6 +74,10 @@ pub enum Update {
     Queues(Queues),
     /// The dead-letter queue changed (a requeue or purge from a page).
     Dlq,
+    /// The console's own subscription to the events came up or went down.
+    Broker {
+        connected: bool,
+    },
 }
 
 /// What the handlers and the feeding tasks share.
@@ -172,6 +176,7 @@ impl AppState {
 
     fn set_connected(&self, connected: bool) {
         self.connected.store(connected, Ordering::Relaxed);
+        self.broadcast(Update::Broker { connected });
     }
 
     fn take_outcomes_changed(&self) -> bool {

@@ -221,6 +221,7 @@
 
   function renderAbout(about) {
     state.about = about;
+    setStatus(about.connected ? 'live' : 'broker unreachable');
     $('#dlq-queue').textContent = about.dead_letter_queue;
     $('#about').textContent = `events from ${about.events_exchange} · the last ${about.window_capacity} kept in memory`;
   }
@@ -388,7 +389,7 @@
   function setStatus(text) {
     const node = $('#status');
     node.textContent = text;
-    node.className = `status ${text}`;
+    node.className = text === 'live' ? 'live' : 'reconnecting';
   }
 
   function connect() {
@@ -400,6 +401,7 @@
     source.addEventListener('queues', (e) => renderQueues(JSON.parse(e.data)));
     source.addEventListener('dlq', () => { if (state.view === 'dlq') loadDlq(); });
     source.addEventListener('resync', () => loadState());
+    source.addEventListener('broker', (e) => setStatus(JSON.parse(e.data).connected ? 'live' : 'broker unreachable'));
   }
 
   let filterTimer = null;

@@ -164,3 +164,73 @@ async fn a_parked_job_requeued_from_the_page_deploys() {
     browser.close().await;
     app.stop().await;
 }
+
+/// Publishes a CloudEvent of `kind` for job `job_id` to the events exchange,
+/// as a worker that reports progress would.
+async fn publish_event(
+    settings: &wfp_deployer::config::AmqpSettings,
+    job_id: &str,
+    kind: &str,
+    data: serde_json::Value,
+) {
+    use lapin::options::BasicPublishOptions;
+    let connection = crate::helpers::amqp::connect(settings).await;
+    let channel = connection.create_channel().await.unwrap();
+    let mut data = data;
+    data["job_id"] = json!(job_id);
+    data["namespace"] = json!("customers");
+    data["script_name"] = json!("progressing");
+    data["attempt"] = json!(1);
+    let event = json!({
+        "specversion": "1.0", "id": format!("{job_id}:{kind}:{}", uuid::Uuid::new_v4()),
+        "source": "/wfp-deployer/test", "type": format!("wfp.deploy.{kind}"),
+        "subject": "customers/progressing", "time": chrono::Utc::now().to_rfc3339(),
+        "datacontenttype": "application/json", "data": data,
+    });
+    channel
+        .basic_publish(
+            settings.events_exchange.as_str().into(),
+            format!("deploy.{kind}").as_str().into(),
+            BasicPublishOptions::default(),
+            event.to_string().as_bytes(),
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+    let _ = connection.close(200, "done".into()).await;
+}
+
+#[tokio::test]
+async fn progress_events_show_the_step_and_how_far_it_got() {
+    let (settings, _topology) = crate::helpers::amqp::unique_settings();
+    let console = Console::start(&settings).await;
+    let browser = Browser::start(1400, 1000).await;
+    browser.open(&console).await;
+    let amqp = &settings.amqp;
+    publish_event(amqp, "progress-1", "started", json!({})).await;
+    let progress = json!({"step": "hash", "files_done": 3, "files_total": 9,
+                          "bytes_done": 1024, "bytes_total": 4096});
+    publish_event(amqp, "progress-1", "progress", progress).await;
+    let row = r#"#inflight tr[data-job="progress-1"]"#;
+    browser
+        .wait_text(&format!("{row} .step"), "the step", |t| t == "hash")
+        .await;
+    let shown = browser
+        .text(&format!("{row} .progress"))
+        .await
+        .unwrap_or_default();
+    assert_eq!(shown, "3/9 files · 1.0 KiB/4.0 KiB");
+    assert_eq!(
+        browser
+            .count(&format!("{row} progress[max=\"4096\"][value=\"1024\"]"))
+            .await,
+        1
+    );
+    let retrying = json!({"error": {"code": "cloudflare_unavailable", "message": "HTTP 503",
+                                    "step": "upload", "retryable": true}});
+    publish_event(amqp, "progress-1", "retrying", retrying).await;
+    browser
+        .wait_text(&format!("{row} .status"), "retrying", |t| t == "retrying")
+        .await;
+    browser.close().await;
+}
