@@ -29,7 +29,7 @@ use crate::config::Settings;
 use crate::console::event::FeedEvent;
 use crate::console::feed::{EventFeed, FeedError};
 use crate::console::publish::publish_routed;
-use crate::contract::decode_job;
+use crate::contract::{CloudEvent, decode_job};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EnqueueArgs {
@@ -242,7 +242,12 @@ pub async fn run(settings: &Settings, args: &EnqueueArgs) -> anyhow::Result<()> 
     };
     let color = args.color.enabled(&std::io::stderr());
     let event = follow(feed, &job.job_id, wait, color).await?;
-    println!("{}", serde_json::to_string_pretty(&event.raw)?);
+    // In the contract's field order when it is a v1 event, as published.
+    let shown = match serde_json::from_value::<CloudEvent>(event.raw.clone()) {
+        Ok(contract) => serde_json::to_string_pretty(&contract)?,
+        Err(_) => serde_json::to_string_pretty(&event.raw)?,
+    };
+    println!("{shown}");
     match event.error() {
         None => Ok(()),
         Some(error) => bail!(
