@@ -140,14 +140,6 @@ impl JobView {
             }
         }
     }
-
-    /// `namespace/script`, or the job id.
-    pub fn site(&self) -> String {
-        match (&self.namespace, &self.script_name) {
-            (Some(ns), Some(script)) => format!("{ns}/{script}"),
-            _ => self.job_id.clone(),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -173,7 +165,7 @@ mod tests {
         let (started, t0) = event("started", "2026-01-01T00:00:00Z", base());
         let mut view = JobView::new(&started, t0);
         assert_eq!(view.status, Status::InFlight);
-        assert_eq!(view.site(), "ns/s");
+        assert_eq!(view.namespace.as_deref(), Some("ns"));
         let mut data = base();
         data["step"] = json!("hash");
         data["files_done"] = json!(3);

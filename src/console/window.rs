@@ -85,15 +85,6 @@ impl Window {
         }
     }
 
-    /// Events held now.
-    pub fn len(&self) -> usize {
-        self.events.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-    }
-
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -256,7 +247,6 @@ mod tests {
             )
             .is_some()
         );
-        assert_eq!(w.len(), 2);
         assert_eq!(w.timeline("a").len(), 2);
     }
 
@@ -266,7 +256,7 @@ mod tests {
         w.insert(event("a", "started", "2026-01-01T10:00:00Z", None), now());
         w.insert(event("b", "started", "2026-01-01T10:00:01Z", None), now());
         w.insert(event("b", "succeeded", "2026-01-01T10:00:02Z", None), now());
-        assert_eq!(w.len(), 2);
+        assert_eq!(w.events.len(), 2);
         assert!(w.job("a").is_none(), "its only event went");
         assert_eq!(w.job("b").unwrap().events, 2);
     }

@@ -111,7 +111,6 @@ pub struct About {
     pub events_exchange: String,
     pub jobs_exchange: String,
     pub dead_letter_queue: String,
-    pub window: usize,
     pub window_capacity: usize,
     pub connected: bool,
 }
@@ -199,12 +198,11 @@ impl AppState {
     }
 
     fn about(&self) -> About {
-        let (window, window_capacity) = self.read(|w| (w.len(), w.capacity()));
+        let window_capacity = self.read(|w| w.capacity());
         About {
             events_exchange: self.amqp.events_exchange.clone(),
             jobs_exchange: self.amqp.jobs_exchange.clone(),
             dead_letter_queue: self.amqp.dead_letter_queue.clone(),
-            window,
             window_capacity,
             connected: self.connected.load(Ordering::Relaxed),
         }
