@@ -92,10 +92,12 @@ impl Browser {
     /// Starts chromedriver and a browser window of `width` × `height`.
     pub async fn start(width: u32, height: u32) -> Browser {
         let port = free_port();
+        // A process group of its own, so Drop can end the browser too.
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver runs (apt-get install chromium chromium-driver; .ci/run does)");
@@ -216,7 +218,22 @@ impl Browser {
         png
     }
 
+    /// Ends the session (the browser quits), then chromedriver (Drop).
     pub async fn close(self) {
-        let _ = self.client.close().await;
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    /// Ends chromedriver's process group: the browser it started is in it,
+    /// and must not outlive a test that failed before [`Browser::close`].
+    fn drop(&mut self) {
+        if let Some(pid) = self._driver.id() {
+            let group = format!("-{pid}");
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
