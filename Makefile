@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/wfp-deployer/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug/wfp-deployer
 
-.PHONY: all build services services-stop test test-unit demo bench fuzz fmt lint check clean-run contract deploy-configmap config-reference
+.PHONY: all build services services-stop test test-unit demo bench fuzz fmt lint check clean-run contract deploy-configmap config-reference console-screenshot man
 
 all: build
 
@@ -71,6 +71,18 @@ deploy-configmap:
 	{ sed -n '1,/^  default.toml: |$$/p' deploy/kubernetes/configmap.yaml; \
 	  sed 's/^\(.\)/    \1/' config/default.toml; } > deploy/kubernetes/configmap.yaml.new
 	mv deploy/kubernetes/configmap.yaml.new deploy/kubernetes/configmap.yaml
+
+## console-screenshot: PNGs of the web console's main views in target/console/,
+# taken by the console's browser test from a real worker's deploys
+console-screenshot: services
+	WFP_CONSOLE_SCREENSHOTS="$(CURDIR)/target/console" \
+	  $(CARGO) nextest run --test it console::screenshots::screenshots_of_the_main_views
+	@ls -1 target/console/*.png
+
+## man: man pages from the clap definitions: target/man/wfp-deployer.1 and one
+# per command (man -l target/man/wfp-deployer.1)
+man: build
+	"$(BIN)" man --dir target/man
 
 fmt:
 	$(CARGO) fmt --all

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts what the tests and the demo need, when it is not already running:
-# RabbitMQ (127.0.0.1:5672) and the two S3 servers (moto on :9000, s3s-fs on
-# :9100), installing the S3 servers first if needed. Prints the variables to
+# RabbitMQ (127.0.0.1:5672, with its management plugin on :15672) and the
+# two S3 servers (moto on :9000, s3s-fs on :9100), installing the S3 servers
+# first if needed. Prints the variables to
 # use. `scripts/services.sh stop` stops the S3 servers this project started
 # (RabbitMQ belongs to the machine and is left alone).
 set -euo pipefail
@@ -35,9 +36,24 @@ start_rabbit() {
   exit 1
 }
 
+# The web console (`wfp-deployer console`) reads queue depths from the
+# management API on 127.0.0.1:15672; RabbitMQ ships the plugin disabled.
+enable_management() {
+  if ! command -v rabbitmq-plugins >/dev/null 2>&1; then
+    echo "rabbitmq: no rabbitmq-plugins here; enable rabbitmq_management on the broker for the console" >&2
+    return
+  fi
+  if rabbitmq-plugins is_enabled rabbitmq_management >/dev/null 2>&1; then
+    return
+  fi
+  echo "rabbitmq: enabling the management plugin (the console reads queue depths from it)"
+  rabbitmq-plugins enable rabbitmq_management >/dev/null
+}
+
 case "${1:-start}" in
   start)
     start_rabbit
+    enable_management
     "$here/s3-install.sh"
     "$here/s3-start.sh"
     ;;

@@ -40,6 +40,9 @@
 //!   the demo. It shares no types with [`cloudflare`] on purpose, so a bug in
 //!   one cannot hide a bug in the other.
 //! - [`startup`]: builds the worker from settings (clients, pipeline).
+//! - [`console`]: the operator's tools over the broker: the web console,
+//!   and the event feed and dead-letter queue handling that `watch`, `dlq`
+//!   and `enqueue` share with it.
 //! - [`cli`]: the command line; `anyhow` only here and in `main.rs`.
 
 pub mod amqp;
@@ -48,6 +51,7 @@ pub mod cache;
 pub mod cli;
 pub mod cloudflare;
 pub mod config;
+pub mod console;
 pub mod contract;
 pub mod error_chain;
 pub mod events;

@@ -6,10 +6,16 @@
 //! says what this command was doing, and the errors below never repeat the
 //! message of an error they hold (`errors_tests` checks it).
 
+mod console;
 mod deploy;
-mod publish;
+mod dlq;
+mod docs;
+mod enqueue;
+mod event_line;
 mod schema;
 mod upload;
+mod values;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -22,7 +28,7 @@ use crate::config::Settings;
 /// Deploys Cloudflare Workers-for-Platforms user workers with static assets,
 /// from jobs on RabbitMQ and site bundles in S3.
 #[derive(Debug, Parser)]
-#[command(name = "wfp-deployer", version, about, long_about = None)]
+#[command(name = "wfp-deployer", version, about, long_about = None, after_help = TOP_EXAMPLES)]
 pub struct Cli {
     /// Directory holding `default.toml`.
     #[arg(long, global = true, env = "WFP_CONFIG_DIR", default_value = "config")]
@@ -34,22 +40,106 @@ pub struct Cli {
     pub command: Command,
 }
 
+const TOP_EXAMPLES: &str = "\
+Examples:
+  wfp-deployer worker                                   run a worker (settings: check-config)
+  wfp-deployer enqueue job.json --wait                  publish a job and follow it
+  wfp-deployer watch --type failed                      see failures as they happen
+  wfp-deployer dlq list                                 what is parked, and why
+  wfp-deployer console                                  the web console on 127.0.0.1:9465
+
+Settings come from config/default.toml, --config, WFP__SECTION__KEY variables
+and AMQP_URL, CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL.";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Consume deploy jobs and run them until SIGINT/SIGTERM.
+    #[command(after_help = "\
+Example:
+  CLOUDFLARE_API_TOKEN=... CLOUDFLARE_ACCOUNT_ID=... AMQP_URL=amqp://user:pass@broker/%2f \\
+    wfp-deployer worker
+
+A first SIGINT/SIGTERM lets running deploys finish; a second exits at once.")]
     Worker,
     /// Run the Cloudflare API simulator (for tests, demos and local development).
+    #[command(after_help = "\
+Example:
+  wfp-deployer cloudflare-sim --listen 127.0.0.1:8787 --api-token my-token \\
+    --account 0123456789abcdef0123456789abcdef --fault upload:503:rate=0.1
+  export CLOUDFLARE_API_BASE_URL=http://127.0.0.1:8787/client/v4 CLOUDFLARE_API_TOKEN=my-token")]
     CloudflareSim(crate::sim::SimConfig),
     /// Run one job now, without RabbitMQ, and print its terminal event.
+    #[command(after_help = "\
+Examples:
+  wfp-deployer deploy job.json
+  cat job.json | wfp-deployer deploy -")]
     Deploy(deploy::DeployArgs),
-    /// Publish a job file to the jobs exchange, optionally waiting for its outcome.
-    Publish(publish::PublishArgs),
+    /// Publish a job, built from flags or read from a file, to the jobs
+    /// exchange; with --wait, follow it to its outcome.
+    #[command(
+        alias = "publish",
+        after_help = "\
+Examples:
+  wfp-deployer enqueue --namespace customers --script acme-site --bucket sites \\
+    --prefix acme/builds/42/ --label tenant=acme --wait
+  wfp-deployer enqueue job.json
+  wfp-deployer enqueue - < job.json
+
+Without --wait the job id is printed; with it, the terminal event, and the
+exit status says whether the deploy succeeded."
+    )]
+    Enqueue(enqueue::EnqueueArgs),
     /// Upload a local directory to S3 as a bundle (bucket created if missing).
+    #[command(after_help = "\
+Example:
+  wfp-deployer upload-bundle ./public --bucket sites --prefix acme/builds/42/")]
     UploadBundle(upload::UploadArgs),
     /// Print the effective settings (secrets redacted) and exit.
+    #[command(after_help = "\
+Example:
+  WFP__WORKER__CONCURRENCY=8 wfp-deployer --config prod.toml check-config")]
     CheckConfig,
     /// Print the JSON Schema of the job or of the events (contract v1).
     Schema(schema::SchemaArgs),
+    /// Follow the deploy events: live, or from the events log with --from.
+    #[command(after_help = "\
+Examples:
+  wfp-deployer watch
+  wfp-deployer watch --namespace customers --type failed,retrying
+  wfp-deployer watch --job acme-site-42 --json
+  wfp-deployer watch --from 1h --label tenant=acme")]
+    Watch(watch::WatchArgs),
+    /// The dead-letter queue: list, show, requeue and purge parked jobs.
+    #[command(after_help = "\
+Examples:
+  wfp-deployer dlq list
+  wfp-deployer dlq show acme-site-42
+  wfp-deployer dlq requeue --code cloudflare_unavailable
+  wfp-deployer dlq purge --older-than 7d")]
+    Dlq(dlq::DlqArgs),
+    /// Serve the web console: deploys in flight, outcomes, throughput,
+    /// queue depths and the dead-letter queue, live.
+    #[command(after_help = "\
+Examples:
+  wfp-deployer console                                  http://127.0.0.1:9465/
+  WFP__CONSOLE__TOKEN=... wfp-deployer console --listen 0.0.0.0:9465
+
+Off loopback the console needs console.token (a bearer token, or the
+basic-auth password).")]
+    Console(console::ConsoleArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "\
+Examples:
+  wfp-deployer completions bash > /etc/bash_completion.d/wfp-deployer
+  wfp-deployer completions zsh > \"${fpath[1]}/_wfp-deployer\"
+  wfp-deployer completions fish > ~/.config/fish/completions/wfp-deployer.fish")]
+    Completions(docs::CompletionsArgs),
+    /// Print the man page, or write one per command with --dir.
+    #[command(after_help = "\
+Examples:
+  wfp-deployer man | man -l -
+  wfp-deployer man --dir target/man")]
+    Man(docs::ManArgs),
 }
 
 impl Cli {
@@ -96,9 +186,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(&settings.log).map_err(anyhow::Error::msg)?;
             deploy::run(&settings, args).await
         }
-        Command::Publish(args) => {
+        Command::Enqueue(args) => {
             let settings = cli.settings()?;
-            publish::run(&settings, args).await
+            enqueue::run(&settings, args).await
         }
         Command::UploadBundle(args) => {
             let settings = cli.settings()?;
@@ -114,6 +204,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Watch(args) => {
+            let settings = cli.settings()?;
+            watch::run(&settings, args).await
+        }
+        Command::Dlq(args) => {
+            let settings = cli.settings()?;
+            dlq::run(&settings, args).await
+        }
+        Command::Console(args) => {
+            let settings = cli.settings()?;
+            crate::telemetry::init(&settings.log).map_err(anyhow::Error::msg)?;
+            console::run(&settings, args).await
+        }
+        Command::Completions(args) => {
+            docs::completions(args);
+            Ok(())
+        }
+        Command::Man(args) => docs::man(args),
     }
 }
 

@@ -17,6 +17,7 @@ use crate::config::Settings;
 pub struct UploadArgs {
     /// The directory to upload.
     pub dir: PathBuf,
+    /// The bucket to put it in (created if missing).
     #[arg(long)]
     pub bucket: String,
     /// Key prefix (a folder: a trailing `/` is added when missing).

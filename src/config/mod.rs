@@ -16,6 +16,7 @@
 
 mod access;
 mod assets;
+mod console;
 mod redact;
 mod s3;
 mod sections;
@@ -32,6 +33,7 @@ use crate::contract::quote::quoted;
 
 pub use access::check_bundle_access;
 pub use assets::{CacheSettings, HashScheme, ManifestSettings, TenantKey};
+pub use console::ConsoleSettings;
 pub use redact::REDACTED;
 pub use s3::S3Settings;
 pub use sections::{
@@ -55,6 +57,7 @@ pub struct Settings {
     pub ops: OpsSettings,
     pub manifest: ManifestSettings,
     pub cache: CacheSettings,
+    pub console: ConsoleSettings,
 }
 
 /// Why settings could not be loaded or are unusable. Each message names the
@@ -225,6 +228,15 @@ impl Settings {
         }
         if let Err(e) = access::check_patterns(&self.s3) {
             return invalid(&e);
+        }
+        if let Err(e) = self.console.listen_addr() {
+            return invalid(&e);
+        }
+        if self.console.window == 0 {
+            return invalid("console.window must be at least 1 (events kept in memory)");
+        }
+        if self.console.queue_poll.is_zero() {
+            return invalid("console.queue_poll must be more than zero");
         }
         let accounts = std::iter::once(&self.cloudflare.account_id)
             .filter(|a| !a.is_empty())

@@ -44,7 +44,8 @@ pub struct AmqpSettings {
     #[serde(deserialize_with = "max_job_bytes")]
     pub max_job_bytes: u64,
     /// The stream queue that keeps every event for replay (`x-queue-type:
-    /// stream`, bound to the events exchange with `#`).
+    /// stream`, bound to the events exchange with `#`); `watch --from` and
+    /// the console read the past from it.
     pub events_log_queue: String,
 }
 

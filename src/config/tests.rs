@@ -258,3 +258,19 @@ fn limits_default_to_cloudflares_and_the_path_limit_is_bounded() {
         assert!(err.to_string().contains("limits.max_path_bytes"), "{err}");
     }
 }
+
+#[test]
+fn console_settings_have_safe_defaults_and_are_checked() {
+    let s = load(&[], &[]).unwrap();
+    assert_eq!(s.console.listen, "127.0.0.1:9465");
+    assert!(s.console.token.is_none());
+    assert_eq!(s.console.window, 10_000);
+    assert_eq!(s.console.replay, Duration::from_secs(3600));
+    assert_eq!(s.amqp.events_log_queue, "wfp.deploy.events.log");
+    let s = load(&[], &[("WFP__CONSOLE__TOKEN", "12345")]).unwrap();
+    assert_eq!(s.console.token.unwrap().expose_secret(), "12345");
+    let err = load(&[], &[("WFP__CONSOLE__LISTEN", "everywhere")]).unwrap_err();
+    assert!(err.to_string().contains("console.listen"), "{err}");
+    let err = load(&[], &[("WFP__CONSOLE__WINDOW", "0")]).unwrap_err();
+    assert!(err.to_string().contains("console.window"), "{err}");
+}

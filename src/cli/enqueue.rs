@@ -1,0 +1,378 @@
+//! `wfp-deployer enqueue`: what a platform service does, from the command
+//! line (`publish` is its old name, kept as an alias).
+//!
+//! The job comes from flags (`--namespace --script --bucket --prefix`, ...)
+//! or from a file or standard input, and is checked with the contract's own
+//! decoder before anything is published, so a bad job is refused here
+//! rather than failed by a worker. It is published to the jobs exchange as
+//! a mandatory message with a publisher confirm: `Ok` means a queue holds
+//! it. Without `--wait` the job id is printed on standard output.
+//!
+//! `--wait` subscribes to the events (a private queue bound to the events
+//! exchange) *before* publishing, so not even a fast deploy's events can be
+//! missed; it shows the job's events on standard error as they come, prints
+//! the terminal event on standard output, and exits non-zero with the error
+//! code and message unless the deploy succeeded.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use lapin::BasicProperties;
+use lapin::options::ConfirmSelectOptions;
+use serde_json::{Map, Value, json};
+
+use super::event_line::{ColorChoice, render};
+use super::values;
+use crate::amqp::{connect, declare_topology};
+use crate::config::Settings;
+use crate::console::event::FeedEvent;
+use crate::console::feed::{EventFeed, FeedError};
+use crate::console::publish::publish_routed;
+use crate::contract::{CloudEvent, decode_job};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnqueueArgs {
+    /// A job file (contract v1 JSON), `-` for standard input; instead of
+    /// the flags that build one.
+    #[arg(value_name = "JOB.json")]
+    pub job: Option<PathBuf>,
+    /// The same as the JOB.json argument.
+    #[arg(long, value_name = "JOB.json", conflicts_with = "job")]
+    pub file: Option<PathBuf>,
+    /// The namespace to deploy into.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// The script (user worker) name.
+    #[arg(long)]
+    pub script: Option<String>,
+    /// The bucket holding the bundle.
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// The bundle: every object under this prefix.
+    #[arg(long, conflicts_with = "key")]
+    pub prefix: Option<String>,
+    /// The bundle: this archive object (tar, tar.gz, zip).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The job id (the idempotency key); default: <script>-<UTC time>-<random>.
+    #[arg(long)]
+    pub job_id: Option<String>,
+    /// A label echoed in every event (KEY=VALUE, repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = values::pair)]
+    pub labels: Vec<(String, String)>,
+    /// The Cloudflare account; default: the worker's.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// The script's compatibility date (YYYY-MM-DD).
+    #[arg(long)]
+    pub compatibility_date: Option<String>,
+    /// An assets.config setting (KEY=VALUE, repeatable); JSON values are
+    /// read as JSON: serve_directly=true, run_worker_first='["/api/*"]'.
+    #[arg(long = "assets-config", value_name = "KEY=VALUE", value_parser = values::pair)]
+    pub assets_config: Vec<(String, String)>,
+    /// Worker code: the main module's name, with --code-prefix.
+    #[arg(long, requires = "code_prefix")]
+    pub main_module: Option<String>,
+    /// Worker code: every object under this prefix (of --bucket) is a module.
+    #[arg(long, requires = "main_module")]
+    pub code_prefix: Option<String>,
+    /// Echoed in every event of the job.
+    #[arg(long)]
+    pub correlation_id: Option<String>,
+    /// Follow the job's events and wait for its outcome, at most this long.
+    #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "30m",
+          value_parser = humantime::parse_duration)]
+    pub wait: Option<Duration>,
+    /// Colour the events shown while waiting.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+impl EnqueueArgs {
+    fn flags_given(&self) -> bool {
+        self.namespace.is_some()
+            || self.script.is_some()
+            || self.bucket.is_some()
+            || self.prefix.is_some()
+            || self.key.is_some()
+            || self.job_id.is_some()
+            || !self.labels.is_empty()
+            || self.account.is_some()
+            || self.compatibility_date.is_some()
+            || !self.assets_config.is_empty()
+            || self.main_module.is_some()
+            || self.correlation_id.is_some()
+    }
+
+    /// The job's bytes, from the file or built from the flags.
+    fn body(&self) -> anyhow::Result<(Vec<u8>, String)> {
+        if let Some(path) = self.job.as_ref().or(self.file.as_ref()) {
+            if self.flags_given() {
+                bail!("give a job file or the flags that build one, not both");
+            }
+            return Ok((super::read_input(path)?, path.display().to_string()));
+        }
+        let job = self.build()?;
+        Ok((
+            serde_json::to_vec(&job)?,
+            "the job built from the flags".into(),
+        ))
+    }
+
+    /// A contract v1 job from the flags; the decoder checks it after.
+    fn build(&self) -> anyhow::Result<Value> {
+        let (Some(namespace), Some(script), Some(bucket)) =
+            (&self.namespace, &self.script, &self.bucket)
+        else {
+            bail!(
+                "no job: give a job file (or - for standard input), or --namespace, --script, \
+                 --bucket and --prefix (or --key)"
+            );
+        };
+        let bundle = match (&self.prefix, &self.key) {
+            (Some(prefix), None) => json!({"bucket": bucket, "prefix": prefix}),
+            (None, Some(key)) => json!({"bucket": bucket, "key": key}),
+            _ => bail!("say where the bundle is: --prefix (a folder) or --key (an archive)"),
+        };
+        let job_id = self.job_id.clone().unwrap_or_else(|| generated_id(script));
+        let mut job = json!({
+            "version": 1, "job_id": job_id, "namespace": namespace,
+            "script_name": script, "bundle": bundle,
+        });
+        let fields = job.as_object_mut().context("a job is an object")?;
+        let mut optional = |key: &str, value: &Option<String>| {
+            if let Some(value) = value {
+                fields.insert(key.into(), json!(value));
+            }
+        };
+        optional("account_id", &self.account);
+        optional("compatibility_date", &self.compatibility_date);
+        optional("correlation_id", &self.correlation_id);
+        if !self.labels.is_empty() {
+            let labels: Map<String, Value> = self
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect();
+            fields.insert("labels".into(), Value::Object(labels));
+        }
+        if !self.assets_config.is_empty() {
+            let config: Map<String, Value> = self
+                .assets_config
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        serde_json::from_str(v).unwrap_or_else(|_| json!(v)),
+                    )
+                })
+                .collect();
+            fields.insert("assets_config".into(), Value::Object(config));
+        }
+        if let (Some(main), Some(prefix)) = (&self.main_module, &self.code_prefix) {
+            fields.insert(
+                "worker".into(),
+                json!({"main_module": main, "prefix": prefix}),
+            );
+        }
+        Ok(job)
+    }
+}
+
+/// `<script>-<UTC time>-<6 hex>`: unique, and sorts by time per script.
+fn generated_id(script: &str) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "{script}-{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        &random[..6]
+    )
+}
+
+pub async fn run(settings: &Settings, args: &EnqueueArgs) -> anyhow::Result<()> {
+    let (body, source) = args.body()?;
+    // Checked here: a producer should learn of a bad job before it is queued.
+    let job =
+        decode_job(&body).map_err(|e| anyhow::anyhow!("{source}: {e} (nothing was published)"))?;
+    let amqp = &settings.amqp;
+    let connection = connect(amqp).await?;
+    let channel = connection
+        .create_channel()
+        .await
+        .context("opening a channel")?;
+    declare_topology(&channel, amqp).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .context("putting the channel in confirm mode")?;
+
+    // Subscribed before publishing: a fast deploy's events cannot be missed.
+    let waiting = match args.wait {
+        Some(wait) => {
+            let feed = EventFeed::live(amqp, "deploy.#").await;
+            Some((wait, feed.context("following the job's events")?))
+        }
+        None => None,
+    };
+    let mut properties = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+        .with_message_id(job.job_id.as_str().into());
+    if let Some(id) = &job.correlation_id {
+        properties = properties.with_correlation_id(id.as_str().into());
+    }
+    let (exchange, key) = (&amqp.jobs_exchange, &amqp.jobs_routing_key);
+    publish_routed(
+        &channel,
+        exchange,
+        key,
+        &body,
+        properties,
+        amqp.confirm_timeout,
+    )
+    .await
+    .with_context(|| format!("publishing job {}", job.job_id))?;
+    let _ = connection.close(200, "done".into()).await;
+    eprintln!("published job {} to {exchange}", job.job_id);
+
+    let Some((wait, feed)) = waiting else {
+        println!("{}", job.job_id);
+        return Ok(());
+    };
+    let color = args.color.enabled(&std::io::stderr());
+    let event = follow(feed, &job.job_id, wait, color).await?;
+    // In the contract's field order when it is a v1 event, as published.
+    let shown = match serde_json::from_value::<CloudEvent>(event.raw.clone()) {
+        Ok(contract) => serde_json::to_string_pretty(&contract)?,
+        Err(_) => serde_json::to_string_pretty(&event.raw)?,
+    };
+    println!("{shown}");
+    match event.error() {
+        None => Ok(()),
+        Some(error) => bail!(
+            "job {} failed: {}: {}",
+            job.job_id,
+            error.code,
+            error.message
+        ),
+    }
+}
+
+/// Shows `job_id`'s events on standard error until its terminal one, which
+/// it returns; at most `wait`.
+async fn follow(
+    mut feed: EventFeed,
+    job_id: &str,
+    wait: Duration,
+    color: bool,
+) -> anyhow::Result<FeedEvent> {
+    let outcome = tokio::time::timeout(wait, async {
+        loop {
+            match feed.next().await {
+                Ok(event) if event.job_id == job_id => {
+                    eprintln!("{}", render(&event, color));
+                    if event.is_terminal() {
+                        return Ok(event);
+                    }
+                }
+                Ok(_) | Err(FeedError::Unreadable { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+    })
+    .await;
+    feed.close().await;
+    let Ok(outcome) = outcome else {
+        bail!(
+            "no outcome for job {job_id} within {} (it may still be queued or running: \
+             wfp-deployer watch --job {job_id})",
+            humantime::format_duration(wait)
+        );
+    };
+    outcome.context("following the job's events")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: EnqueueArgs,
+    }
+
+    fn parse(args: &[&str]) -> EnqueueArgs {
+        let mut argv = vec!["enqueue"];
+        argv.extend_from_slice(args);
+        Wrapper::try_parse_from(argv).unwrap().args
+    }
+
+    #[test]
+    fn flags_build_a_job_the_contract_accepts() {
+        let args = parse(&[
+            "--namespace",
+            "customers",
+            "--script",
+            "acme",
+            "--bucket",
+            "sites",
+            "--prefix",
+            "acme/1/",
+            "--label",
+            "tenant=acme",
+            "--assets-config",
+            "html_handling=none",
+            "--assets-config",
+            "serve_directly=true",
+            "--compatibility-date",
+            "2025-01-24",
+            "--main-module",
+            "index.js",
+            "--code-prefix",
+            "acme/1-worker/",
+        ]);
+        let (body, _) = args.body().unwrap();
+        let job = decode_job(&body).unwrap();
+        assert!(job.job_id.starts_with("acme-"), "{}", job.job_id);
+        assert_eq!(job.labels["tenant"], "acme");
+        let config = job.assets_config.unwrap();
+        assert_eq!(config.html_handling.as_deref(), Some("none"));
+        assert_eq!(config.serve_directly, Some(true));
+        assert_eq!(job.worker.unwrap().main_module, "index.js");
+    }
+
+    #[test]
+    fn a_job_needs_a_file_or_enough_flags_not_both() {
+        let err = parse(&["--namespace", "ns"])
+            .body()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("give a job file"), "{err}");
+        let err = parse(&["--namespace", "ns", "--script", "s", "--bucket", "b"])
+            .body()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("--prefix (a folder) or --key"),
+            "{err}"
+        );
+        let err = parse(&["job.json", "--script", "s"]).body().unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+    }
+
+    #[test]
+    fn wait_takes_an_optional_timeout() {
+        assert_eq!(
+            parse(&["job.json", "--wait"]).wait,
+            Some(Duration::from_secs(1800))
+        );
+        assert_eq!(
+            parse(&["job.json", "--wait", "2m"]).wait,
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse(&["job.json"]).wait, None);
+    }
+}
