@@ -100,6 +100,10 @@ Example:
   WFP__WORKER__CONCURRENCY=8 wfp-deployer --config prod.toml check-config")]
     CheckConfig,
     /// Print the JSON Schema of the job or of the events (contract v1).
+    #[command(after_help = "\
+Examples:
+  wfp-deployer schema job > job.schema.json
+  wfp-deployer schema event")]
     Schema(schema::SchemaArgs),
     /// Follow the deploy events: live, or from the events log with --from.
     #[command(after_help = "\
