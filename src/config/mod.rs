@@ -17,6 +17,7 @@
 mod access;
 mod assets;
 mod console;
+mod parse;
 mod redact;
 mod s3;
 mod sections;

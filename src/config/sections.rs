@@ -41,7 +41,7 @@ pub struct AmqpSettings {
     pub reconnect_max_delay: Duration,
     /// Largest job body the worker parses; a larger one is an invalid job,
     /// parked unread (parsing JSON can take many times a body's size).
-    #[serde(deserialize_with = "max_job_bytes")]
+    #[serde(deserialize_with = "super::parse::max_job_bytes")]
     pub max_job_bytes: u64,
     /// The stream queue that keeps every event for replay (`x-queue-type:
     /// stream`, bound to the events exchange with `#`); `watch --from` and
@@ -87,11 +87,14 @@ pub struct WorkerSettings {
     /// next attempt: the first retry waits the first delay, and so on; the
     /// last one is reused. Each delay is a quorum queue of its own
     /// (`<jobs_queue>.retry.<delay>`). In the environment: `10s,60s,5m`.
-    #[serde(deserialize_with = "retry_delays", serialize_with = "durations")]
+    #[serde(
+        deserialize_with = "super::parse::retry_delays",
+        serialize_with = "super::parse::durations"
+    )]
     pub retry_delays: Vec<Duration>,
     /// Attempts a job gets in all, the first included, before a retryable
     /// failure parks it in the dead-letter queue.
-    #[serde(deserialize_with = "max_attempts")]
+    #[serde(deserialize_with = "super::parse::max_attempts")]
     pub max_attempts: u32,
     /// On SIGTERM/SIGINT, how long running deploys may take to finish
     /// before they are stopped and their jobs requeued. Under Kubernetes'
@@ -102,7 +105,7 @@ pub struct WorkerSettings {
     /// `internal` failure. Under RabbitMQ's `consumer_timeout` (30 min by
     /// default), which closes the channel of a delivery unacked for longer.
     #[serde(
-        deserialize_with = "job_timeout",
+        deserialize_with = "super::parse::job_timeout",
         serialize_with = "humantime_serde::serialize"
     )]
     pub job_timeout: Duration,
@@ -345,7 +348,7 @@ pub struct EventsSettings {
     /// (its `x-max-age`, in whole seconds at least). A queue argument: set
     /// it once, or change it with a policy.
     #[serde(
-        deserialize_with = "log_max_age",
+        deserialize_with = "super::parse::log_max_age",
         serialize_with = "humantime_serde::serialize"
     )]
     pub log_max_age: Duration,
@@ -357,83 +360,6 @@ impl Default for EventsSettings {
             log_max_age: Duration::from_secs(7 * 24 * 3600),
         }
     }
-}
-
-/// `worker.retry_delays`: a list of durations, or one comma-separated string
-/// (how an environment variable gives it); at least one, none zero (a zero
-/// delay would spin a failing job through its attempts at once).
-fn retry_delays<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<Duration>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        List(Vec<String>),
-        Text(String),
-    }
-    let items = match Raw::deserialize(de)? {
-        Raw::List(items) => items,
-        Raw::Text(text) => text.split(',').map(|s| s.trim().to_string()).collect(),
-    };
-    let mut delays = Vec::with_capacity(items.len());
-    for item in items.iter().filter(|i| !i.is_empty()) {
-        let delay = humantime::parse_duration(item).map_err(|e| {
-            serde::de::Error::custom(format!("worker.retry_delays: {}: {e}", quoted(item)))
-        })?;
-        if delay.is_zero() {
-            return Err(serde::de::Error::custom(
-                "worker.retry_delays: a delay must be more than zero",
-            ));
-        }
-        delays.push(delay);
-    }
-    if delays.is_empty() {
-        return Err(serde::de::Error::custom(
-            "worker.retry_delays must list at least one delay",
-        ));
-    }
-    Ok(delays)
-}
-
-/// `worker.max_attempts`: at least 1 (it counts the first attempt).
-fn max_attempts<'de, D: serde::Deserializer<'de>>(de: D) -> Result<u32, D::Error> {
-    match u32::deserialize(de)? {
-        0 => Err(serde::de::Error::custom(
-            "worker.max_attempts must be at least 1 (it counts the first attempt)",
-        )),
-        n => Ok(n),
-    }
-}
-
-/// `amqp.max_job_bytes`: at least 1 (a zero would refuse every job).
-fn max_job_bytes<'de, D: serde::Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
-    match u64::deserialize(de)? {
-        0 => Err(serde::de::Error::custom(
-            "amqp.max_job_bytes must be at least 1",
-        )),
-        n => Ok(n),
-    }
-}
-
-/// `worker.job_timeout`: a duration of more than zero (zero would fail
-/// every deploy at once).
-fn job_timeout<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
-    let timeout: Duration = humantime_serde::deserialize(de)?;
-    if timeout.is_zero() {
-        return Err(serde::de::Error::custom(
-            "worker.job_timeout must be more than zero",
-        ));
-    }
-    Ok(timeout)
-}
-
-/// `events.log_max_age`: at least a second (the broker's unit).
-fn log_max_age<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
-    let age: Duration = humantime_serde::deserialize(de)?;
-    if age < Duration::from_secs(1) {
-        return Err(serde::de::Error::custom(
-            "events.log_max_age must be at least 1s",
-        ));
-    }
-    Ok(age)
 }
 
 /// The operator endpoints: `/metrics`, `/healthz`, `/readyz`.
@@ -467,14 +393,4 @@ impl OpsSettings {
             )
         })
     }
-}
-
-/// Writes durations as human-readable strings, as `retry_delays` reads them.
-fn durations<S: serde::Serializer>(delays: &[Duration], serializer: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeSeq;
-    let mut seq = serializer.serialize_seq(Some(delays.len()))?;
-    for delay in delays {
-        seq.serialize_element(&humantime::format_duration(*delay).to_string())?;
-    }
-    seq.end()
 }
