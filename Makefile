@@ -41,8 +41,11 @@ demo: build
 
 ## bench: deploy figures against limits measured in the same run (README, Benchmarks);
 ## not part of `make test` or CI. BENCH_QUICK=1 for a short run, BENCH_SERVERS=moto|s3s.
+# Two builds: an example gets the dev-dependencies' features (tokio's
+# test-util), and one invocation would give them to the measured binary too.
 bench: services
-	$(CARGO) build --release --bin wfp-deployer --example bench
+	$(CARGO) build --release --bin wfp-deployer
+	$(CARGO) build --release --example bench
 	scripts/bench.sh "$(CARGO_TARGET_DIR)/release"
 
 ## fuzz: fuzz the archive readers for FUZZ_SECONDS (default 60)

@@ -111,6 +111,7 @@ async fn run(
             .spawn()
             .context("starting wfp-deployer worker")?,
     );
+    let peak = worker.pid().map(process::watch_peak_rss);
     wait_ready(&ops).await?;
 
     let publish = |prefix: &str, id: String| {
@@ -165,7 +166,11 @@ async fn run(
     let pid = worker.pid().context("the worker is gone")?;
     process::terminate(pid)?;
     let child = worker.disarm().context("the worker is gone")?;
-    let usage = tokio::task::spawn_blocking(move || process::reap(child)).await??;
+    let (worker_peak_rss_mib, usage) = tokio::task::spawn_blocking(move || {
+        let peak = peak.map_or(0.0, |p| p.join().unwrap_or(0.0));
+        process::reap(child).map(|usage| (peak, usage))
+    })
+    .await??;
     Ok(Broker {
         jobs: plan.jobs,
         sites: sites.len(),
@@ -174,7 +179,8 @@ async fn run(
         jobs_per_s: plan.jobs as f64 / wall_s,
         succeeded,
         failed,
-        worker_peak_rss_mib: usage.peak_rss_mib,
+        worker_peak_rss_mib,
+        worker_cpu_s: usage.cpu_s,
     })
 }
 

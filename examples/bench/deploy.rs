@@ -1,6 +1,6 @@
 //! One deploy as a person runs it: `wfp-deployer deploy JOB.json` as a child
-//! process, timed from spawn to exit, its peak RSS and CPU time read from
-//! the kernel's accounting of that one child ([`process::reap`]), its
+//! process, timed from spawn to exit, its peak RSS (`VmHWM` while it runs)
+//! and CPU time (`wait4`) those of that one process (see [`process`]), its
 //! terminal event read from its standard output.
 
 use std::path::Path;
@@ -107,11 +107,13 @@ fn measure(mut command: Command, log: &Path) -> anyhow::Result<DeployRun> {
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(log)?)
         .spawn()?;
+    let peak = process::watch_peak_rss(child.id());
     let mut stdout = String::new();
     let read = match child.stdout.take() {
         Some(mut out) => std::io::Read::read_to_string(&mut out, &mut stdout).map(drop),
         None => Ok(()),
     };
+    let peak_rss_mib = peak.join().unwrap_or(0.0);
     let usage = process::reap(child)?;
     let wall_s = started.elapsed().as_secs_f64();
     read?;
@@ -128,7 +130,7 @@ fn measure(mut command: Command, log: &Path) -> anyhow::Result<DeployRun> {
             .pointer("/data/duration_ms")
             .and_then(Value::as_f64)
             .map(|ms| ms / 1000.0),
-        peak_rss_mib: usage.peak_rss_mib,
+        peak_rss_mib,
         cpu_s: usage.cpu_s,
         event,
     })

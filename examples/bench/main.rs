@@ -84,8 +84,9 @@ async fn run() -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     // Names of this run: buckets, namespaces, broker names.
     let run = format!("{:x}", chrono::Utc::now().timestamp());
+    let machine = machine();
     println!(
-        "bench {run}: seed {seed}, {}, servers {}",
+        "bench {run}: seed {seed}, {}, servers {}; {} cpus, load average {:.1}",
         if quick { "quick" } else { "full" },
         servers
             .iter()
@@ -98,7 +99,7 @@ async fn run() -> anyhow::Result<()> {
         date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         quick,
         seed,
-        machine: machine(),
+        machine,
         digest_cache_settings: false,
         servers: Vec::new(),
     };
@@ -177,9 +178,14 @@ fn machine() -> Machine {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0.0);
+    let load_average = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
     Machine {
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         mem_gib: (mem_kib / 1024.0 / 1024.0 * 10.0).round() / 10.0,
+        load_average,
     }
 }
 

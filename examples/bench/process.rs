@@ -1,9 +1,19 @@
 //! Child processes the bench starts: killed by their own pid if the bench
-//! fails half-way ([`Guarded`]), and reaped with `wait4` so the kernel's
-//! accounting of that one child — peak RSS, user and system CPU time — is
-//! read exactly, without polling `/proc` ([`reap`]).
+//! fails half-way ([`Guarded`]), watched for their peak RSS while they run
+//! ([`watch_peak_rss`]), and reaped with `wait4` for the kernel's count of
+//! that one child's CPU time ([`reap`]).
+//!
+//! Peak RSS is not taken from `wait4`'s `ru_maxrss`: Linux carries the
+//! parent's high-water mark into a child across `exec`, so every child
+//! would report at least the bench's own peak (which holds upload payloads
+//! of hundreds of MiB). The child's `VmHWM` in `/proc/<pid>/status` counts
+//! its own address space only; it never decreases, so polling it every few
+//! milliseconds until the child exits misses at most the growth of its last
+//! few milliseconds.
 
 use std::process::Child;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -39,12 +49,38 @@ impl Drop for Guarded {
 pub struct Usage {
     /// The raw `wait` status.
     pub status: i32,
-    pub peak_rss_mib: f64,
     /// User plus system CPU seconds.
     pub cpu_s: f64,
 }
 
-/// Waits for `child` to exit (blocking) and returns its own usage.
+/// How often a running child's `VmHWM` is read.
+const RSS_POLL: Duration = Duration::from_millis(5);
+
+/// Polls `pid`'s `VmHWM` until it exits (its `/proc` entry loses its memory
+/// lines once it is a zombie); the thread returns the largest, in MiB. Join
+/// it before reaping the child, so the pid cannot be someone else's yet.
+pub fn watch_peak_rss(pid: u32) -> JoinHandle<f64> {
+    std::thread::spawn(move || {
+        let path = format!("/proc/{pid}/status");
+        let mut peak_kib = 0u64;
+        loop {
+            let hwm = std::fs::read_to_string(&path).ok().and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            });
+            match hwm {
+                Some(kib) => peak_kib = peak_kib.max(kib),
+                None => break,
+            }
+            std::thread::sleep(RSS_POLL);
+        }
+        peak_kib as f64 / 1024.0
+    })
+}
+
+/// Waits for `child` to exit (blocking) and returns its own CPU time.
 pub fn reap(child: Child) -> anyhow::Result<Usage> {
     let pid = libc::pid_t::try_from(child.id()).context("a pid out of range")?;
     let mut status = 0;
@@ -59,8 +95,6 @@ pub fn reap(child: Child) -> anyhow::Result<Usage> {
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Ok(Usage {
         status,
-        // Linux counts ru_maxrss in KiB.
-        peak_rss_mib: usage.ru_maxrss as f64 / 1024.0,
         cpu_s: seconds(usage.ru_utime) + seconds(usage.ru_stime),
     })
 }

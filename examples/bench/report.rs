@@ -22,6 +22,9 @@ pub struct Results {
 pub struct Machine {
     pub cpus: usize,
     pub mem_gib: f64,
+    /// The 1-minute load average when the run started: other work on the
+    /// machine shows in every figure.
+    pub load_average: f64,
 }
 
 /// Every figure measured against one S3 server.
@@ -137,6 +140,8 @@ pub struct Broker {
     pub succeeded: usize,
     pub failed: usize,
     pub worker_peak_rss_mib: f64,
+    /// The worker's CPU time over its whole life (warm-up included).
+    pub worker_cpu_s: f64,
 }
 
 /// One figure against its target.

@@ -161,29 +161,46 @@ async fn archive_shape(
         get.objects_per_s,
         small_limits.upload_limit_mbps,
     );
-    let run = ctx
-        .first_deploy("archive_tar_gz", Source::Archive(&key))
-        .await?;
-    let deploy = match run.error_code() {
-        Some("invalid_job") => {
-            println!(
-                "  first deploy archive_tar_gz: skipped, the job was refused: {}",
-                run.error_message()
-            );
-            FirstDeploy {
-                files: small.files.len(),
-                bytes: small.total_bytes(),
-                limits: Some(limits),
-                skipped: Some("archive bundles not wired yet".to_string()),
-                measured: None,
+    // Refused as invalid_job either by the contract itself (the `deploy`
+    // command then prints no event; the worker would publish
+    // deploy.failed invalid_job) or in the deploy's answer.
+    let reason = match archive_refusal(ctx, &key) {
+        Some(reason) => reason,
+        None => {
+            let run = ctx
+                .first_deploy("archive_tar_gz", Source::Archive(&key))
+                .await?;
+            if run.error_code() != Some("invalid_job") {
+                let deploy = measured(small, limits, &run.succeeded("archive_tar_gz")?);
+                print_first("archive_tar_gz", &deploy);
+                return Ok(deploy);
             }
+            run.error_message()
         }
-        _ => measured(small, limits, &run.succeeded("archive_tar_gz")?),
     };
-    if deploy.measured.is_some() {
-        print_first("archive_tar_gz", &deploy);
-    }
-    Ok(deploy)
+    println!("  first deploy archive_tar_gz: skipped, the job is refused as invalid_job: {reason}");
+    Ok(FirstDeploy {
+        files: small.files.len(),
+        bytes: small.total_bytes(),
+        limits: Some(limits),
+        skipped: Some("archive bundles not wired yet".to_string()),
+        measured: None,
+    })
+}
+
+/// Why the contract refuses the archive job (its invalid_job message), if
+/// it does.
+fn archive_refusal(ctx: &Ctx<'_>, key: &str) -> Option<String> {
+    let job = job(
+        "archive-probe",
+        "bench",
+        "site",
+        &ctx.bucket,
+        Source::Archive(key),
+    );
+    wfp_deployer::contract::decode_job(job.to_string().as_bytes())
+        .err()
+        .map(|invalid| invalid.message)
 }
 
 /// The first-deploy figures of `run` over `set`.

@@ -11,7 +11,7 @@ use std::fmt::Write;
 
 use crate::report::{Results, ServerResults};
 
-const WIDTH: f64 = 980.0;
+const WIDTH: f64 = 1040.0;
 const LABEL_X: f64 = 10.0;
 const BAR_X: f64 = 350.0;
 const BAR_W: f64 = 360.0;
