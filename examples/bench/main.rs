@@ -92,7 +92,9 @@ async fn run() -> anyhow::Result<()> {
             .iter()
             .map(|s| s.name())
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        machine.cpus,
+        machine.load_average
     );
 
     let mut results = Results {
