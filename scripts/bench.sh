@@ -8,6 +8,7 @@
 #   BENCH_SERVERS  moto,s3s (default) or one of them
 #   BENCH_QUICK=1  a scaled-down run (a couple of minutes)
 #   BENCH_SEED     the data's seed (default 42)
+#   BENCH_TRIES    first deploys and limits are the best of this many runs (3)
 #   BENCH_KEEP=1   keep the run's S3 bucket
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -178,14 +178,21 @@ fn dictionary() -> &'static [Vec<u8>] {
 }
 
 /// The `sha2` crate hashing every file of `set` in memory on this thread,
-/// one core: MiB/s over the hashing time alone (generation untimed).
-pub fn sha256_limit_mbps(set: &DataSet) -> f64 {
+/// one core: MiB/s over the hashing time alone (generation untimed), each
+/// file's best of `tries`.
+pub fn sha256_limit_mbps(set: &DataSet, tries: usize) -> f64 {
     let mut hashing = Duration::ZERO;
     for i in 0..set.files.len() {
         let bytes = set.bytes(i);
-        let started = Instant::now();
-        std::hint::black_box(Sha256::digest(&bytes));
-        hashing += started.elapsed();
+        let best = (0..tries.max(1))
+            .map(|_| {
+                let started = Instant::now();
+                std::hint::black_box(Sha256::digest(&bytes));
+                started.elapsed()
+            })
+            .min()
+            .unwrap_or_default();
+        hashing += best;
     }
     mib(set.total_bytes()) / hashing.as_secs_f64()
 }

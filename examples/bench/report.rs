@@ -12,6 +12,8 @@ pub struct Results {
     pub date: String,
     pub quick: bool,
     pub seed: u64,
+    /// Each first deploy and limit is the best of this many runs.
+    pub tries: usize,
     pub machine: Machine,
     /// Whether the binary knows the digest cache's settings (`cache.*`).
     pub digest_cache_settings: bool,

@@ -33,6 +33,8 @@ pub struct Ctx<'a> {
     pub bucket: String,
     pub run: String,
     pub seed: u64,
+    /// Each first deploy and each limit is the best of this many runs.
+    pub tries: usize,
 }
 
 impl Ctx<'_> {
@@ -60,17 +62,40 @@ impl Ctx<'_> {
             .collect()
     }
 
-    /// Deploys `source` to a namespace of its own, so everything is uploaded.
+    /// The namespace of a shape's `attempt`-th first deploy.
+    fn namespace(&self, shape: &str, attempt: usize) -> String {
+        format!("bench-{shape}-{}-{attempt}", self.run)
+    }
+
+    /// Deploys `source` to a namespace of its own, so everything is
+    /// uploaded, `tries` times: the fastest run, with the largest peak RSS
+    /// of them all (memory is a bound, not a best case). Stops at the first
+    /// failed deploy and returns it.
     async fn first_deploy(&self, shape: &str, source: Source<'_>) -> anyhow::Result<DeployRun> {
-        let namespace = format!("bench-{shape}-{}", self.run);
-        let job = job(
-            &format!("{shape}-{}", self.run),
-            &namespace,
-            "site",
-            &self.bucket,
-            source,
-        );
-        deploy::run(self.stack, &format!("first-{shape}"), &job).await
+        let mut best: Option<DeployRun> = None;
+        for attempt in 0..self.tries.max(1) {
+            let job = job(
+                &format!("{shape}-{}-{attempt}", self.run),
+                &self.namespace(shape, attempt),
+                "site",
+                &self.bucket,
+                source,
+            );
+            let run = deploy::run(self.stack, &format!("first-{shape}-{attempt}"), &job).await?;
+            if run.error_code().is_some() {
+                return Ok(run);
+            }
+            best = Some(match best {
+                None => run,
+                Some(b) => {
+                    let peak = b.peak_rss_mib.max(run.peak_rss_mib);
+                    let mut faster = if run.wall_s < b.wall_s { run } else { b };
+                    faster.peak_rss_mib = peak;
+                    faster
+                }
+            });
+        }
+        best.ok_or_else(|| anyhow::anyhow!("{shape}: no deploy ran"))
     }
 }
 
@@ -105,21 +130,22 @@ async fn prefix_shape(
 ) -> anyhow::Result<(FirstDeploy, Limits)> {
     let prefix = format!("{shape}/");
     ctx.seed(set, &prefix).await?;
-    let sha256 = sha256_limit_mbps(set);
+    let sha256 = sha256_limit_mbps(set, ctx.tries);
     let get = limits::s3_get(
         &ctx.s3,
         &ctx.bucket,
         &Ctx::keys(set, &prefix),
         ctx.fetch_concurrency(),
         set.total_bytes(),
+        ctx.tries,
     )
     .await?;
     let run = ctx
         .first_deploy(shape, Source::Prefix(&prefix))
         .await?
         .succeeded(shape)?;
-    let namespace = format!("bench-{shape}-{}", ctx.run);
-    let upload = limits::upload(ctx.stack, &namespace, "site", set).await?;
+    let namespace = ctx.namespace(shape, 0);
+    let upload = limits::upload(ctx.stack, &namespace, "site", set, ctx.tries).await?;
     let limits = Limits::new(sha256, get.mbps, get.objects_per_s, upload);
     let deploy = measured(set, limits.clone(), &run);
     print_first(shape, &deploy);
@@ -153,6 +179,7 @@ async fn archive_shape(
         std::slice::from_ref(&key),
         1,
         small.total_bytes(),
+        ctx.tries,
     )
     .await?;
     let limits = Limits::new(

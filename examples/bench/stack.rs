@@ -1,6 +1,7 @@
-//! The local stack one S3 server's run talks to: two simulators (one the
-//! deploys go to, one for the raw upload limit), the environment every
-//! child `wfp-deployer` process gets, and the settings it loads from it.
+//! The local stack one S3 server's run talks to: the simulator the deploys
+//! go to (and fresh ones for the raw upload limit, [`Stack::raw_sim`]), the
+//! environment every child `wfp-deployer` process gets, and the settings it
+//! loads from it.
 //!
 //! The bench loads its own settings from the very environment it hands the
 //! children ([`Settings::load_from`]), so the limits it measures use the
@@ -60,14 +61,12 @@ pub struct Stack {
     pub run_dir: PathBuf,
     /// The simulator the deploys go to.
     pub sim_url: String,
-    /// A second simulator, for the raw upload limit (its store stays apart).
-    pub raw_sim_url: String,
     /// Variables set on every child (over the inherited environment).
     pub env: Vec<(String, String)>,
     /// Whether this build knows the digest cache's settings.
     pub cache_settings: bool,
     pub settings: Settings,
-    _sims: Vec<Guarded>,
+    _sim: Guarded,
 }
 
 impl Stack {
@@ -82,7 +81,6 @@ impl Stack {
         std::fs::create_dir_all(run_dir)
             .with_context(|| format!("{}: creating", run_dir.display()))?;
         let (sim, sim_url) = start_sim(bin, &run_dir.join("sim.log")).await?;
-        let (raw, raw_sim_url) = start_sim(bin, &run_dir.join("sim-raw.log")).await?;
         let spool = run_dir.join("spool");
         std::fs::create_dir_all(&spool)?;
         let mut env: Vec<(String, String)> = [
@@ -125,11 +123,10 @@ impl Stack {
             server,
             run_dir: run_dir.to_path_buf(),
             sim_url,
-            raw_sim_url,
             env,
             cache_settings,
             settings,
-            _sims: vec![sim, raw],
+            _sim: sim,
         })
     }
 
@@ -151,6 +148,13 @@ impl Stack {
             .await
             .client()
             .clone()
+    }
+
+    /// A simulator of its own with an empty store, for one try of the raw
+    /// upload limit; stopped when the guard drops.
+    pub async fn raw_sim(&self, attempt: usize) -> anyhow::Result<(Guarded, String)> {
+        let log = self.run_dir.join(format!("sim-raw-{attempt}.log"));
+        start_sim(&self.bin, &log).await
     }
 
     pub fn token(&self) -> &'static str {
