@@ -86,13 +86,22 @@ pub enum Source<'a> {
     Archive(&'a str),
 }
 
-/// Runs `job` through `wfp-deployer deploy` and measures the process.
-pub async fn run(stack: &Stack, name: &str, job: &Value) -> anyhow::Result<DeployRun> {
+/// Runs `job` through `wfp-deployer deploy` and measures the process;
+/// `env` goes over the stack's environment.
+pub async fn run(
+    stack: &Stack,
+    name: &str,
+    job: &Value,
+    env: &[(String, String)],
+) -> anyhow::Result<DeployRun> {
     let job_path = stack.run_dir.join(format!("{name}.job.json"));
     std::fs::write(&job_path, serde_json::to_vec_pretty(job)?)?;
     let log = stack.run_dir.join(format!("{name}.log"));
     let mut command = stack.command();
-    command.arg("deploy").arg(&job_path);
+    command
+        .arg("deploy")
+        .arg(&job_path)
+        .envs(env.iter().cloned());
     tokio::task::spawn_blocking(move || measure(command, &log))
         .await
         .context("the deploy's waiting thread")?

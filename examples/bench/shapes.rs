@@ -62,6 +62,16 @@ impl Ctx<'_> {
             .collect()
     }
 
+    /// A digest-cache index of its own for one deploy, so a first deploy
+    /// meets a cold cache even after the tries before it.
+    fn cold_cache(&self, name: &str) -> Vec<(String, String)> {
+        if !self.stack.cache_settings {
+            return Vec::new();
+        }
+        let prefix = format!("digest-cache/{name}/");
+        vec![("WFP__CACHE__PREFIX".to_string(), prefix)]
+    }
+
     /// The namespace of a shape's `attempt`-th first deploy.
     fn namespace(&self, shape: &str, attempt: usize) -> String {
         format!("bench-{shape}-{}-{attempt}", self.run)
@@ -81,7 +91,8 @@ impl Ctx<'_> {
                 &self.bucket,
                 source,
             );
-            let run = deploy::run(self.stack, &format!("first-{shape}-{attempt}"), &job).await?;
+            let name = format!("first-{shape}-{attempt}");
+            let run = deploy::run(self.stack, &name, &job, &self.cold_cache(&name)).await?;
             if run.error_code().is_some() {
                 return Ok(run);
             }
@@ -188,22 +199,21 @@ async fn archive_shape(
         get.objects_per_s,
         small_limits.upload_limit_mbps,
     );
-    // Refused as invalid_job either by the contract itself (the `deploy`
-    // command then prints no event; the worker would publish
-    // deploy.failed invalid_job) or in the deploy's answer.
-    let reason = match archive_refusal(ctx, &key) {
-        Some(reason) => reason,
-        None => {
-            let run = ctx
-                .first_deploy("archive_tar_gz", Source::Archive(&key))
-                .await?;
-            if run.error_code() != Some("invalid_job") {
-                let deploy = measured(small, limits, &run.succeeded("archive_tar_gz")?);
-                print_first("archive_tar_gz", &deploy);
-                return Ok(deploy);
-            }
-            run.error_message()
+    // Refused as invalid_job in the deploy's answer, or by the contract
+    // before any deploy (the `deploy` command then prints no event, where
+    // the worker would publish deploy.failed invalid_job): the binary is
+    // asked first, the contract explains a silent refusal.
+    let reason = match ctx
+        .first_deploy("archive_tar_gz", Source::Archive(&key))
+        .await
+    {
+        Ok(run) if run.error_code() == Some("invalid_job") => run.error_message(),
+        Ok(run) => {
+            let deploy = measured(small, limits, &run.succeeded("archive_tar_gz")?);
+            print_first("archive_tar_gz", &deploy);
+            return Ok(deploy);
         }
+        Err(e) => archive_refusal(ctx, &key).ok_or(e)?,
     };
     println!("  first deploy archive_tar_gz: skipped, the job is refused as invalid_job: {reason}");
     Ok(FirstDeploy {
@@ -276,7 +286,11 @@ pub async fn redeploys(ctx: &Ctx<'_>, scale: &Scale) -> anyhow::Result<(Redeploy
             Source::Prefix(prefix),
         );
         let name = name.to_string();
-        async move { deploy::run(ctx.stack, &name, &job).await?.succeeded(&name) }
+        async move {
+            deploy::run(ctx.stack, &name, &job, &[])
+                .await?
+                .succeeded(&name)
+        }
     };
     let first = deploy_as("many-first", v1).await?;
     println!(

@@ -70,7 +70,7 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts both simulators and works out the children's environment.
+    /// Starts the simulator and works out the children's environment.
     pub async fn start(
         bin: &Path,
         repo: &Path,
@@ -78,6 +78,8 @@ impl Stack {
         run_dir: &Path,
         bucket: &str,
     ) -> anyhow::Result<Stack> {
+        // Logs and job files of this run only.
+        let _ = std::fs::remove_dir_all(run_dir);
         std::fs::create_dir_all(run_dir)
             .with_context(|| format!("{}: creating", run_dir.display()))?;
         let (sim, sim_url) = start_sim(bin, &run_dir.join("sim.log")).await?;
@@ -100,8 +102,9 @@ impl Stack {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         // The digest cache must outlive each `deploy` process to help the
-        // next one: its shared index goes to the bench bucket. A build
-        // without the cache refuses the unknown keys; it runs without them.
+        // next one: its shared index goes to the bench bucket. The binary
+        // is asked whether it knows those settings (a build without the
+        // cache refuses unknown keys); without them it runs as it is.
         let cache = [
             ("WFP__CACHE__BUCKET".to_string(), bucket.to_string()),
             (
@@ -109,15 +112,21 @@ impl Stack {
                 "digest-cache/".to_string(),
             ),
         ];
-        let with_cache: Vec<_> = env.iter().cloned().chain(cache.clone()).collect();
-        let config_dir = repo.join("config");
-        let (settings, cache_settings) = match load(&config_dir, &with_cache) {
-            Ok(settings) => {
-                env.extend(cache);
-                (settings, true)
-            }
-            Err(_) => (load(&config_dir, &env)?, false),
-        };
+        let cache_settings = Command::new(bin)
+            .arg("check-config")
+            .envs(
+                env.iter()
+                    .chain(&cache)
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        let settings = load(&repo.join("config"), &env)?;
+        if cache_settings {
+            env.extend(cache);
+        }
         Ok(Stack {
             bin: bin.to_path_buf(),
             server,
