@@ -39,10 +39,14 @@ test-unit:
 demo: build
 	scripts/demo.sh "$(BIN)"
 
-## bench: throughput and memory of the hashing and upload path
+## bench: deploy figures against limits measured in the same run (README, Benchmarks);
+## not part of `make test` or CI. BENCH_QUICK=1 for a short run, BENCH_SERVERS=moto|s3s.
+# Two builds: an example gets the dev-dependencies' features (tokio's
+# test-util), and one invocation would give them to the measured binary too.
 bench: services
 	$(CARGO) build --release --bin wfp-deployer
-	scripts/bench.sh "$(CARGO_TARGET_DIR)/release/wfp-deployer"
+	$(CARGO) build --release --example bench
+	scripts/bench.sh "$(CARGO_TARGET_DIR)/release"
 
 ## fuzz: fuzz the archive readers for FUZZ_SECONDS (default 60)
 # Installs cargo-fuzz if missing. No nightly toolchain can be downloaded

@@ -1,0 +1,324 @@
+//! Throughput through RabbitMQ: one `wfp-deployer worker` process (settings
+//! as shipped, on broker names of its own), small sites deployed once to
+//! warm up, then many unchanged redeploys of them published at once; the
+//! clock runs from the first publish to the last terminal event seen on a
+//! tap queue bound to the worker's events exchange.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures::StreamExt;
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions,
+    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
+use secrecy::ExposeSecret;
+use wfp_deployer::amqp::Topology;
+use wfp_deployer::config::Settings;
+
+use crate::data::{DataSet, put_set};
+use crate::deploy::{Source, job};
+use crate::process::{self, Guarded};
+use crate::report::Broker;
+use crate::stack::{Stack, free_port};
+
+/// How long the worker may take to become ready, and a batch to finish.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const BATCH_TIMEOUT: Duration = Duration::from_secs(600);
+const FILES_PER_SITE: usize = 10;
+
+/// What the broker run needs from the caller.
+pub struct Plan<'a> {
+    pub run: &'a str,
+    pub seed: u64,
+    pub bucket: &'a str,
+    pub sites: usize,
+    pub jobs: usize,
+}
+
+/// Deploys `plan.sites` sites, then measures `plan.jobs` redeploys of them.
+pub async fn measure(
+    stack: &Stack,
+    s3: &aws_sdk_s3::Client,
+    plan: &Plan<'_>,
+) -> anyhow::Result<Broker> {
+    let namespace = format!("bench-jobs-{}", plan.run);
+    let mut sites = Vec::with_capacity(plan.sites);
+    for j in 0..plan.sites {
+        let set = DataSet::small(&format!("site{j}"), plan.seed, FILES_PER_SITE);
+        let prefix = format!("jobs/site{j}/");
+        put_set(s3, plan.bucket, &prefix, &set, 16).await?;
+        sites.push(prefix);
+    }
+    println!(
+        "  broker: {} sites of {FILES_PER_SITE} files, {} redeploys",
+        plan.sites, plan.jobs
+    );
+
+    let (settings, overrides) = isolated(&stack.settings, plan.run, stack.server.name());
+    let connection = Connection::connect(
+        settings.amqp.url.expose_secret(),
+        ConnectionProperties::default().with_connection_name("wfp-bench".into()),
+    )
+    .await
+    .context("connecting to RabbitMQ")?;
+    let result = run(
+        stack,
+        &settings,
+        &overrides,
+        &connection,
+        &namespace,
+        &sites,
+        plan,
+    )
+    .await;
+    delete_topology(&connection, &settings).await;
+    let _ = connection.close(200, "done".into()).await;
+    result
+}
+
+async fn run(
+    stack: &Stack,
+    settings: &Settings,
+    overrides: &[(String, String)],
+    connection: &Connection,
+    namespace: &str,
+    sites: &[String],
+    plan: &Plan<'_>,
+) -> anyhow::Result<Broker> {
+    let channel = connection.create_channel().await?;
+    Topology::new(settings).declare(&channel).await?;
+    let mut tap = tap(&channel, &settings.amqp.events_exchange).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+
+    let ops = format!("127.0.0.1:{}", free_port()?);
+    let log = std::fs::File::create(stack.run_dir.join("worker.log"))?;
+    let worker = Guarded::new(
+        stack
+            .command()
+            .arg("worker")
+            .envs(overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("WFP__OPS__LISTEN", &ops)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting wfp-deployer worker")?,
+    );
+    let peak = worker.pid().map(process::watch_peak_rss);
+    wait_ready(&ops).await?;
+
+    let publish = |prefix: &str, id: String| {
+        let script = prefix
+            .trim_start_matches("jobs/")
+            .trim_end_matches('/')
+            .to_string();
+        let body = job(&id, namespace, &script, plan.bucket, Source::Prefix(prefix)).to_string();
+        let channel = channel.clone();
+        let settings = settings.amqp.clone();
+        async move {
+            channel
+                .basic_publish(
+                    settings.jobs_exchange.as_str().into(),
+                    settings.jobs_routing_key.as_str().into(),
+                    BasicPublishOptions::default(),
+                    body.as_bytes(),
+                    BasicProperties::default()
+                        .with_delivery_mode(2)
+                        .with_content_type("application/json".into()),
+                )
+                .await?
+                .await
+        }
+    };
+
+    let warm: Vec<_> = sites
+        .iter()
+        .enumerate()
+        .map(|(j, s)| publish(s, format!("warm-{}-{j}", plan.run)))
+        .collect();
+    futures::future::try_join_all(warm).await?;
+    let (ok, failed) =
+        terminal_events(&mut tap, &format!("warm-{}-", plan.run), sites.len()).await?;
+    if failed > 0 {
+        bail!(
+            "{failed} of {} warm-up deploys failed (log: {})",
+            ok + failed,
+            stack.run_dir.join("worker.log").display()
+        );
+    }
+
+    let prefix = format!("bench-{}-", plan.run);
+    let started = Instant::now();
+    let jobs: Vec<_> = (0..plan.jobs)
+        .map(|i| publish(&sites[i % sites.len()], format!("{prefix}{i}")))
+        .collect();
+    futures::future::try_join_all(jobs).await?;
+    let (succeeded, failed) = terminal_events(&mut tap, &prefix, plan.jobs).await?;
+    let wall_s = started.elapsed().as_secs_f64();
+
+    let pid = worker.pid().context("the worker is gone")?;
+    process::terminate(pid)?;
+    let child = worker.disarm().context("the worker is gone")?;
+    let (worker_peak_rss_mib, usage) = tokio::task::spawn_blocking(move || {
+        let peak = peak.map_or(0.0, |p| p.join().unwrap_or(0.0));
+        process::reap(child).map(|usage| (peak, usage))
+    })
+    .await??;
+    Ok(Broker {
+        jobs: plan.jobs,
+        sites: sites.len(),
+        files_per_job: FILES_PER_SITE,
+        wall_s,
+        jobs_per_s: plan.jobs as f64 / wall_s,
+        succeeded,
+        failed,
+        worker_peak_rss_mib,
+        worker_cpu_s: usage.cpu_s,
+    })
+}
+
+/// Settings with broker names of this run's own, and the variables that
+/// give the worker the same.
+fn isolated(base: &Settings, run: &str, server: &str) -> (Settings, Vec<(String, String)>) {
+    let mut settings = base.clone();
+    let suffix = format!(".bench-{run}-{server}");
+    let amqp = &mut settings.amqp;
+    let mut overrides = Vec::new();
+    for (key, name) in [
+        ("JOBS_EXCHANGE", &mut amqp.jobs_exchange),
+        ("JOBS_QUEUE", &mut amqp.jobs_queue),
+        ("DEAD_LETTER_EXCHANGE", &mut amqp.dead_letter_exchange),
+        ("DEAD_LETTER_QUEUE", &mut amqp.dead_letter_queue),
+        ("EVENTS_EXCHANGE", &mut amqp.events_exchange),
+        ("EVENTS_LOG_QUEUE", &mut amqp.events_log_queue),
+    ] {
+        name.push_str(&suffix);
+        overrides.push((format!("WFP__AMQP__{key}"), name.clone()));
+    }
+    (settings, overrides)
+}
+
+/// A private queue seeing every terminal event.
+async fn tap(channel: &Channel, exchange: &str) -> anyhow::Result<Consumer> {
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?
+        .name()
+        .to_string();
+    for key in ["deploy.succeeded", "deploy.failed"] {
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                exchange.into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    let options = BasicConsumeOptions {
+        no_ack: true,
+        ..Default::default()
+    };
+    Ok(channel
+        .basic_consume(
+            queue.as_str().into(),
+            "bench-tap".into(),
+            options,
+            FieldTable::default(),
+        )
+        .await?)
+}
+
+/// Reads terminal events of jobs whose id starts with `prefix` until
+/// `count` distinct jobs ended; (succeeded, failed).
+async fn terminal_events(
+    tap: &mut Consumer,
+    prefix: &str,
+    count: usize,
+) -> anyhow::Result<(usize, usize)> {
+    let deadline = tokio::time::Instant::now() + BATCH_TIMEOUT;
+    let (mut seen, mut failed) = (HashSet::new(), 0);
+    while seen.len() < count {
+        let delivery = tokio::time::timeout_at(deadline, tap.next())
+            .await
+            .with_context(|| {
+                format!(
+                    "{} of {count} jobs ended within {BATCH_TIMEOUT:?}",
+                    seen.len()
+                )
+            })?
+            .context("the tap was cancelled")??;
+        let event: serde_json::Value = serde_json::from_slice(&delivery.data)?;
+        let id = event
+            .pointer("/data/job_id")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        if id.starts_with(prefix)
+            && seen.insert(id.to_string())
+            && delivery.routing_key.as_str() == "deploy.failed"
+        {
+            failed += 1;
+            if failed == 1 {
+                eprintln!(
+                    "  first failure: {}",
+                    event.pointer("/data/error").unwrap_or(&event)
+                );
+            }
+        }
+    }
+    Ok((seen.len() - failed, failed))
+}
+
+/// Polls the worker's `/readyz` until it answers 200.
+async fn wait_ready(ops: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while Instant::now() < deadline {
+        let answer = http.get(format!("http://{ops}/readyz")).send().await;
+        if answer.is_ok_and(|a| a.status().is_success()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the worker was not ready on {ops} within {READY_TIMEOUT:?}")
+}
+
+/// Deletes this run's queues and exchanges, best effort.
+async fn delete_topology(connection: &Connection, settings: &Settings) {
+    let amqp = &settings.amqp;
+    // A failed delete closes its channel, so each gets a fresh one.
+    for queue in Topology::new(settings).own_queues() {
+        if let Ok(channel) = connection.create_channel().await {
+            let _ = channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+    }
+    for exchange in [
+        &amqp.jobs_exchange,
+        &amqp.dead_letter_exchange,
+        &amqp.events_exchange,
+    ] {
+        if let Ok(channel) = connection.create_channel().await {
+            let _ = channel
+                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                .await;
+        }
+    }
+}

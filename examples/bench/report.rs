@@ -1,0 +1,333 @@
+//! The results: what `target/bench/results.json` holds, the targets each
+//! figure is judged by (PASS/MISS), and the table printed at the end.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+/// A whole run.
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub date: String,
+    pub quick: bool,
+    pub seed: u64,
+    /// Each first deploy and limit is the best of this many runs.
+    pub tries: usize,
+    pub machine: Machine,
+    /// Whether the binary knows the digest cache's settings (`cache.*`).
+    pub digest_cache_settings: bool,
+    pub servers: Vec<ServerResults>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    pub cpus: usize,
+    pub mem_gib: f64,
+    /// The 1-minute load average when the run started: other work on the
+    /// machine shows in every figure.
+    pub load_average: f64,
+}
+
+/// Every figure measured against one S3 server.
+#[derive(Debug, Serialize)]
+pub struct ServerResults {
+    pub server: String,
+    pub endpoint: String,
+    /// `small_files`, `large_files`, `archive_tar_gz`.
+    pub first_deploy: BTreeMap<String, FirstDeploy>,
+    pub unchanged_redeploy: Redeploy,
+    pub new_build_1pct_changed: NewBuild,
+    pub broker: Broker,
+    pub targets: Vec<Target>,
+}
+
+/// The limits of one shape, each measured on its data.
+#[derive(Debug, Clone, Serialize)]
+pub struct Limits {
+    pub sha256_limit_mbps: f64,
+    pub s3_get_limit_mbps: f64,
+    pub s3_get_limit_objects_per_s: f64,
+    pub upload_limit_mbps: f64,
+    /// Which of the three MiB/s limits is the smallest.
+    pub binding: &'static str,
+    pub binding_limit_mbps: f64,
+}
+
+impl Limits {
+    pub fn new(sha256: f64, s3_mbps: f64, s3_objects: f64, upload: f64) -> Limits {
+        let (binding, binding_limit_mbps) =
+            [("sha256", sha256), ("s3_get", s3_mbps), ("upload", upload)]
+                .into_iter()
+                .fold(("sha256", f64::INFINITY), |low, (name, v)| {
+                    if v < low.1 { (name, v) } else { low }
+                });
+        Limits {
+            sha256_limit_mbps: sha256,
+            s3_get_limit_mbps: s3_mbps,
+            s3_get_limit_objects_per_s: s3_objects,
+            upload_limit_mbps: upload,
+            binding,
+            binding_limit_mbps,
+        }
+    }
+}
+
+/// A first deploy of one shape; `skipped` says why it was not measured.
+#[derive(Debug, Serialize)]
+pub struct FirstDeploy {
+    pub files: usize,
+    pub bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<Measured>,
+}
+
+/// The figures of a first deploy.
+#[derive(Debug, Serialize)]
+pub struct Measured {
+    pub wall_s: f64,
+    pub pipeline_s: Option<f64>,
+    pub mbps: f64,
+    pub ratio_to_limit: f64,
+    pub peak_rss_mib: f64,
+    pub cpu_s_per_gib: f64,
+}
+
+/// Where a `bytes_read` came from.
+pub const READ_FROM_EVENT: &str = "event: data.manifest.bytes_read";
+pub const READ_ASSUMED: &str =
+    "assumed every byte: the succeeded event has no data.manifest.bytes_read";
+
+/// The unchanged redeploy of many small files.
+#[derive(Debug, Serialize)]
+pub struct Redeploy {
+    pub files: usize,
+    pub bytes: u64,
+    pub first_deploy_wall_s: f64,
+    pub wall_s: f64,
+    pub pipeline_s: Option<f64>,
+    pub bytes_read: u64,
+    pub bytes_read_ratio: f64,
+    pub bytes_read_source: &'static str,
+    pub cache_hits: Option<u64>,
+    pub peak_rss_mib: f64,
+}
+
+/// A new build under a new prefix with 1% of the files changed.
+#[derive(Debug, Serialize)]
+pub struct NewBuild {
+    pub files: usize,
+    pub changed_files: usize,
+    pub bytes: u64,
+    pub wall_s: f64,
+    pub pipeline_s: Option<f64>,
+    pub bytes_read: u64,
+    pub bytes_read_ratio: f64,
+    pub bytes_read_source: &'static str,
+    pub files_uploaded: Option<u64>,
+}
+
+/// Small unchanged redeploys through RabbitMQ, one worker process.
+#[derive(Debug, Serialize)]
+pub struct Broker {
+    pub jobs: usize,
+    pub sites: usize,
+    pub files_per_job: usize,
+    pub wall_s: f64,
+    pub jobs_per_s: f64,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub worker_peak_rss_mib: f64,
+    /// The worker's CPU time over its whole life (warm-up included).
+    pub worker_cpu_s: f64,
+}
+
+/// One figure against its target.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub figure: String,
+    pub value: Option<f64>,
+    /// `>=`, `<=` or `<`.
+    pub op: &'static str,
+    pub target: f64,
+    /// `PASS`, `MISS`, or `SKIPPED` (not measured).
+    pub result: &'static str,
+}
+
+impl Target {
+    fn new(figure: String, value: Option<f64>, op: &'static str, target: f64) -> Target {
+        let result = match value {
+            None => "SKIPPED",
+            Some(v) => {
+                let pass = match op {
+                    ">=" => v >= target,
+                    "<=" => v <= target,
+                    _ => v < target,
+                };
+                if pass { "PASS" } else { "MISS" }
+            }
+        };
+        Target {
+            figure,
+            value,
+            op,
+            target,
+            result,
+        }
+    }
+}
+
+/// The targets, judged on one server's figures.
+pub fn targets(
+    first: &BTreeMap<String, FirstDeploy>,
+    redeploy: &Redeploy,
+    build: &NewBuild,
+    broker: &Broker,
+) -> Vec<Target> {
+    let mut out = Vec::new();
+    for (shape, deploy) in first {
+        let m = deploy.measured.as_ref();
+        out.push(Target::new(
+            format!("first_deploy.{shape}.ratio_to_limit"),
+            m.map(|m| m.ratio_to_limit),
+            ">=",
+            0.7,
+        ));
+        out.push(Target::new(
+            format!("first_deploy.{shape}.peak_rss_mib"),
+            m.map(|m| m.peak_rss_mib),
+            "<=",
+            128.0,
+        ));
+    }
+    out.push(Target::new(
+        "unchanged_redeploy.wall_s".into(),
+        Some(redeploy.wall_s),
+        "<=",
+        2.0,
+    ));
+    out.push(Target::new(
+        "unchanged_redeploy.bytes_read_ratio".into(),
+        Some(redeploy.bytes_read_ratio),
+        "<",
+        0.01,
+    ));
+    out.push(Target::new(
+        "new_build_1pct_changed.bytes_read_ratio".into(),
+        Some(build.bytes_read_ratio),
+        "<",
+        0.02,
+    ));
+    out.push(Target::new(
+        "broker.jobs_per_s".into(),
+        Some(broker.jobs_per_s),
+        ">=",
+        50.0,
+    ));
+    out
+}
+
+/// The printed table: the limits and figures of each server, then targets.
+pub fn table(results: &Results) -> String {
+    let mut out = String::new();
+    for s in &results.servers {
+        let _ = writeln!(out, "\n== {} ({})", s.server, s.endpoint);
+        let _ = writeln!(
+            out,
+            "{:<16} {:>6} {:>8} | {:>8} {:>8} {:>8} {:>7} | {:>7} {:>8} {:>6} {:>8} {:>9}",
+            "first deploy",
+            "files",
+            "MiB",
+            "sha256",
+            "s3 GET",
+            "GET/s",
+            "upload",
+            "wall s",
+            "MiB/s",
+            "ratio",
+            "RSS MiB",
+            "CPU s/GiB"
+        );
+        for (shape, d) in &s.first_deploy {
+            let limits = d.limits.as_ref().map_or_else(
+                || format!("{:>8} {:>8} {:>8} {:>7}", "-", "-", "-", "-"),
+                |l| {
+                    format!(
+                        "{:>8.1} {:>8.1} {:>8.0} {:>7.1}",
+                        l.sha256_limit_mbps,
+                        l.s3_get_limit_mbps,
+                        l.s3_get_limit_objects_per_s,
+                        l.upload_limit_mbps
+                    )
+                },
+            );
+            let figures = match (&d.measured, &d.skipped) {
+                (Some(m), _) => format!(
+                    "{:>7.2} {:>8.1} {:>6.2} {:>8.1} {:>9.1}",
+                    m.wall_s, m.mbps, m.ratio_to_limit, m.peak_rss_mib, m.cpu_s_per_gib
+                ),
+                (None, Some(why)) => format!("skipped: {why}"),
+                (None, None) => "-".into(),
+            };
+            let _ = writeln!(
+                out,
+                "{shape:<16} {:>6} {:>8.1} | {limits} | {figures}",
+                d.files,
+                crate::data::mib(d.bytes)
+            );
+        }
+        let r = &s.unchanged_redeploy;
+        let _ = writeln!(
+            out,
+            "unchanged redeploy of {} files ({:.1} MiB): {:.2} s (first deploy {:.2} s), read {:.1} MiB = {:.4} of the bytes ({}), peak RSS {:.1} MiB",
+            r.files,
+            crate::data::mib(r.bytes),
+            r.wall_s,
+            r.first_deploy_wall_s,
+            crate::data::mib(r.bytes_read),
+            r.bytes_read_ratio,
+            r.bytes_read_source,
+            r.peak_rss_mib
+        );
+        let b = &s.new_build_1pct_changed;
+        let _ = writeln!(
+            out,
+            "new build, {} of {} files changed, new prefix: {:.2} s, read {:.4} of the bytes, {} files uploaded",
+            b.changed_files,
+            b.files,
+            b.wall_s,
+            b.bytes_read_ratio,
+            b.files_uploaded
+                .map_or_else(|| "?".to_string(), |f| f.to_string())
+        );
+        let k = &s.broker;
+        let _ = writeln!(
+            out,
+            "broker: {} jobs ({} files each, {} sites), one worker: {:.2} s = {:.1} jobs/s ({} succeeded, {} failed), worker peak RSS {:.1} MiB",
+            k.jobs,
+            k.files_per_job,
+            k.sites,
+            k.wall_s,
+            k.jobs_per_s,
+            k.succeeded,
+            k.failed,
+            k.worker_peak_rss_mib
+        );
+        let _ = writeln!(out, "targets:");
+        for t in &s.targets {
+            let value = t
+                .value
+                .map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
+            let _ = writeln!(
+                out,
+                "  {:<48} {:>10} {:>2} {:<6} {}",
+                t.figure, value, t.op, t.target, t.result
+            );
+        }
+    }
+    out
+}
