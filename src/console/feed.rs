@@ -16,23 +16,18 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ExchangeDeclareOptions,
-    QueueBindOptions, QueueDeclareOptions,
+    QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, Consumer, ExchangeKind};
 
 use super::event::FeedEvent;
 use crate::amqp::{AmqpError, connect};
-use crate::config::AmqpSettings;
+use crate::config::{AmqpSettings, EventsSettings};
 
 /// How far ahead of the reader's acks the log may deliver (streams need a
 /// prefetch, and acks, to be read over AMQP 0-9-1).
 const LOG_PREFETCH: u16 = 200;
-
-/// How long the log keeps events when this code declares it: the worker's
-/// default `x-max-age`, so either may declare it first without the other's
-/// declaration being refused for differing arguments.
-const LOG_MAX_AGE: &str = "7D";
 
 /// Why events cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -97,44 +92,6 @@ async fn declare_events_exchange(
         })
 }
 
-async fn bind(
-    channel: &Channel,
-    queue: &str,
-    settings: &AmqpSettings,
-    pattern: &str,
-) -> Result<(), AmqpError> {
-    let exchange = settings.events_exchange.as_str();
-    channel
-        .queue_bind(
-            queue.into(),
-            exchange.into(),
-            pattern.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|error| AmqpError::Bind {
-            queue: queue.to_string(),
-            exchange: exchange.to_string(),
-            routing_key: pattern.to_string(),
-            error,
-        })
-}
-
-/// The events log's arguments: a stream kept for [`LOG_MAX_AGE`].
-fn log_arguments() -> FieldTable {
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString(LongString::from("stream")),
-    );
-    args.insert(
-        "x-max-age".into(),
-        AMQPValue::LongString(LongString::from(LOG_MAX_AGE)),
-    );
-    args
-}
-
 /// Makes sure the events log exists: a passive declaration first (so a log
 /// the operator declared with another `x-max-age` is used as it is), else a
 /// declaration with the worker's arguments, bound to the events exchange
@@ -165,13 +122,17 @@ pub async fn ensure_events_log(
         ..QueueDeclareOptions::default()
     };
     channel
-        .queue_declare(name.into(), durable, log_arguments())
+        .queue_declare(
+            name.into(),
+            durable,
+            crate::amqp::events_log_arguments(EventsSettings::default().log_max_age),
+        )
         .await
         .map_err(|error| AmqpError::Queue {
             name: name.to_string(),
             error,
         })?;
-    bind(&channel, name, settings, "#").await?;
+    crate::amqp::topology::bind(&channel, name, &settings.events_exchange, "#").await?;
     let _ = channel.close(200, "done".into()).await;
     Ok(LogState::Created)
 }
@@ -196,7 +157,7 @@ impl EventFeed {
                 error,
             })?;
         let name = queue.name().as_str().to_string();
-        bind(&channel, &name, settings, pattern).await?;
+        crate::amqp::topology::bind(&channel, &name, &settings.events_exchange, pattern).await?;
         let options = BasicConsumeOptions {
             no_ack: true,
             exclusive: true,

@@ -105,7 +105,8 @@ pub(super) async fn queue(
         })
 }
 
-pub(super) async fn bind(
+/// Binds `queue` to `exchange` with `routing_key`, naming all three on error.
+pub(crate) async fn bind(
     channel: &Channel,
     queue: &str,
     exchange: &str,
