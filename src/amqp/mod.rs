@@ -13,24 +13,28 @@
 //!   delay queues of job-level retries, the events log).
 //! - [`consumer`]: the consuming channel (prefetch) and what a delivery's
 //!   properties say (its attempt, its headers).
+//! - [`confirm`]: [`publish_confirmed`], one publish and its confirm on a
+//!   given channel (the operator commands use it directly).
 //! - [`publisher`]: [`ConfirmedPublisher`], where a publish counts only once the
 //!   broker confirmed it.
 //! - [`lease`]: [`BrokerLease`], the per-script lease of build order (an
 //!   exclusive queue per script), behind the pipeline's `ScriptLease`.
 
+pub mod confirm;
 pub mod connection;
 pub mod consumer;
 pub mod lease;
 pub mod publisher;
 pub mod topology;
 
+pub use confirm::{Message, PublishError, Target, publish_confirmed};
 pub use connection::{AmqpError, CONNECTION_NAME, connect, connect_as, connect_named, endpoint};
 pub use consumer::{
     ATTEMPT_HEADER, DeliveryMeta, FIRST_FAILURE_HEADER, attempt, delivery_count, header_str,
     open_consumer, timestamp,
 };
 pub use lease::{BrokerLease, LEASE_CONNECTION_NAME, LEASE_QUEUE_PREFIX, lease_queue_name};
-pub use publisher::{ConfirmedPublisher, PublishError};
+pub use publisher::ConfirmedPublisher;
 pub use topology::{
     Topology, dead_letter_queue_arguments, declare_topology, events_log_arguments,
     jobs_queue_arguments, retry_queue_arguments, retry_queue_name,

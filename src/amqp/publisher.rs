@@ -15,68 +15,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::ShortString;
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::options::ConfirmSelectOptions;
+use lapin::{BasicProperties, Channel, Connection};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use super::connection::{NOT_FOUND, reply_code};
+use super::confirm::{Message, PublishError, Target, publish_confirmed};
 use super::{AmqpError, Topology};
-
-/// Where a message went: named in every publish error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub exchange: String,
-    pub routing_key: String,
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.exchange.is_empty() {
-            write!(f, "queue {} (default exchange)", self.routing_key)
-        } else {
-            write!(
-                f,
-                "exchange {} (routing key {})",
-                self.exchange, self.routing_key
-            )
-        }
-    }
-}
-
-/// Why a message is not known to be safe with the broker.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    #[error("{target}: exchange or routing key longer than 255 bytes")]
-    InvalidName { target: Target },
-    #[error("{target}: no publishing channel: {error}")]
-    Channel { target: Target, error: lapin::Error },
-    #[error("{target}: publish failed: {error}")]
-    Send { target: Target, error: lapin::Error },
-    #[error("{target}: the broker refused the message (nack)")]
-    Nacked { target: Target },
-    #[error("{target}: no confirm within {after:?}")]
-    Timeout { target: Target, after: Duration },
-    #[error("{target}: the channel is not in confirm mode")]
-    NotConfirmed { target: Target },
-    #[error("{target}: no such queue (the broker returned the message)")]
-    Unroutable { target: Target },
-}
-
-impl PublishError {
-    /// Whether the message found its exchange or queue missing: the broker
-    /// closed the channel with `NOT_FOUND`, or returned a mandatory message.
-    fn is_missing(&self) -> bool {
-        match self {
-            PublishError::Unroutable { .. } => true,
-            PublishError::Channel { error, .. } | PublishError::Send { error, .. } => {
-                reply_code(error) == Some(NOT_FOUND)
-            }
-            _ => false,
-        }
-    }
-}
 
 /// Publishes on a confirm-mode channel and waits for each confirm.
 ///
@@ -251,8 +196,9 @@ impl ConfirmedPublisher {
         Ok(())
     }
 
-    /// One publish and its confirm. `mandatory` makes the broker return an
-    /// unroutable message (before its `Ack`), which is then an error.
+    /// One publish and its confirm ([`publish_confirmed`]) on the current
+    /// channel. A channel that timed out or is not in confirm mode is
+    /// discarded, so the next publish gets a fresh one.
     async fn send(
         &self,
         exchange: &str,
@@ -261,26 +207,12 @@ impl ConfirmedPublisher {
         payload: &[u8],
         properties: BasicProperties,
     ) -> Result<(), PublishError> {
-        let target = Target {
-            exchange: exchange.to_string(),
-            routing_key: routing_key.to_string(),
-        };
-        let (Ok(exchange), Ok(routing_key)) = (
-            ShortString::try_new(exchange),
-            ShortString::try_new(routing_key),
-        ) else {
-            return Err(PublishError::InvalidName { target });
-        };
+        let target = Target::new(exchange, routing_key);
         // Opening a fresh channel waits on the broker too: bounded by the
         // same timeout, so a wedged connection cannot hold every job's event.
         let channel = match tokio::time::timeout(self.confirm_timeout, self.channel()).await {
             Ok(Ok(channel)) => channel,
-            Ok(Err(error)) => {
-                return Err(PublishError::Channel {
-                    target: target.clone(),
-                    error,
-                });
-            }
+            Ok(Err(error)) => return Err(PublishError::Channel { target, error }),
             Err(_) => {
                 return Err(PublishError::Timeout {
                     target,
@@ -288,47 +220,12 @@ impl ConfirmedPublisher {
                 });
             }
         };
-        let send_and_confirm = async {
-            let confirm = channel
-                .basic_publish(
-                    exchange,
-                    routing_key,
-                    BasicPublishOptions {
-                        mandatory,
-                        ..BasicPublishOptions::default()
-                    },
-                    payload,
-                    properties,
-                )
-                .await
-                .map_err(|error| PublishError::Send {
-                    target: target.clone(),
-                    error,
-                })?;
-            match confirm.await {
-                Ok(Confirmation::Ack(None)) => Ok(()),
-                Ok(Confirmation::Ack(Some(_))) => Err(PublishError::Unroutable {
-                    target: target.clone(),
-                }),
-                Ok(Confirmation::Nack(_)) => Err(PublishError::Nacked {
-                    target: target.clone(),
-                }),
-                Ok(Confirmation::NotRequested) => Err(PublishError::NotConfirmed {
-                    target: target.clone(),
-                }),
-                Err(error) => Err(PublishError::Send {
-                    target: target.clone(),
-                    error,
-                }),
-            }
+        let message = Message {
+            mandatory,
+            payload,
+            properties,
         };
-        let result = match tokio::time::timeout(self.confirm_timeout, send_and_confirm).await {
-            Ok(result) => result,
-            Err(_) => Err(PublishError::Timeout {
-                target: target.clone(),
-                after: self.confirm_timeout,
-            }),
-        };
+        let result = publish_confirmed(&channel, target, message, self.confirm_timeout).await;
         if matches!(
             result,
             Err(PublishError::Timeout { .. } | PublishError::NotConfirmed { .. })
@@ -346,28 +243,5 @@ impl ConfirmedPublisher {
         {
             let _ = channel.close(200, "shutting down".into()).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errors_name_where_the_message_went() {
-        let events = Target {
-            exchange: "wfp.deploy.events".into(),
-            routing_key: "deploy.started".into(),
-        };
-        let err = PublishError::Nacked { target: events };
-        assert_eq!(
-            err.to_string(),
-            "exchange wfp.deploy.events (routing key deploy.started): the broker refused the message (nack)"
-        );
-        let reply = Target {
-            exchange: String::new(),
-            routing_key: "amq.gen-1".into(),
-        };
-        assert_eq!(reply.to_string(), "queue amq.gen-1 (default exchange)");
     }
 }

@@ -24,11 +24,10 @@ use serde_json::{Map, Value, json};
 
 use super::event_line::{ColorChoice, render};
 use super::values;
-use crate::amqp::{connect, declare_topology};
+use crate::amqp::{Message, Target, connect, declare_topology, publish_confirmed};
 use crate::config::Settings;
 use crate::console::event::FeedEvent;
 use crate::console::feed::{EventFeed, FeedError};
-use crate::console::publish::publish_routed;
 use crate::contract::{CloudEvent, decode_job};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -223,16 +222,11 @@ pub async fn run(settings: &Settings, args: &EnqueueArgs) -> anyhow::Result<()> 
         properties = properties.with_correlation_id(id.as_str().into());
     }
     let (exchange, key) = (&amqp.jobs_exchange, &amqp.jobs_routing_key);
-    publish_routed(
-        &channel,
-        exchange,
-        key,
-        &body,
-        properties,
-        amqp.confirm_timeout,
-    )
-    .await
-    .with_context(|| format!("publishing job {}", job.job_id))?;
+    let message = Message::mandatory(&body, properties);
+    let target = Target::new(exchange, key);
+    publish_confirmed(&channel, target, message, amqp.confirm_timeout)
+        .await
+        .with_context(|| format!("publishing job {}", job.job_id))?;
     let _ = connection.close(200, "done".into()).await;
     eprintln!("published job {} to {exchange}", job.job_id);
 

@@ -63,7 +63,7 @@ pub async fn run(settings: &Settings, args: &WatchArgs) -> anyhow::Result<()> {
     let mut feed = match args.from {
         None => EventFeed::live(amqp, "deploy.#").await,
         Some(since) => {
-            let (feed, state) = EventFeed::replay(amqp, since).await?;
+            let (feed, state) = EventFeed::replay(amqp, settings.events.log_max_age, since).await?;
             if state == LogState::Created {
                 eprintln!(
                     "note: the events log {} did not exist; declared it now, so nothing \

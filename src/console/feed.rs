@@ -14,16 +14,15 @@
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ExchangeDeclareOptions,
-    QueueDeclareOptions,
-};
+use std::time::Duration;
+
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Channel, Connection, Consumer, ExchangeKind};
+use lapin::{Connection, Consumer};
 
 use super::event::FeedEvent;
-use crate::amqp::{AmqpError, connect};
-use crate::config::{AmqpSettings, EventsSettings};
+use crate::amqp::{AmqpError, connect, topology};
+use crate::config::AmqpSettings;
 
 /// How far ahead of the reader's acks the log may deliver (streams need a
 /// prefetch, and acks, to be read over AMQP 0-9-1).
@@ -67,39 +66,16 @@ fn channel_error(error: lapin::Error) -> AmqpError {
     }
 }
 
-/// Declares the events exchange as the worker does (a topic exchange,
-/// durable), so a reader may start before any worker ever ran.
-async fn declare_events_exchange(
-    channel: &Channel,
-    settings: &AmqpSettings,
-) -> Result<(), AmqpError> {
-    let options = ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    let name = settings.events_exchange.as_str();
-    channel
-        .exchange_declare(
-            name.into(),
-            ExchangeKind::Topic,
-            options,
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|error| AmqpError::Exchange {
-            name: name.to_string(),
-            error,
-        })
-}
-
 /// Makes sure the events log exists: a passive declaration first (so a log
-/// the operator declared with another `x-max-age` is used as it is), else a
-/// declaration with the worker's arguments, bound to the events exchange
-/// with `#`. A refused passive declaration closes its channel, so each step
-/// gets a channel of its own.
+/// the operator declared with another `x-max-age` is used as it is), else
+/// the worker's own declarations of it (kept for `log_max_age`, the
+/// configured `events.log_max_age`), after the events exchange. A refused
+/// passive declaration closes its channel, so each step gets a channel of
+/// its own.
 pub async fn ensure_events_log(
     connection: &Connection,
     settings: &AmqpSettings,
+    log_max_age: Duration,
 ) -> Result<LogState, AmqpError> {
     let name = settings.events_log_queue.as_str();
     let probe = connection.create_channel().await.map_err(channel_error)?;
@@ -116,23 +92,9 @@ pub async fn ensure_events_log(
         return Ok(LogState::Existed);
     }
     let channel = connection.create_channel().await.map_err(channel_error)?;
-    declare_events_exchange(&channel, settings).await?;
-    let durable = QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
-    channel
-        .queue_declare(
-            name.into(),
-            durable,
-            crate::amqp::events_log_arguments(EventsSettings::default().log_max_age),
-        )
-        .await
-        .map_err(|error| AmqpError::Queue {
-            name: name.to_string(),
-            error,
-        })?;
-    crate::amqp::topology::bind(&channel, name, &settings.events_exchange, "#").await?;
+    let mut declarations = vec![topology::events_exchange(settings)];
+    declarations.extend(topology::events_log_declarations(settings, log_max_age));
+    topology::declare_all(&channel, &declarations).await?;
     let _ = channel.close(200, "done".into()).await;
     Ok(LogState::Created)
 }
@@ -143,7 +105,7 @@ impl EventFeed {
     pub async fn live(settings: &AmqpSettings, pattern: &str) -> Result<Self, FeedError> {
         let connection = connect(settings).await?;
         let channel = connection.create_channel().await.map_err(channel_error)?;
-        declare_events_exchange(&channel, settings).await?;
+        topology::events_exchange(settings).run(&channel).await?;
         let private = QueueDeclareOptions {
             exclusive: true,
             auto_delete: true,
@@ -157,7 +119,7 @@ impl EventFeed {
                 error,
             })?;
         let name = queue.name().as_str().to_string();
-        crate::amqp::topology::bind(&channel, &name, &settings.events_exchange, pattern).await?;
+        topology::bind(&channel, &name, &settings.events_exchange, pattern).await?;
         let options = BasicConsumeOptions {
             no_ack: true,
             exclusive: true,
@@ -181,13 +143,15 @@ impl EventFeed {
 
     /// Events from the log from `since` on (to the second, as the stream
     /// finds them), then live ones as they are published. Declares the log
-    /// first if it is missing ([`ensure_events_log`]).
+    /// first if it is missing ([`ensure_events_log`], kept for
+    /// `log_max_age`).
     pub async fn replay(
         settings: &AmqpSettings,
+        log_max_age: Duration,
         since: DateTime<Utc>,
     ) -> Result<(Self, LogState), FeedError> {
         let connection = connect(settings).await?;
-        let state = ensure_events_log(&connection, settings).await?;
+        let state = ensure_events_log(&connection, settings, log_max_age).await?;
         let channel = connection.create_channel().await.map_err(channel_error)?;
         let queue = settings.events_log_queue.clone();
         let consume_error = |error| AmqpError::Consume {

@@ -7,7 +7,6 @@
 //!   log (a stream replayed from a point in time).
 //! - [`dlq`]: the dead-letter queue: parked jobs listed, requeued (with
 //!   nothing lost) and purged.
-//! - [`publish`]: publishing a job so it counts only once a queue took it.
 //! - [`jobs`], [`window`]: the console's memory: a bounded window of
 //!   events, folded into one view per job and the last hour's throughput.
 //! - [`management`]: queue depths from RabbitMQ's management API.
@@ -19,6 +18,5 @@ pub mod event;
 pub mod feed;
 pub mod jobs;
 pub mod management;
-pub mod publish;
 pub mod server;
 pub mod window;

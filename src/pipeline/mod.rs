@@ -103,6 +103,17 @@ pub struct Pipeline {
     order: ScriptOrder,
 }
 
+/// What a job deploys, worked out before its script's turn: where it goes,
+/// the digest cache's index of that script (see `crate::cache`), how its
+/// assets are hashed, and a local bundle in place of S3's.
+struct Plan<'a> {
+    job: &'a DeployJob,
+    target: ScriptTarget,
+    scope: String,
+    hashing: AssetHashing,
+    local: Option<&'a Path>,
+}
+
 impl Pipeline {
     /// Built once per process by `startup`; the clients, the cache and the
     /// script order inside are shared by every job.
@@ -149,28 +160,30 @@ impl Pipeline {
             )));
         }
         crate::config::check_bundle_access(job, &self.s3).map_err(DeployError::Invalid)?;
-        let hashing = self.hash_rules.for_job(job, account_id)?;
-        let target = ScriptTarget {
-            account_id: account_id.to_string(),
-            namespace: job.namespace.clone(),
-            script_name: job.script_name.clone(),
+        let plan = Plan {
+            job,
+            hashing: self.hash_rules.for_job(job, account_id)?,
+            target: ScriptTarget {
+                account_id: account_id.to_string(),
+                namespace: job.namespace.clone(),
+                script_name: job.script_name.clone(),
+            },
+            scope: format!("{account_id}/{}/{}", job.namespace, job.script_name),
+            local,
         };
-        // The digest cache's index of this script (see `crate::cache`).
-        let scope = format!("{account_id}/{}/{}", job.namespace, job.script_name);
+        let (target, scope) = (&plan.target, &plan.scope);
 
         // One deploy of a script at a time: first in this process, in order
         // of arrival (two builds racing would let the older PUT land last),
         // then across the fleet (the lease), where the marker also says
         // whether this build is older than the live one.
-        let _script_lock = self.script_locks.lock(&target).await;
+        let _script_lock = self.script_locks.lock(target).await;
         let turn = self
             .order
-            .begin(&scope, job)
+            .begin(scope, job)
             .await
             .map_err(DeployError::Order)?;
-        let deployed = self
-            .run_in_turn(job, &target, &scope, &hashing, &turn, observer, local)
-            .await;
+        let deployed = self.run_in_turn(&plan, &turn, observer).await;
         turn.end().await;
         deployed
     }
@@ -179,14 +192,12 @@ impl Pipeline {
     /// script meanwhile, and the turn is checked before the PUT.
     async fn run_in_turn(
         &self,
-        job: &DeployJob,
-        target: &ScriptTarget,
-        scope: &str,
-        hashing: &AssetHashing,
+        plan: &Plan<'_>,
         turn: &Turn<'_>,
         observer: &DeployObserver,
-        local: Option<&Path>,
     ) -> Result<Success, DeployError> {
+        let (job, hashing, local) = (plan.job, &plan.hashing, plan.local);
+        let (target, scope) = (&plan.target, plan.scope.as_str());
         // Worker code first: it is small, and a missing main module should
         // fail before gigabytes of assets are read.
         observer.step(Step::List);

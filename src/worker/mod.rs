@@ -45,7 +45,7 @@ use crate::pipeline::Deploy;
 pub use disposition::{Disposition, Handled, RetrySchedule, disposition};
 pub use reroute::{
     PARK_ATTEMPTS_HEADER, PARK_CODE_HEADER, PARK_FIRST_FAILURE_HEADER, PARK_LAST_FAILURE_HEADER,
-    PARK_MESSAGE_HEADER, PARK_STEP_HEADER,
+    PARK_MESSAGE_HEADER, PARK_STEP_HEADER, ParkReason, park_properties, retry_properties,
 };
 
 /// Why the worker stopped on its own.

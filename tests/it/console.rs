@@ -62,9 +62,13 @@ impl Console {
 pub async fn declare_events_log(app: &TestApp) {
     let amqp = &app.settings.amqp;
     let connection = wfp_deployer::amqp::connect(amqp).await.unwrap();
-    wfp_deployer::console::feed::ensure_events_log(&connection, amqp)
-        .await
-        .unwrap();
+    wfp_deployer::console::feed::ensure_events_log(
+        &connection,
+        amqp,
+        app.settings.events.log_max_age,
+    )
+    .await
+    .unwrap();
     let _ = connection.close(200, "done".into()).await;
 }
 

@@ -10,6 +10,8 @@ use wfp_deployer::contract::EventKind;
 
 use crate::helpers::files::{json, readme_json_after, yaml};
 
+mod topology;
+
 const ASYNCAPI: &str = "contract/asyncapi.yaml";
 
 /// Every event kind the worker publishes. The `match` has no wildcard, so a

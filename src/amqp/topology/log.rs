@@ -6,11 +6,9 @@
 
 use std::time::Duration;
 
-use lapin::Channel;
 use lapin::types::FieldTable;
 
-use super::{bind, queue, text};
-use crate::amqp::AmqpError;
+use super::{Declaration, text};
 use crate::config::AmqpSettings;
 
 /// The events log's arguments: a stream, keeping events for `max_age`
@@ -30,16 +28,14 @@ pub fn events_log_arguments(max_age: Duration) -> FieldTable {
     args
 }
 
-/// Declares the events log and binds it to the events exchange with `#`.
-/// The exchange is `declare_topology`'s, declared first.
-pub(super) async fn declare_events_log(
-    channel: &Channel,
-    settings: &AmqpSettings,
-    max_age: Duration,
-) -> Result<(), AmqpError> {
+/// The events log, bound to the events exchange with `#`. The exchange is
+/// among the contract's declarations, which come first.
+pub fn events_log_declarations(settings: &AmqpSettings, max_age: Duration) -> Vec<Declaration> {
     let name = &settings.events_log_queue;
-    queue(channel, name, events_log_arguments(max_age)).await?;
-    bind(channel, name, &settings.events_exchange, "#").await
+    vec![
+        Declaration::queue(name, events_log_arguments(max_age)),
+        Declaration::binding(name, &settings.events_exchange, "#"),
+    ]
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@
 mod log;
 mod retry;
 
-pub use log::events_log_arguments;
+pub use log::{events_log_arguments, events_log_declarations};
 pub use retry::{retry_queue_arguments, retry_queue_name};
 
 use std::time::Duration;
@@ -80,29 +80,84 @@ pub fn dead_letter_queue_arguments() -> FieldTable {
     args
 }
 
-async fn exchange(channel: &Channel, name: &str, kind: ExchangeKind) -> Result<(), AmqpError> {
-    channel
-        .exchange_declare(name.into(), kind, durable_exchange(), FieldTable::default())
-        .await
-        .map_err(|error| AmqpError::Exchange {
-            name: name.to_string(),
-            error,
-        })
+/// One thing the worker declares on the broker, as data: [`Topology`] runs
+/// them in order, and the contract test compares them with
+/// `contract/asyncapi.yaml`, so the document cannot drift from the code.
+#[derive(Debug, Clone)]
+pub enum Declaration {
+    /// A durable exchange, no arguments.
+    Exchange { name: String, kind: ExchangeKind },
+    /// A durable queue with its arguments.
+    Queue { name: String, arguments: FieldTable },
+    /// `queue` bound to `exchange` with `routing_key`, no arguments.
+    Binding {
+        queue: String,
+        exchange: String,
+        routing_key: String,
+    },
 }
 
-pub(super) async fn queue(
-    channel: &Channel,
-    name: &str,
-    args: FieldTable,
-) -> Result<(), AmqpError> {
-    channel
-        .queue_declare(name.into(), durable_queue(), args)
-        .await
-        .map(drop)
-        .map_err(|error| AmqpError::Queue {
+impl Declaration {
+    fn exchange(name: &str, kind: ExchangeKind) -> Self {
+        Self::Exchange {
             name: name.to_string(),
-            error,
-        })
+            kind,
+        }
+    }
+
+    fn queue(name: &str, arguments: FieldTable) -> Self {
+        Self::Queue {
+            name: name.to_string(),
+            arguments,
+        }
+    }
+
+    fn binding(queue: &str, exchange: &str, routing_key: &str) -> Self {
+        Self::Binding {
+            queue: queue.to_string(),
+            exchange: exchange.to_string(),
+            routing_key: routing_key.to_string(),
+        }
+    }
+
+    /// Declares it (durable), naming what was refused on error.
+    pub async fn run(&self, channel: &Channel) -> Result<(), AmqpError> {
+        match self {
+            Self::Exchange { name, kind } => channel
+                .exchange_declare(
+                    name.as_str().into(),
+                    kind.clone(),
+                    durable_exchange(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|error| AmqpError::Exchange {
+                    name: name.clone(),
+                    error,
+                }),
+            Self::Queue { name, arguments } => channel
+                .queue_declare(name.as_str().into(), durable_queue(), arguments.clone())
+                .await
+                .map(drop)
+                .map_err(|error| AmqpError::Queue {
+                    name: name.clone(),
+                    error,
+                }),
+            Self::Binding {
+                queue,
+                exchange,
+                routing_key,
+            } => bind(channel, queue, exchange, routing_key).await,
+        }
+    }
+}
+
+/// Runs `declarations` in order on `channel`.
+pub async fn declare_all(channel: &Channel, declarations: &[Declaration]) -> Result<(), AmqpError> {
+    for declaration in declarations {
+        declaration.run(channel).await?;
+    }
+    Ok(())
 }
 
 /// Binds `queue` to `exchange` with `routing_key`, naming all three on error.
@@ -129,49 +184,35 @@ pub(crate) async fn bind(
         })
 }
 
+/// Contract v1's exchanges, queues and bindings (names from `settings`), in
+/// the order they are declared: dead-lettering first, so the jobs queue
+/// never points at a missing DLX.
+pub fn contract_declarations(settings: &AmqpSettings) -> Vec<Declaration> {
+    let s = settings;
+    vec![
+        Declaration::exchange(&s.dead_letter_exchange, ExchangeKind::Fanout),
+        Declaration::queue(&s.dead_letter_queue, dead_letter_queue_arguments()),
+        Declaration::binding(&s.dead_letter_queue, &s.dead_letter_exchange, ""),
+        Declaration::exchange(&s.jobs_exchange, ExchangeKind::Direct),
+        Declaration::queue(&s.jobs_queue, jobs_queue_arguments(s)),
+        Declaration::binding(&s.jobs_queue, &s.jobs_exchange, &s.jobs_routing_key),
+        events_exchange(s),
+    ]
+}
+
+/// The events exchange, as the worker declares it: for a reader that may
+/// start before any worker ever ran.
+pub fn events_exchange(settings: &AmqpSettings) -> Declaration {
+    Declaration::exchange(&settings.events_exchange, ExchangeKind::Topic)
+}
+
 /// Declares every exchange, queue and binding of contract v1 (durable; names
 /// from `settings`). Safe to call again: the same declaration is a no-op.
 ///
 /// A refused declaration closes `channel` (that is AMQP's rule), so callers
 /// give it a channel they are prepared to lose.
 pub async fn declare_topology(channel: &Channel, settings: &AmqpSettings) -> Result<(), AmqpError> {
-    // Dead-lettering first, so the jobs queue never points at a missing DLX.
-    exchange(
-        channel,
-        &settings.dead_letter_exchange,
-        ExchangeKind::Fanout,
-    )
-    .await?;
-    queue(
-        channel,
-        &settings.dead_letter_queue,
-        dead_letter_queue_arguments(),
-    )
-    .await?;
-    bind(
-        channel,
-        &settings.dead_letter_queue,
-        &settings.dead_letter_exchange,
-        "",
-    )
-    .await?;
-
-    exchange(channel, &settings.jobs_exchange, ExchangeKind::Direct).await?;
-    queue(
-        channel,
-        &settings.jobs_queue,
-        jobs_queue_arguments(settings),
-    )
-    .await?;
-    bind(
-        channel,
-        &settings.jobs_queue,
-        &settings.jobs_exchange,
-        &settings.jobs_routing_key,
-    )
-    .await?;
-
-    exchange(channel, &settings.events_exchange, ExchangeKind::Topic).await
+    declare_all(channel, &contract_declarations(settings)).await
 }
 
 /// Everything the worker declares, with the settings it takes: contract
@@ -192,13 +233,22 @@ impl Topology {
         }
     }
 
-    /// Declares it all; safe to call again (see [`declare_topology`]). The
-    /// jobs exchange comes before the delay queues that dead-letter to it,
-    /// the events exchange before the log bound to it.
+    /// Everything, in the order it is declared: the jobs exchange comes
+    /// before the delay queues that dead-letter to it, the events exchange
+    /// before the log bound to it.
+    pub fn declarations(&self) -> Vec<Declaration> {
+        let mut all = contract_declarations(&self.amqp);
+        all.extend(retry::retry_declarations(&self.amqp, &self.retry_delays));
+        all.extend(log::events_log_declarations(
+            &self.amqp,
+            self.events_log_max_age,
+        ));
+        all
+    }
+
+    /// Declares it all; safe to call again (see [`declare_topology`]).
     pub async fn declare(&self, channel: &Channel) -> Result<(), AmqpError> {
-        declare_topology(channel, &self.amqp).await?;
-        retry::declare_retry_queues(channel, &self.amqp, &self.retry_delays).await?;
-        log::declare_events_log(channel, &self.amqp, self.events_log_max_age).await
+        declare_all(channel, &self.declarations()).await
     }
 
     /// The queues the worker feeds itself: jobs, dead letters, the delay

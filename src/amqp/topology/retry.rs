@@ -10,11 +10,9 @@
 
 use std::time::Duration;
 
-use lapin::Channel;
 use lapin::types::{AMQPValue, FieldTable};
 
-use super::{queue, text};
-use crate::amqp::AmqpError;
+use super::{Declaration, text};
 use crate::config::AmqpSettings;
 
 /// The delay queue for `delay`: `<jobs_queue>.retry.<delay>`, the delay in
@@ -55,24 +53,23 @@ pub fn retry_queue_arguments(settings: &AmqpSettings, delay: Duration) -> FieldT
     args
 }
 
-/// Declares one delay queue per distinct delay in `delays` (see
+/// One delay queue per distinct delay in `delays` (see
 /// [`retry_queue_arguments`]). The jobs exchange they dead-letter to is
-/// `declare_topology`'s, declared first.
-pub(super) async fn declare_retry_queues(
-    channel: &Channel,
-    settings: &AmqpSettings,
-    delays: &[Duration],
-) -> Result<(), AmqpError> {
+/// among the contract's declarations, which come first.
+pub(super) fn retry_declarations(settings: &AmqpSettings, delays: &[Duration]) -> Vec<Declaration> {
     let mut declared = Vec::new();
-    for &delay in delays {
-        if declared.contains(&delay) {
-            continue;
-        }
-        let name = retry_queue_name(&settings.jobs_queue, delay);
-        queue(channel, &name, retry_queue_arguments(settings, delay)).await?;
-        declared.push(delay);
-    }
-    Ok(())
+    delays
+        .iter()
+        .filter(|delay| {
+            let first = !declared.contains(*delay);
+            declared.push(**delay);
+            first
+        })
+        .map(|&delay| {
+            let name = retry_queue_name(&settings.jobs_queue, delay);
+            Declaration::queue(&name, retry_queue_arguments(settings, delay))
+        })
+        .collect()
 }
 
 #[cfg(test)]

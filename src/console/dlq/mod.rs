@@ -40,8 +40,7 @@ use lapin::Connection;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 
-use super::publish::RoutedPublishError;
-use crate::amqp::{AmqpError, connect};
+use crate::amqp::{AmqpError, PublishError, connect};
 use crate::config::AmqpSettings;
 
 /// Messages one pass reads at most, unless told otherwise.
@@ -56,7 +55,7 @@ pub enum DlqError {
     #[error("queue {queue}: {error}")]
     Broker { queue: String, error: lapin::Error },
     #[error("requeue: {0}")]
-    Publish(#[from] RoutedPublishError),
+    Publish(#[from] PublishError),
 }
 
 /// The dead-letter queue named in the settings, on a connection of its own.

@@ -28,9 +28,8 @@ use serde::Serialize;
 use super::DlqError;
 use super::entry::ParkedJob;
 use super::headers::{self, DELIVERY_COUNT};
-use crate::amqp::AmqpError;
+use crate::amqp::{AmqpError, Message, Target, publish_confirmed};
 use crate::config::AmqpSettings;
-use crate::console::publish::publish_routed;
 
 /// Deliveries after which a message read back is refreshed rather than
 /// returned: well under RabbitMQ 4.0's default delivery limit of 20.
@@ -159,11 +158,16 @@ async fn pass(
         let delivery = message.delivery;
         let job = ParkedJob::read(&delivery.data, &delivery.properties);
         let ack = |tag| channel.basic_ack(tag, BasicAckOptions::default());
+        // A copy of this message, confirmed and taken by a queue.
+        let republish = |target, properties| {
+            let copy = Message::mandatory(&delivery.data, properties);
+            publish_confirmed(channel, target, copy, timeout)
+        };
         if action != Action::Keep && selection.matches(&job, now) {
             if action == Action::Requeue {
                 let properties = headers::requeue_properties(&delivery.properties);
                 let (exchange, key) = (&settings.jobs_exchange, &settings.jobs_routing_key);
-                publish_routed(channel, exchange, key, &delivery.data, properties, timeout).await?;
+                republish(Target::new(exchange, key), properties).await?;
             }
             // Only now: the job is in the jobs queue (or meant to be gone).
             ack(delivery.delivery_tag).await.map_err(broker(settings))?;
@@ -178,7 +182,7 @@ async fn pass(
             .unwrap_or(0);
         if delivery.redelivered && returns >= REFRESH_AT {
             let properties = headers::refreshed_properties(&delivery.properties);
-            publish_routed(channel, "", queue, &delivery.data, properties, timeout).await?;
+            republish(Target::new("", queue), properties).await?;
             ack(delivery.delivery_tag).await.map_err(broker(settings))?;
             sweep.refreshed += 1;
         } else {

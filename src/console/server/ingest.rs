@@ -32,10 +32,13 @@ const RESUME_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Subscribes, replays and reads live events until `shutdown`, reconnecting
-/// with a growing pause when the broker goes away.
+/// with a growing pause when the broker goes away. A missing events log is
+/// declared kept for `log_max_age` (`events.log_max_age`), as the worker
+/// declares it.
 pub async fn events(
     state: AppState,
     amqp: AmqpSettings,
+    log_max_age: Duration,
     replay: Duration,
     shutdown: CancellationToken,
 ) {
@@ -51,6 +54,7 @@ pub async fn events(
                 tokio::spawn(replay_log(
                     state.clone(),
                     amqp.clone(),
+                    log_max_age,
                     since,
                     replaying.clone(),
                 ));
@@ -109,10 +113,11 @@ async fn consume(
 async fn replay_log(
     state: AppState,
     amqp: AmqpSettings,
+    log_max_age: Duration,
     since: DateTime<Utc>,
     stop: CancellationToken,
 ) {
-    let mut feed = match EventFeed::replay(&amqp, since).await {
+    let mut feed = match EventFeed::replay(&amqp, log_max_age, since).await {
         Ok((feed, _)) => feed,
         Err(error) => {
             tracing::warn!(%error, "console: cannot read the events log; showing live events only");

@@ -254,10 +254,12 @@ pub async fn bind(
     })?;
     let console = settings.console.clone();
     let amqp = settings.amqp.clone();
+    let log_max_age = settings.events.log_max_age;
     let serve = async move {
         tokio::spawn(ingest::events(
             state.clone(),
             amqp,
+            log_max_age,
             console.replay,
             shutdown.clone(),
         ));

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::job::{JobContext, Processed, Received, Settle, process_one};
 use super::reroute::Reroute;
 use super::*;
-use crate::amqp::publisher::Target;
+use crate::amqp::Target;
 use crate::amqp::{ATTEMPT_HEADER, DeliveryMeta, FIRST_FAILURE_HEADER, PublishError, header_str};
 use crate::contract::{
     DeployJob, DeploymentInfo, ErrorCode, EventKind, FailureInfo, ManifestSummary, Step, Success,

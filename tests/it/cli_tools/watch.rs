@@ -42,9 +42,13 @@ async fn watch_from_replays_the_log_then_follows_live_events() {
     let connection = wfp_deployer::amqp::connect(&app.settings.amqp)
         .await
         .unwrap();
-    wfp_deployer::console::feed::ensure_events_log(&connection, &app.settings.amqp)
-        .await
-        .unwrap();
+    wfp_deployer::console::feed::ensure_events_log(
+        &connection,
+        &app.settings.amqp,
+        app.settings.events.log_max_age,
+    )
+    .await
+    .unwrap();
     let _ = connection.close(200, "done".into()).await;
     app.deploy_ok(&app.job("before-1", "replayed", "r/")).await;
 
@@ -74,4 +78,41 @@ async fn watch_from_replays_the_log_then_follows_live_events() {
     let live = watch.line().await;
     assert!(live.contains("customers/followed  after-1"), "{live}");
     app.stop().await;
+}
+
+/// A reader that finds no events log declares it as the worker would: kept
+/// for the configured `events.log_max_age`, not the default (the broker
+/// cannot change a queue's arguments later). Its arguments are read back
+/// from the management API.
+#[tokio::test]
+async fn a_missing_events_log_is_declared_kept_for_the_configured_max_age() {
+    use wfp_deployer::console::feed::{LogState, ensure_events_log};
+
+    let (mut settings, _topology) = crate::helpers::amqp::unique_settings();
+    settings.events.log_max_age = std::time::Duration::from_secs(2 * 3600);
+    let amqp = &settings.amqp;
+    let connection = crate::helpers::amqp::connect(amqp).await;
+    let state = ensure_events_log(&connection, amqp, settings.events.log_max_age)
+        .await
+        .unwrap();
+    assert_eq!(state, LogState::Created);
+    let _ = connection.close(200, "done".into()).await;
+
+    let url = format!(
+        "{}/api/queues/%2F/{}",
+        settings.console.management_url.trim_end_matches('/'),
+        amqp.events_log_queue
+    );
+    let queue: Value = reqwest::Client::new()
+        .get(&url)
+        .basic_auth("guest", Some("guest"))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queue["arguments"]["x-queue-type"], "stream", "{queue}");
+    assert_eq!(queue["arguments"]["x-max-age"], "2h", "{queue}");
 }
