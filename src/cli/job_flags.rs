@@ -68,7 +68,12 @@ impl JobFlags {
     /// A contract v1 job of `bundle` (and worker code, when given) from
     /// the flags. `missing` says what to give when --namespace or --script
     /// is absent.
-    pub fn build(&self, bundle: Value, worker: Option<Value>, missing: &str) -> anyhow::Result<Value> {
+    pub fn build(
+        &self,
+        bundle: Value,
+        worker: Option<Value>,
+        missing: &str,
+    ) -> anyhow::Result<Value> {
         let (Some(namespace), Some(script)) = (&self.namespace, &self.script) else {
             anyhow::bail!("{missing}");
         };
@@ -99,7 +104,11 @@ impl JobFlags {
         set("account_id", &self.account);
         set("compatibility_date", &self.compatibility_date);
         set("correlation_id", &self.correlation_id);
-        merge(fields, "labels", self.labels.iter().map(|(k, v)| (k, json!(v))));
+        merge(
+            fields,
+            "labels",
+            self.labels.iter().map(|(k, v)| (k, json!(v))),
+        );
         merge(
             fields,
             "assets_config",
@@ -164,8 +173,8 @@ pub fn assets_setting(text: &str) -> Result<(String, Value), String> {
         }
     };
     let one = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
-    let config: AssetsConfig = serde_json::from_value(one)
-        .map_err(|_| format!("{key}={raw}: {key} takes {takes}"))?;
+    let config: AssetsConfig =
+        serde_json::from_value(one).map_err(|_| format!("{key}={raw}: {key} takes {takes}"))?;
     config
         .validate()
         .map_err(|_| format!("{key}={raw}: {key} takes {takes}"))?;
@@ -191,13 +200,19 @@ mod tests {
             json!(["/api/*"])
         );
         let err = assets_setting("html_handling=sometimes").unwrap_err();
-        assert!(err.contains("html_handling takes one of auto-trailing-slash"), "{err}");
+        assert!(
+            err.contains("html_handling takes one of auto-trailing-slash"),
+            "{err}"
+        );
         let err = assets_setting("serve_directly=yes").unwrap_err();
         assert!(err.contains("serve_directly takes true or false"), "{err}");
         let err = assets_setting(r#"run_worker_first=["api"]"#).unwrap_err();
         assert!(err.contains("routes starting with /"), "{err}");
         let err = assets_setting("not_found=404-page").unwrap_err();
-        assert!(err.contains("\"not_found\" is not an assets config key"), "{err}");
+        assert!(
+            err.contains("\"not_found\" is not an assets config key"),
+            "{err}"
+        );
     }
 
     #[test]

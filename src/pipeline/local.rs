@@ -103,10 +103,7 @@ impl Pipeline {
     ) -> Result<Planned, super::DeployError> {
         observer.step(crate::contract::Step::Validate);
         let (_, scope, hashing) = self.validate(job, account_id, local)?;
-        let spool = self
-            .spools
-            .spool()
-            .map_err(super::DeployError::Spool)?;
+        let spool = self.spools.spool().map_err(super::DeployError::Spool)?;
         let Built {
             script,
             ingested,

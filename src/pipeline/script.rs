@@ -40,11 +40,7 @@ impl Pipeline {
         };
         let (main_module, modules, assets_binding) = match code {
             None => (None, Vec::new(), None),
-            Some((main, modules)) => (
-                Some(main),
-                modules,
-                Some(job.assets_binding().to_string()),
-            ),
+            Some((main, modules)) => (Some(main), modules, Some(job.assets_binding().to_string())),
         };
         Ok(ScriptUpload {
             main_module,

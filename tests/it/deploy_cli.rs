@@ -58,7 +58,10 @@ async fn served(sim: &SimServer, script: &str, path: &str) -> Vec<u8> {
 async fn a_local_directory_deploys_and_prints_one_summary_line() {
     let sim = spawn_sim_for(&Default::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    site(dir.path(), &[("index.html", "<p>dir</p>"), ("a/b.css", "b{}")]);
+    site(
+        dir.path(),
+        &[("index.html", "<p>dir</p>"), ("a/b.css", "b{}")],
+    );
     let target = dir.path().display().to_string();
     let out = deploy(
         &sim,
@@ -128,7 +131,10 @@ async fn an_s3_prefix_and_an_s3_archive_deploy() {
     )
     .await;
     assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(served(&sim, "cli-prefix", "/index.html").await, b"<p>prefix</p>");
+    assert_eq!(
+        served(&sim, "cli-prefix", "/index.html").await,
+        b"<p>prefix</p>"
+    );
     let deployed = deployment(&sim, TEST_ACCOUNT, "customers", "cli-prefix").await;
     assert_eq!(
         deployed["metadata"]["assets"]["config"]["html_handling"], "none",
@@ -142,7 +148,10 @@ async fn an_s3_prefix_and_an_s3_archive_deploy() {
     )
     .await;
     assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(served(&sim, "cli-s3tgz", "/index.html").await, b"<p>archive</p>");
+    assert_eq!(
+        served(&sim, "cli-s3tgz", "/index.html").await,
+        b"<p>archive</p>"
+    );
 }
 
 #[tokio::test]
@@ -168,7 +177,10 @@ async fn a_job_file_deploys_with_flags_overriding_it_and_bundle_replacing_its_fi
     assert_eq!(out.code, Some(0), "{out:?}");
     let event: Value = serde_json::from_str(&out.stdout).expect("the event on stdout");
     assert_eq!(event["id"], "cli-job-1:succeeded");
-    assert_eq!(served(&sim, "cli-job-b", "/index.html").await, b"<p>job</p>");
+    assert_eq!(
+        served(&sim, "cli-job-b", "/index.html").await,
+        b"<p>job</p>"
+    );
 }
 
 #[tokio::test]
@@ -204,7 +216,10 @@ async fn worker_code_comes_from_a_local_directory() {
     .await;
     assert_eq!(out.code, Some(0), "{out:?}");
     let deployed = deployment(&sim, TEST_ACCOUNT, "customers", "cli-code").await;
-    assert_eq!(deployed["metadata"]["main_module"], "index.js", "{deployed}");
+    assert_eq!(
+        deployed["metadata"]["main_module"], "index.js",
+        "{deployed}"
+    );
     let names: Vec<&str> = deployed["modules"]
         .as_array()
         .unwrap()
@@ -218,7 +233,10 @@ async fn worker_code_comes_from_a_local_directory() {
 async fn a_dry_run_checks_the_site_and_asks_cloudflare_nothing() {
     let sim = spawn_sim_for(&Default::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    site(dir.path(), &[("index.html", "<p>dry</p>"), ("_headers", "/*\n  X-A: b\n")]);
+    site(
+        dir.path(),
+        &[("index.html", "<p>dry</p>"), ("_headers", "/*\n  X-A: b\n")],
+    );
     let target = dir.path().display().to_string();
     let args = [
         target.as_str(),
@@ -238,10 +256,14 @@ async fn a_dry_run_checks_the_site_and_asks_cloudflare_nothing() {
     .await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
-        out.stdout.starts_with("dry run of customers/cli-dry: 1 files, 10 B valid"),
+        out.stdout
+            .starts_with("dry run of customers/cli-dry: 1 files, 10 B valid"),
         "{out:?}"
     );
-    assert!(out.stdout.contains("Nothing was sent to Cloudflare"), "{out:?}");
+    assert!(
+        out.stdout.contains("Nothing was sent to Cloudflare"),
+        "{out:?}"
+    );
     let mut json_args = args.to_vec();
     json_args.push("--json");
     let out = deploy(&sim, &json_args).await;
@@ -249,7 +271,11 @@ async fn a_dry_run_checks_the_site_and_asks_cloudflare_nothing() {
     let planned: Value = serde_json::from_str(&out.stdout).expect("JSON on stdout");
     assert_eq!(planned["dry_run"], true);
     assert_eq!(planned["manifest"]["files"], 1);
-    assert!(requests(&sim).await.is_empty(), "{:?}", requests(&sim).await);
+    assert!(
+        requests(&sim).await.is_empty(),
+        "{:?}",
+        requests(&sim).await
+    );
 
     // The log does record requests: the same site deployed shows some.
     let out = deploy(&sim, &args[..5]).await;
@@ -311,6 +337,10 @@ async fn usage_errors_exit_2_naming_what_is_wrong() {
     assert!(out.stderr.contains("no such directory or file"), "{out:?}");
     let out = deploy(&sim, &[&target]).await;
     assert_eq!(out.code, Some(2), "{out:?}");
-    assert!(out.stderr.contains("needs --namespace NS and --script NAME"), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("needs --namespace NS and --script NAME"),
+        "{out:?}"
+    );
     assert!(requests(&sim).await.is_empty());
 }

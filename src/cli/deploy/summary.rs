@@ -170,7 +170,10 @@ mod tests {
             },
             Duration::from_millis(5),
         );
-        assert!(line.starts_with("dry run of customers/acme: 12 files, 1.5 KiB valid"), "{line}");
+        assert!(
+            line.starts_with("dry run of customers/acme: 12 files, 1.5 KiB valid"),
+            "{line}"
+        );
         assert!(line.contains("Nothing was sent to Cloudflare"), "{line}");
     }
 
@@ -180,7 +183,7 @@ mod tests {
             ErrorCode::BundleNotFound,
             Step::List,
             true,
-            "./site/: no files".into(),
+            "./site/: no files",
         );
         assert_eq!(
             failed("deploy", &failure),

@@ -53,9 +53,9 @@ impl Target {
             (true, false) => Err(format!(
                 "{arg}: a file, but not an archive ({ARCHIVES}) nor a job (.json)"
             )),
-            (false, _) if path.symlink_metadata().is_ok() => Err(format!(
-                "{arg}: neither a directory nor a regular file"
-            )),
+            (false, _) if path.symlink_metadata().is_ok() => {
+                Err(format!("{arg}: neither a directory nor a regular file"))
+            }
             (false, _) => Err(format!(
                 "{arg}: no such directory or file (give a directory, an archive ({ARCHIVES}), \
                  s3://bucket/prefix/, s3://bucket/key.tar.gz, or a job .json)"
@@ -116,7 +116,10 @@ mod tests {
         let name = archive.display().to_string();
         assert_eq!(Target::parse(&name), Ok(Target::Local(archive)));
         assert_eq!(Target::parse("-"), Ok(Target::Job("-".into())));
-        assert_eq!(Target::parse("job.json"), Ok(Target::Job("job.json".into())));
+        assert_eq!(
+            Target::parse("job.json"),
+            Ok(Target::Job("job.json".into()))
+        );
         assert_eq!(
             Target::parse("s3://sites/acme/42/"),
             Ok(Target::S3Prefix {
@@ -143,7 +146,10 @@ mod tests {
     #[test]
     fn what_is_no_target_says_what_would_be() {
         let err = Target::parse("s3://sites/acme/42").unwrap_err();
-        assert!(err.contains("end a prefix with / (s3://sites/acme/42/)"), "{err}");
+        assert!(
+            err.contains("end a prefix with / (s3://sites/acme/42/)"),
+            "{err}"
+        );
         let err = Target::parse("s3:///x/").unwrap_err();
         assert!(err.contains("no bucket"), "{err}");
         let err = Target::parse("/no/such/site").unwrap_err();
