@@ -84,7 +84,7 @@ Examples:
   wfp-deployer deploy job.json --bundle ./public
   cat job.json | wfp-deployer deploy - --script acme-staging
 
-Prints one summary line (--json: the terminal event). Exit status: 0 deployed
+Prints one summary line (--json, or a job file: the terminal event). Exit status: 0 deployed
 (or, with --dry-run, valid), 1 the deploy failed (the error says step, code,
 message and what to do next), 2 a usage error.")]
     Deploy(deploy::DeployArgs),

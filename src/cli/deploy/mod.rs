@@ -12,7 +12,8 @@
 //!
 //! Output: a one-line summary on standard output (`--json`: the terminal
 //! event, as the worker would publish it; for a dry run, the manifest
-//! summary). Exit status: 0 deployed (or the dry run found it valid), 1 the
+//! summary). A job file target implies `--json`: `deploy JOB.json` printed
+//! the event before the command took other targets, and scripts read it. Exit status: 0 deployed (or the dry run found it valid), 1 the
 //! deploy failed (the error line says step, code, message and what to do),
 //! 2 a usage error (clap's, or a target or flags that cannot make a job).
 
@@ -65,13 +66,14 @@ pub struct DeployArgs {
     pub dry_run: bool,
     /// Print the terminal event (contract v1 JSON) instead of the summary
     /// line; with --dry-run, the manifest summary as JSON (e.g. --json |
-    /// jq .data.manifest).
+    /// jq .data.manifest). Implied for a job file target, as it always was.
     #[arg(long)]
     pub json: bool,
 }
 
-/// The job and what to read from disk, from the arguments.
-fn job_and_files(args: &DeployArgs) -> anyhow::Result<(DeployJob, LocalFiles)> {
+/// The job, what to read from disk, and whether the target was a job file
+/// (which prints the terminal event, as `deploy JOB.json` always has).
+fn job_and_files(args: &DeployArgs) -> anyhow::Result<(DeployJob, LocalFiles, bool)> {
     let target = Target::parse(&args.target).map_err(UsageError)?;
     if args.bundle.is_some() && !matches!(target, Target::Job(_)) {
         return Err(UsageError(format!(
@@ -93,7 +95,7 @@ fn job_and_files(args: &DeployArgs) -> anyhow::Result<(DeployJob, LocalFiles)> {
             let source = path.display().to_string();
             let job = decode_job(&body).map_err(|e| UsageError(format!("{source}: {e}")))?;
             if !args.flags.any() {
-                return Ok((job, local_files(&target, args, code)));
+                return Ok((job, local_files(&target, args, code), true));
             }
             let mut value = serde_json::to_value(&job)?;
             args.flags.apply(&mut value)?;
@@ -114,7 +116,8 @@ fn job_and_files(args: &DeployArgs) -> anyhow::Result<(DeployJob, LocalFiles)> {
     };
     let job = decode_job(&serde_json::to_vec(&job)?)
         .map_err(|e| UsageError(format!("the job from {source}: {e}")))?;
-    Ok((job, local_files(&target, args, code)))
+    let job_file = matches!(target, Target::Job(_));
+    Ok((job, local_files(&target, args, code), job_file))
 }
 
 fn local_files(target: &Target, args: &DeployArgs, code: Option<LocalCode>) -> LocalFiles {
@@ -134,7 +137,8 @@ fn observer() -> DeployObserver {
 /// Deploys (or, with `--dry-run`, checks) and reports; an error when it
 /// failed (exit 1) or the arguments make no job (exit 2).
 pub async fn run(settings: &Settings, args: &DeployArgs) -> anyhow::Result<()> {
-    let (job, local) = job_and_files(args)?;
+    let (job, local, job_file) = job_and_files(args)?;
+    let json = args.json || job_file;
     let mut settings = settings.clone();
     // The operator's own account, named on the command line, is one this
     // command may deploy into.
@@ -167,7 +171,7 @@ pub async fn run(settings: &Settings, args: &DeployArgs) -> anyhow::Result<()> {
     if args.dry_run {
         let (took, planned) = pipeline.plan(&job, &account_id, &local, &observer).await;
         let planned = planned.map_err(|f| anyhow::anyhow!(summary::failed("dry run", &f)))?;
-        if args.json {
+        if json {
             let shown = summary::planned_json(&job, &account_id, &planned, took);
             println!("{}", serde_json::to_string_pretty(&shown)?);
         } else {
@@ -178,7 +182,7 @@ pub async fn run(settings: &Settings, args: &DeployArgs) -> anyhow::Result<()> {
     let outcome = pipeline
         .deploy_local(&job, &account_id, &local, &observer)
         .await;
-    if args.json {
+    if json {
         let meta = DeliveryMeta {
             attempt: 1,
             ..DeliveryMeta::default()
@@ -190,7 +194,7 @@ pub async fn run(settings: &Settings, args: &DeployArgs) -> anyhow::Result<()> {
     }
     match &outcome.result {
         Ok(success) => {
-            if !args.json {
+            if !json {
                 println!("{}", summary::succeeded(&job, success, outcome.duration));
             }
             Ok(())
