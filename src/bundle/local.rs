@@ -1,5 +1,6 @@
 //! Bundles on the worker's own disk: a directory, or an archive file, for
-//! the one-shot `deploy --bundle PATH` command and for tests.
+//! the one-shot `deploy DIR` (or `deploy JOB.json --bundle PATH`) command
+//! and for tests.
 //!
 //! No job can name one: [`BundleRef`](crate::contract::BundleRef), the wire
 //! type, has no local variant, and only [`Bundles::open_local`], which the
