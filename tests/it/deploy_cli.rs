@@ -344,3 +344,38 @@ async fn usage_errors_exit_2_naming_what_is_wrong() {
     );
     assert!(requests(&sim).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_job_on_standard_input_prints_its_event_as_deploy_job_json_always_did() {
+    use tokio::io::AsyncWriteExt;
+    let sim = spawn_sim_for(&Default::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    site(dir.path(), &[("index.html", "<p>stdin</p>")]);
+    let body = serde_json::json!({
+        "version": 1, "job_id": "cli-stdin-1", "namespace": "customers",
+        "script_name": "cli-stdin", "bundle": {"bucket": "not-read", "prefix": "x/"}
+    });
+    let site_dir = dir.path().display().to_string();
+    let mut child = wfp(&sim)
+        .args(["deploy", "-", "--bundle", &site_dir, "--label", "via=stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(body.to_string().as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the command ends within 60 s")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let event: Value = serde_json::from_slice(&out.stdout).expect("the event on stdout");
+    assert_eq!(event["id"], "cli-stdin-1:succeeded");
+    assert_eq!(event["data"]["labels"]["via"], "stdin");
+    assert_eq!(
+        served(&sim, "cli-stdin", "/index.html").await,
+        b"<p>stdin</p>"
+    );
+}
