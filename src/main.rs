@@ -10,7 +10,7 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("wfp-deployer: error: {e:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(wfp_deployer::cli::exit_code(&e))
         }
     }
 }

@@ -101,6 +101,7 @@ pub async fn run(
     command
         .arg("deploy")
         .arg(&job_path)
+        .arg("--json")
         .envs(env.iter().cloned());
     tokio::task::spawn_blocking(move || measure(command, &log))
         .await

@@ -1,5 +1,6 @@
 //! Bundles on the worker's own disk: a directory, or an archive file, for
-//! the one-shot `deploy --bundle PATH` command and for tests.
+//! the one-shot `deploy DIR` (or `deploy JOB.json --bundle PATH`) command
+//! and for tests.
 //!
 //! No job can name one: [`BundleRef`](crate::contract::BundleRef), the wire
 //! type, has no local variant, and only [`Bundles::open_local`], which the
@@ -48,9 +49,9 @@ pub struct LocalDir {
 
 /// One regular file found by the walk.
 #[derive(Debug, Clone)]
-struct Found {
-    rel: String,
-    size: u64,
+pub(super) struct Found {
+    pub(super) rel: String,
+    pub(super) size: u64,
 }
 
 impl LocalDir {
@@ -189,7 +190,7 @@ impl BundleSource for LocalDir {
 
 /// Every regular file under `root`, in name order, its path through the
 /// path rules; links and special files refused.
-fn walk(root: &Path, max_entries: u64) -> Result<Vec<Found>, BundleError> {
+pub(super) fn walk(root: &Path, max_entries: u64) -> Result<Vec<Found>, BundleError> {
     let max_depth = ArchiveLimits::default().max_depth;
     let mut found = Vec::new();
     let mut stack = vec![(PathBuf::new(), 0usize)];
@@ -252,7 +253,7 @@ fn walk(root: &Path, max_entries: u64) -> Result<Vec<Found>, BundleError> {
     Ok(found)
 }
 
-fn io_error(subject: String, step: BundleStep, e: &std::io::Error) -> BundleError {
+pub(super) fn io_error(subject: String, step: BundleStep, e: &std::io::Error) -> BundleError {
     match e.kind() {
         std::io::ErrorKind::NotFound => BundleError::NotFound {
             step,

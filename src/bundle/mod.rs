@@ -29,7 +29,8 @@
 //! uploaded. Bytes read from S3 go through `body.rs` (held to the listed
 //! size, a stall deadline per chunk).
 //!
-//! Worker code is read differently ([`Bundles::read_modules`]): a handful of
+//! Worker code is read differently ([`Bundles::read_modules`], or
+//! [`Bundles::read_local_modules`] from a local directory): a handful of
 //! small modules held in memory for one multipart upload.
 
 pub mod archive;
@@ -38,6 +39,7 @@ mod body;
 mod error;
 mod gate;
 mod local;
+mod local_modules;
 pub mod path;
 mod s3;
 mod site;
@@ -229,6 +231,17 @@ impl Bundles {
         max_bytes: u64,
     ) -> Result<Vec<(String, Bytes)>, BundleError> {
         read_modules(&self.s3, bucket, prefix, max_bytes).await
+    }
+
+    /// Worker code from a local directory (the one-shot `deploy --code`):
+    /// every file under `dir`, named by its path below it, in name order;
+    /// at most `max_bytes` in all.
+    pub async fn read_local_modules(
+        &self,
+        dir: &Path,
+        max_bytes: u64,
+    ) -> Result<Vec<(String, Bytes)>, BundleError> {
+        local_modules::read_local_modules(dir, max_bytes).await
     }
 }
 

@@ -20,10 +20,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use lapin::BasicProperties;
 use lapin::options::ConfirmSelectOptions;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::event_line::{ColorChoice, render};
-use super::values;
+use super::job_flags::JobFlags;
 use crate::amqp::{Message, Target, connect, declare_topology, publish_confirmed};
 use crate::config::Settings;
 use crate::console::event::FeedEvent;
@@ -39,46 +39,28 @@ pub struct EnqueueArgs {
     /// The same as the JOB.json argument.
     #[arg(long, value_name = "JOB.json", conflicts_with = "job")]
     pub file: Option<PathBuf>,
-    /// The namespace to deploy into.
-    #[arg(long)]
-    pub namespace: Option<String>,
-    /// The script (user worker) name.
-    #[arg(long)]
-    pub script: Option<String>,
-    /// The bucket holding the bundle.
+    /// Who the job deploys to and what travels with it.
+    #[command(flatten)]
+    pub flags: JobFlags,
+    /// The bucket holding the bundle (e.g. --bucket sites).
     #[arg(long)]
     pub bucket: Option<String>,
-    /// The bundle: every object under this prefix.
+    /// The bundle: every object under this prefix (e.g. --prefix
+    /// acme/builds/42/).
     #[arg(long, conflicts_with = "key")]
     pub prefix: Option<String>,
-    /// The bundle: this archive object (tar, tar.gz, zip).
+    /// The bundle: this archive object, tar, tar.gz, tar.zst or zip (e.g.
+    /// --key acme/builds/42.tar.gz).
     #[arg(long)]
     pub key: Option<String>,
-    /// The job id (the idempotency key); default: <script>-<UTC time>-<random>.
-    #[arg(long)]
-    pub job_id: Option<String>,
-    /// A label echoed in every event (KEY=VALUE, repeatable).
-    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = values::pair)]
-    pub labels: Vec<(String, String)>,
-    /// The Cloudflare account; default: the worker's.
-    #[arg(long)]
-    pub account: Option<String>,
-    /// The script's compatibility date (YYYY-MM-DD).
-    #[arg(long)]
-    pub compatibility_date: Option<String>,
-    /// An assets.config setting (KEY=VALUE, repeatable); JSON values are
-    /// read as JSON: serve_directly=true, run_worker_first='["/api/*"]'.
-    #[arg(long = "assets-config", value_name = "KEY=VALUE", value_parser = values::pair)]
-    pub assets_config: Vec<(String, String)>,
-    /// Worker code: the main module's name, with --code-prefix.
+    /// Worker code: the main module's name, with --code-prefix (e.g.
+    /// --main-module index.js).
     #[arg(long, requires = "code_prefix")]
     pub main_module: Option<String>,
-    /// Worker code: every object under this prefix (of --bucket) is a module.
+    /// Worker code: every object under this prefix (of --bucket) is a
+    /// module (e.g. --code-prefix acme/builds/42-worker/).
     #[arg(long, requires = "main_module")]
     pub code_prefix: Option<String>,
-    /// Echoed in every event of the job.
-    #[arg(long)]
-    pub correlation_id: Option<String>,
     /// Follow the job's events and wait for its outcome, at most this long.
     #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "30m",
           value_parser = humantime::parse_duration)]
@@ -90,18 +72,11 @@ pub struct EnqueueArgs {
 
 impl EnqueueArgs {
     fn flags_given(&self) -> bool {
-        self.namespace.is_some()
-            || self.script.is_some()
+        self.flags.any()
             || self.bucket.is_some()
             || self.prefix.is_some()
             || self.key.is_some()
-            || self.job_id.is_some()
-            || !self.labels.is_empty()
-            || self.account.is_some()
-            || self.compatibility_date.is_some()
-            || !self.assets_config.is_empty()
             || self.main_module.is_some()
-            || self.correlation_id.is_some()
     }
 
     /// The job's bytes, from the file or built from the flags.
@@ -121,72 +96,22 @@ impl EnqueueArgs {
 
     /// A contract v1 job from the flags; the decoder checks it after.
     fn build(&self) -> anyhow::Result<Value> {
-        let (Some(namespace), Some(script), Some(bucket)) =
-            (&self.namespace, &self.script, &self.bucket)
-        else {
-            bail!(
-                "no job: give a job file (or - for standard input), or --namespace, --script, \
-                 --bucket and --prefix (or --key)"
-            );
+        const MISSING: &str = "no job: give a job file (or - for standard input), or \
+             --namespace, --script, --bucket and --prefix (or --key)";
+        let Some(bucket) = &self.bucket else {
+            bail!("{MISSING}");
         };
         let bundle = match (&self.prefix, &self.key) {
             (Some(prefix), None) => json!({"bucket": bucket, "prefix": prefix}),
             (None, Some(key)) => json!({"bucket": bucket, "key": key}),
             _ => bail!("say where the bundle is: --prefix (a folder) or --key (an archive)"),
         };
-        let job_id = self.job_id.clone().unwrap_or_else(|| generated_id(script));
-        let mut job = json!({
-            "version": 1, "job_id": job_id, "namespace": namespace,
-            "script_name": script, "bundle": bundle,
-        });
-        let fields = job.as_object_mut().context("a job is an object")?;
-        let mut optional = |key: &str, value: &Option<String>| {
-            if let Some(value) = value {
-                fields.insert(key.into(), json!(value));
-            }
+        let worker = match (&self.main_module, &self.code_prefix) {
+            (Some(main), Some(prefix)) => Some(json!({"main_module": main, "prefix": prefix})),
+            _ => None,
         };
-        optional("account_id", &self.account);
-        optional("compatibility_date", &self.compatibility_date);
-        optional("correlation_id", &self.correlation_id);
-        if !self.labels.is_empty() {
-            let labels: Map<String, Value> = self
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(v)))
-                .collect();
-            fields.insert("labels".into(), Value::Object(labels));
-        }
-        if !self.assets_config.is_empty() {
-            let config: Map<String, Value> = self
-                .assets_config
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        serde_json::from_str(v).unwrap_or_else(|_| json!(v)),
-                    )
-                })
-                .collect();
-            fields.insert("assets_config".into(), Value::Object(config));
-        }
-        if let (Some(main), Some(prefix)) = (&self.main_module, &self.code_prefix) {
-            fields.insert(
-                "worker".into(),
-                json!({"main_module": main, "prefix": prefix}),
-            );
-        }
-        Ok(job)
+        self.flags.build(bundle, worker, MISSING)
     }
-}
-
-/// `<script>-<UTC time>-<6 hex>`: unique, and sorts by time per script.
-fn generated_id(script: &str) -> String {
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    format!(
-        "{script}-{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-        &random[..6]
-    )
 }
 
 pub async fn run(settings: &Settings, args: &EnqueueArgs) -> anyhow::Result<()> {

@@ -12,6 +12,7 @@ mod dlq;
 mod docs;
 mod enqueue;
 mod event_line;
+mod job_flags;
 mod schema;
 mod upload;
 mod values;
@@ -43,6 +44,7 @@ pub struct Cli {
 const TOP_EXAMPLES: &str = "\
 Examples:
   wfp-deployer worker                                   run a worker (settings: check-config)
+  wfp-deployer deploy ./public --namespace ns --script site   deploy a directory now
   wfp-deployer enqueue job.json --wait                  publish a job and follow it
   wfp-deployer watch --type failed                      see failures as they happen
   wfp-deployer dlq list                                 what is parked, and why
@@ -68,11 +70,23 @@ Example:
     --account 0123456789abcdef0123456789abcdef --fault upload:503:rate=0.1
   export CLOUDFLARE_API_BASE_URL=http://127.0.0.1:8787/client/v4 CLOUDFLARE_API_TOKEN=my-token")]
     CloudflareSim(crate::sim::SimConfig),
-    /// Run one job now, without RabbitMQ, and print its terminal event.
+    /// Deploy one site now, without RabbitMQ: a directory, an archive, an
+    /// S3 prefix or archive object, or a job file.
     #[command(after_help = "\
 Examples:
-  wfp-deployer deploy job.json
-  cat job.json | wfp-deployer deploy -")]
+  wfp-deployer deploy ./public --namespace customers --script acme-site
+  wfp-deployer deploy site.tar.gz --namespace customers --script acme-site --dry-run
+  wfp-deployer deploy s3://sites/acme/builds/42/ --namespace customers --script acme-site \\
+    --assets-config not_found_handling=404-page --label tenant=acme
+  wfp-deployer deploy s3://sites/acme/builds/42.tar.gz --namespace customers --script acme-site \\
+    --main-module index.js --code ./worker --compatibility-date 2025-01-24
+  wfp-deployer deploy job.json --json
+  wfp-deployer deploy job.json --bundle ./public
+  cat job.json | wfp-deployer deploy - --script acme-staging
+
+Prints one summary line (--json, or a job file: the terminal event). Exit status: 0 deployed
+(or, with --dry-run, valid), 1 the deploy failed (the error says step, code,
+message and what to do next), 2 a usage error.")]
     Deploy(deploy::DeployArgs),
     /// Publish a job, built from flags or read from a file, to the jobs
     /// exchange; with --wait, follow it to its outcome.
@@ -227,6 +241,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Man(args) => docs::man(args),
     }
+}
+
+/// A command line that cannot run as given: exit status 2, like clap's own
+/// usage errors, so scripts can tell it from a failed deploy (1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit status for an error `run` returned: 2 for a usage error, else 1.
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    if error.is::<UsageError>() { 2 } else { 1 }
 }
 
 /// Reads a job file, or standard input for `-`.

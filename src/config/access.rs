@@ -30,15 +30,24 @@ use crate::contract::{BundleRef, DeployJob};
 /// names the field, as the job's own rules do; the pipeline reports it as
 /// `invalid_job` at `validate`.
 pub fn check_bundle_access(job: &DeployJob, s3: &S3Settings) -> Result<(), String> {
+    check_bundle_ref_access(job, s3)?;
+    check_worker_access(job, s3)
+}
+
+/// The bundle's half of [`check_bundle_access`] (a one-shot deploy that
+/// takes the site's files from local disk reads no bundle from S3).
+pub fn check_bundle_ref_access(job: &DeployJob, s3: &S3Settings) -> Result<(), String> {
     check_bucket("bundle.bucket", job.bundle.bucket(), s3)?;
     match &job.bundle {
         BundleRef::Prefix(bundle) => {
-            check_prefix("bundle.prefix", &bundle.folder_prefix(), s3, &job.labels)?;
+            check_prefix("bundle.prefix", &bundle.folder_prefix(), s3, &job.labels)
         }
-        BundleRef::Archive(archive) => {
-            check_under("bundle.key", &archive.key, s3, &job.labels)?;
-        }
+        BundleRef::Archive(archive) => check_under("bundle.key", &archive.key, s3, &job.labels),
     }
+}
+
+/// The worker code's half of [`check_bundle_access`].
+pub fn check_worker_access(job: &DeployJob, s3: &S3Settings) -> Result<(), String> {
     if let Some(worker) = &job.worker {
         let bucket = worker.bucket.as_deref().unwrap_or(job.bundle.bucket());
         check_bucket("worker.bucket", bucket, s3)?;

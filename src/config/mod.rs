@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::contract::names::is_account_id;
 use crate::contract::quote::quoted;
 
-pub use access::check_bundle_access;
+pub use access::{check_bundle_access, check_bundle_ref_access, check_worker_access};
 pub use assets::{CacheSettings, HashScheme, ManifestSettings, TenantKey};
 pub use console::ConsoleSettings;
 pub use redact::REDACTED;

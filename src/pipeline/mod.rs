@@ -19,30 +19,32 @@
 mod assets;
 mod content;
 mod failure;
+mod local;
 mod locks;
 mod observer;
 mod order;
+mod script;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
-use crate::bundle::{Bundles, IngestContext, Ingested};
+use crate::bundle::{BundleSource, Bundles, IngestContext, Ingested};
 use crate::cache::DigestCache;
-use crate::cloudflare::{CloudflareClient, Module, ScriptTarget, ScriptUpload, UploadStats};
+use crate::cloudflare::{CloudflareClient, ScriptTarget, ScriptUpload, UploadStats};
 use crate::config::{CloudflareSettings, LimitSettings, S3Settings, Settings};
 use crate::contract::{
     DeployJob, DeploymentInfo, FailureInfo, ManifestSummary, Step, Success, UploadSummary,
 };
 use crate::internal_events::{DeployFailed, emit};
 use crate::manifest::{AssetHashing, Manifest};
-use crate::spool::SpoolArea;
+use crate::spool::{Spool, SpoolArea};
 
 use assets::HashRules;
 use content::JobContent;
 pub use failure::DeployError;
+pub use local::{LocalCode, LocalFiles, Planned};
 use locks::ScriptLocks;
 pub use observer::DeployObserver;
 pub use order::{
@@ -103,17 +105,6 @@ pub struct Pipeline {
     order: ScriptOrder,
 }
 
-/// What a job deploys, worked out before its script's turn: where it goes,
-/// the digest cache's index of that script (see `crate::cache`), how its
-/// assets are hashed, and a local bundle in place of S3's.
-struct Plan<'a> {
-    job: &'a DeployJob,
-    target: ScriptTarget,
-    scope: String,
-    hashing: AssetHashing,
-    local: Option<&'a Path>,
-}
-
 impl Pipeline {
     /// Built once per process by `startup`; the clients, the cache and the
     /// script order inside are shared by every job.
@@ -150,42 +141,62 @@ impl Pipeline {
         job: &DeployJob,
         account_id: &str,
         observer: &DeployObserver,
-        local: Option<&Path>,
+        local: &LocalFiles,
     ) -> Result<Success, DeployError> {
-        // Validate: what decoding could not know, this worker's accounts.
         observer.step(Step::Validate);
-        if !self.accounts.allows_account(account_id) {
-            return Err(DeployError::Invalid(format!(
-                "account_id: {account_id} is not an account this worker is configured for"
-            )));
-        }
-        crate::config::check_bundle_access(job, &self.s3).map_err(DeployError::Invalid)?;
-        let plan = Plan {
-            job,
-            hashing: self.hash_rules.for_job(job, account_id)?,
-            target: ScriptTarget {
-                account_id: account_id.to_string(),
-                namespace: job.namespace.clone(),
-                script_name: job.script_name.clone(),
-            },
-            scope: format!("{account_id}/{}/{}", job.namespace, job.script_name),
-            local,
-        };
-        let (target, scope) = (&plan.target, &plan.scope);
+        let plan = self.validate(job, account_id, local)?;
 
         // One deploy of a script at a time: first in this process, in order
         // of arrival (two builds racing would let the older PUT land last),
         // then across the fleet (the lease), where the marker also says
         // whether this build is older than the live one.
-        let _script_lock = self.script_locks.lock(target).await;
+        let _script_lock = self.script_locks.lock(&plan.target).await;
         let turn = self
             .order
-            .begin(scope, job)
+            .begin(&plan.scope, job)
             .await
             .map_err(DeployError::Order)?;
         let deployed = self.run_in_turn(&plan, &turn, observer).await;
         turn.end().await;
         deployed
+    }
+
+    /// Validate: what decoding could not know, this worker's accounts and
+    /// what it may read from S3 (what `local` replaces is not read there).
+    /// Returns the deploy's [`Plan`].
+    fn validate<'a>(
+        &self,
+        job: &'a DeployJob,
+        account_id: &str,
+        local: &'a LocalFiles,
+    ) -> Result<Plan<'a>, DeployError> {
+        if !self.accounts.allows_account(account_id) {
+            return Err(DeployError::Invalid(format!(
+                "account_id: {account_id} is not an account this worker is configured for"
+            )));
+        }
+        if local.bundle.is_none() {
+            crate::config::check_bundle_ref_access(job, &self.s3).map_err(DeployError::Invalid)?;
+        }
+        if local.code.is_none() {
+            crate::config::check_worker_access(job, &self.s3).map_err(DeployError::Invalid)?;
+        }
+        local.check_apart().map_err(DeployError::Invalid)?;
+        let hashing = self.hash_rules.for_job(job, account_id)?;
+        let target = ScriptTarget {
+            account_id: account_id.to_string(),
+            namespace: job.namespace.clone(),
+            script_name: job.script_name.clone(),
+        };
+        // The digest cache's index of this script (see `crate::cache`).
+        let scope = format!("{account_id}/{}/{}", job.namespace, job.script_name);
+        Ok(Plan {
+            job,
+            target,
+            scope,
+            hashing,
+            local,
+        })
     }
 
     /// The deploy proper, in the script's turn: nothing else deploys this
@@ -196,40 +207,14 @@ impl Pipeline {
         turn: &Turn<'_>,
         observer: &DeployObserver,
     ) -> Result<Success, DeployError> {
-        let (job, hashing, local) = (plan.job, &plan.hashing, plan.local);
         let (target, scope) = (&plan.target, plan.scope.as_str());
-        // Worker code first: it is small, and a missing main module should
-        // fail before gigabytes of assets are read.
-        observer.step(Step::List);
-        let mut script = self.script_upload(job).await?;
-
-        // The bundle: list it and learn every file's content digest, from
-        // the cache where the listing names content seen before, else by
-        // reading it; then the manifest, hashed for this job's tenant.
         let spool = self.spools.spool().map_err(DeployError::Spool)?;
-        let source = match local {
-            Some(path) => self.bundles.open_local(path, None),
-            None => self.bundles.open(&job.bundle),
-        }
-        .map_err(DeployError::Bundle)?;
-        self.cache.warm(scope).await;
-        let html_handling = job
-            .assets_config
-            .as_ref()
-            .and_then(|c| c.html_handling.as_deref());
-        let ingested = source
-            .ingest(&IngestContext {
-                limits: &self.limits,
-                cache: &self.cache,
-                spool: &spool,
-                html_handling,
-                progress: observer,
-            })
-            .await
-            .map_err(DeployError::Bundle)?;
-        // The bundle's `_headers` and `_redirects` travel in the metadata.
-        script.assets_config = ingested.config.apply(script.assets_config.take());
-        let manifest = assets::manifest(&ingested.files, hashing)?;
+        let Built {
+            script,
+            source,
+            ingested,
+            manifest,
+        } = self.build(plan, observer, &spool).await?;
 
         // Cloudflare 1/3: the upload session says which files it lacks.
         observer.step(Step::Session);
@@ -290,78 +275,74 @@ impl Pipeline {
         })
     }
 
-    /// The script part of the PUT: worker code when the job has it.
-    async fn script_upload(&self, job: &DeployJob) -> Result<ScriptUpload, DeployError> {
-        let (main_module, modules, assets_binding) = match &job.worker {
-            None => (None, Vec::new(), None),
-            Some(code) => {
-                let bucket = code.bucket.as_deref().unwrap_or(job.bundle.bucket());
-                let modules = self
-                    .bundles
-                    .read_modules(bucket, &code.folder_prefix(), self.limits.max_worker_bytes)
-                    .await
-                    .map_err(DeployError::WorkerCode)?;
-                if let Some((bad, _)) = modules
-                    .iter()
-                    .find(|(name, _)| !crate::contract::names::is_module_name(name))
-                {
-                    return Err(DeployError::WorkerCodeInvalid(format!(
-                        "module name {bad:?} cannot name a multipart part (quote or control character)"
-                    )));
-                }
-                if !modules.iter().any(|(name, _)| *name == code.main_module) {
-                    return Err(DeployError::WorkerCodeInvalid(format!(
-                        "main_module {:?} is not among the {} module(s) under s3://{bucket}/{}",
-                        code.main_module,
-                        modules.len(),
-                        code.folder_prefix()
-                    )));
-                }
-                let modules = modules
-                    .into_iter()
-                    .map(|(name, bytes)| Module { name, bytes })
-                    .collect();
-                (
-                    Some(code.main_module.clone()),
-                    modules,
-                    Some(job.assets_binding().to_string()),
-                )
-            }
-        };
-        Ok(ScriptUpload {
-            main_module,
-            modules,
-            compatibility_date: job
-                .compatibility_date
-                .clone()
-                .unwrap_or_else(|| self.default_compatibility_date.clone()),
-            compatibility_flags: job.compatibility_flags.clone(),
-            assets_config: job
-                .assets_config
-                .as_ref()
-                .map(|c| serde_json::to_value(c).unwrap_or_default()),
-            bindings: job.bindings.clone(),
-            assets_binding,
+    /// Steps list and hash: the worker code read first (it is small, and
+    /// a missing main module should fail before gigabytes of assets are
+    /// read), then the bundle listed and every file's content digest
+    /// learnt, from the cache where the listing names content seen before,
+    /// else by reading it; then the manifest, hashed for this job's tenant.
+    async fn build(
+        &self,
+        plan: &Plan<'_>,
+        observer: &DeployObserver,
+        spool: &Spool,
+    ) -> Result<Built, DeployError> {
+        let (job, scope, hashing, local) = (plan.job, plan.scope.as_str(), &plan.hashing, plan.local);
+        observer.step(Step::List);
+        let mut script = self.script_upload(job, local.code.as_ref()).await?;
+        let source = match &local.bundle {
+            Some(path) => self.bundles.open_local(path, None),
+            None => self.bundles.open(&job.bundle),
+        }
+        .map_err(DeployError::Bundle)?;
+        self.cache.warm(scope).await;
+        let html_handling = job
+            .assets_config
+            .as_ref()
+            .and_then(|c| c.html_handling.as_deref());
+        let ingested = source
+            .ingest(&IngestContext {
+                limits: &self.limits,
+                cache: &self.cache,
+                spool,
+                html_handling,
+                progress: observer,
+            })
+            .await
+            .map_err(DeployError::Bundle)?;
+        // The bundle's `_headers` and `_redirects` travel in the metadata.
+        script.assets_config = ingested.config.apply(script.assets_config.take());
+        let manifest = assets::manifest(&ingested.files, hashing)?;
+        Ok(Built {
+            script,
+            source,
+            ingested,
+            manifest,
         })
     }
 }
 
-impl Pipeline {
-    /// Deploys `job` with its files taken from `local` (a directory or an
-    /// archive file on this machine) instead of the job's bundle: the
-    /// one-shot `deploy --bundle` command. Workers never call this, so no
-    /// queued job can make one read its disk.
-    pub async fn deploy_local(
-        &self,
-        job: &DeployJob,
-        account_id: &str,
-        local: &Path,
-        observer: &DeployObserver,
-    ) -> Outcome {
-        self.outcome(job, account_id, 1, observer, Some(local))
-            .await
-    }
+/// One deploy as validated: what it deploys, where, and how its assets are
+/// hashed.
+struct Plan<'a> {
+    job: &'a DeployJob,
+    target: ScriptTarget,
+    /// The script's digest-cache index and lease name
+    /// (`account/namespace/script`).
+    scope: String,
+    hashing: AssetHashing,
+    local: &'a LocalFiles,
+}
 
+/// What the list and hash steps made: all a deploy needs from the bundle
+/// before it asks Cloudflare anything.
+struct Built {
+    script: ScriptUpload,
+    source: Box<dyn BundleSource>,
+    ingested: Ingested,
+    manifest: Manifest,
+}
+
+impl Pipeline {
     /// Runs the deploy in its span and turns it into an [`Outcome`].
     async fn outcome(
         &self,
@@ -369,7 +350,7 @@ impl Pipeline {
         account_id: &str,
         attempt: u32,
         observer: &DeployObserver,
-        local: Option<&Path>,
+        local: &LocalFiles,
     ) -> Outcome {
         let started = Instant::now();
         let span = tracing::info_span!(
@@ -412,7 +393,8 @@ impl Deploy for Pipeline {
         attempt: u32,
         observer: &DeployObserver,
     ) -> Outcome {
-        self.outcome(job, account_id, attempt, observer, None).await
+        self.outcome(job, account_id, attempt, observer, &LocalFiles::default())
+            .await
     }
 }
 

@@ -173,6 +173,7 @@ async fn one_shot_deploy_prints_the_succeeded_event() {
         wfp()
             .arg("deploy")
             .arg(&job)
+            .arg("--json")
             .env("CLOUDFLARE_API_TOKEN", TEST_TOKEN)
             .env("CLOUDFLARE_ACCOUNT_ID", TEST_ACCOUNT)
             .env("CLOUDFLARE_API_BASE_URL", sim.api_base_url())

@@ -16,6 +16,7 @@ mod config_reference;
 mod console;
 mod contract_files;
 mod deploy;
+mod deploy_cli;
 mod deploy_files;
 mod examples;
 mod ops;

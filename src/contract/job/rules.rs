@@ -286,7 +286,9 @@ impl DeployJob {
 }
 
 impl AssetsConfig {
-    pub(super) fn validate(&self) -> Result<(), String> {
+    /// The rules `decode_job` holds `assets_config` to; the command line
+    /// checks each `--assets-config` setting with them too.
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if let Some(v) = &self.html_handling
             && !HTML_HANDLING.contains(&v.as_str())
         {
