@@ -286,7 +286,8 @@ impl Pipeline {
         observer: &DeployObserver,
         spool: &Spool,
     ) -> Result<Built, DeployError> {
-        let (job, scope, hashing, local) = (plan.job, plan.scope.as_str(), &plan.hashing, plan.local);
+        let (job, scope, hashing, local) =
+            (plan.job, plan.scope.as_str(), &plan.hashing, plan.local);
         observer.step(Step::List);
         let mut script = self.script_upload(job, local.code.as_ref()).await?;
         let source = match &local.bundle {
