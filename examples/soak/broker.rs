@@ -164,8 +164,8 @@ impl Link {
 pub fn spawn_tap(settings: Settings, run: String, ledger: Arc<Mutex<Ledger>>) {
     tokio::spawn(async move {
         loop {
-            if let Err(e) = tap_once(&settings, &run, &ledger).await {
-                ledger.lock().expect("ledger").note_tap_error(&e.to_string());
+            if tap_once(&settings, &run, &ledger).await.is_err() {
+                ledger.lock().expect("ledger").note_tap_error();
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -205,10 +205,9 @@ fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-/// Closes every connection of the workers whose `instance` starts with
-/// `prefix`, from the broker's side (as a network failure would); returns
-/// how many it closed.
-pub async fn close_worker_connections(prefix: &str) -> anyhow::Result<usize> {
+/// The management API's names of the connections of the workers whose
+/// `instance` starts with `prefix`.
+async fn worker_connections(prefix: &str) -> anyhow::Result<Vec<String>> {
     let connections: Vec<Value> = http()
         .get(format!("{MANAGEMENT}/connections"))
         .basic_auth(USER, Some(USER))
@@ -217,23 +216,36 @@ pub async fn close_worker_connections(prefix: &str) -> anyhow::Result<usize> {
         .error_for_status()?
         .json()
         .await?;
+    Ok(connections
+        .iter()
+        .filter(|c| {
+            c.pointer("/client_properties/instance")
+                .and_then(Value::as_str)
+                .is_some_and(|i| i.starts_with(prefix))
+        })
+        .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect())
+}
+
+/// Closes every connection of the workers whose `instance` starts with
+/// `prefix`, from the broker's side (as a network failure would); returns
+/// how many it closed. The management API lists a connection only once its
+/// statistics were collected (every 5 s), so it waits (up to 30 s) until it
+/// lists at least `at_least`.
+pub async fn close_worker_connections(prefix: &str, at_least: usize) -> anyhow::Result<usize> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut names = worker_connections(prefix).await?;
+    while names.len() < at_least && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        names = worker_connections(prefix).await?;
+    }
     let mut closed = 0;
-    for c in connections {
-        let instance = c
-            .pointer("/client_properties/instance")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let Some(name) = c.get("name").and_then(Value::as_str) else {
-            continue;
-        };
-        if !instance.starts_with(prefix) {
-            continue;
-        }
+    for name in names {
         let mut url = reqwest::Url::parse(&format!("{MANAGEMENT}/connections/"))?;
         url.path_segments_mut()
             .map_err(|()| anyhow::anyhow!("management url"))?
             .pop_if_empty()
-            .push(name);
+            .push(&name);
         let answer = http()
             .delete(url)
             .basic_auth(USER, Some(USER))

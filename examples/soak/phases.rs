@@ -154,7 +154,7 @@ pub async fn soak(ctx: &Ctx<'_>, overrides: Vec<(String, String)>) -> anyhow::Re
     // 2. Every connection of the workers closed by the broker.
     publisher.jobs(ctx, wave(1)).await?;
     wait_ended(&ledger, some(&ledger, wave(1).len()), phase_wait).await;
-    injected.connections_closed = broker::close_worker_connections(&fleet.instance_prefix).await?;
+    injected.connections_closed = broker::close_worker_connections(&fleet.instance_prefix, WORKERS).await?;
     say(
         started,
         &ledger,
@@ -237,7 +237,7 @@ pub async fn soak(ctx: &Ctx<'_>, overrides: Vec<(String, String)>) -> anyhow::Re
         "injected": injected,
         "restarts": fleet.restarts,
         "faults_fired": sim::fired(&ctx.stack.sim_url).await,
-        "tap_errors": tally.tap_errors,
+        "tap_reconnects": tally.tap_errors,
         "checks": checks,
         "ok": ok,
     }))
