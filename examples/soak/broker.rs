@@ -74,7 +74,10 @@ pub async fn declare(settings: &Settings, run: &str) -> anyhow::Result<()> {
     Topology::new(settings).declare(&channel).await?;
     let tap = tap_queue(run);
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     let durable = QueueDeclareOptions {
         durable: true,
         ..Default::default()
@@ -263,7 +266,11 @@ pub async fn close_worker_connections(prefix: &str, at_least: usize) -> anyhow::
 /// when it cannot be read.
 pub async fn queue_messages(queue: &str) -> Option<u64> {
     let mut url = reqwest::Url::parse(&format!("{MANAGEMENT}/queues/")).ok()?;
-    url.path_segments_mut().ok()?.pop_if_empty().push("/").push(queue);
+    url.path_segments_mut()
+        .ok()?
+        .pop_if_empty()
+        .push("/")
+        .push(queue);
     let answer: Value = http()
         .get(url)
         .basic_auth(USER, Some(USER))

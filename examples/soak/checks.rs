@@ -100,7 +100,9 @@ pub async fn wait_tap_drained(run: &str) {
 pub fn newest_per_script(jobs: &[JobSpec]) -> BTreeMap<String, JobSpec> {
     let mut newest: BTreeMap<String, JobSpec> = BTreeMap::new();
     for job in jobs {
-        let entry = newest.entry(job.script.clone()).or_insert_with(|| job.clone());
+        let entry = newest
+            .entry(job.script.clone())
+            .or_insert_with(|| job.clone());
         if job.build > entry.build {
             *entry = job.clone();
         }
@@ -125,13 +127,17 @@ pub async fn live(
         if outcome.as_deref() != Some("succeeded") {
             problems.push(format!("{script}: newest job {} ended {outcome:?}", job.id));
         }
-        let served = sim::live_asset(&ctx.stack.sim_url, &ctx.namespace, script, "index.html").await?;
+        let served =
+            sim::live_asset(&ctx.stack.sim_url, &ctx.namespace, script, "index.html").await?;
         match served {
             None => problems.push(format!("{script}: nothing live")),
             Some(bytes) if bytes != job.index_html(&ctx.run) => {
                 let text = String::from_utf8_lossy(&bytes);
                 let head = text.lines().next().unwrap_or_default().to_string();
-                problems.push(format!("{script}: live is {head:?}, newest is build {}", job.build));
+                problems.push(format!(
+                    "{script}: live is {head:?}, newest is build {}",
+                    job.build
+                ));
             }
             Some(_) => {}
         }
@@ -145,16 +151,26 @@ pub fn run(tally: &Tally, found: &Found, malformed: &[Malformed], live: Vec<Stri
     checks.push(check(
         "every job ended",
         &tally.lost,
-        format!("{} jobs and {} malformed messages", tally.jobs, malformed.len()),
+        format!(
+            "{} jobs and {} malformed messages",
+            tally.jobs,
+            malformed.len()
+        ),
     ));
     let mut once = tally.conflicting.clone();
     if tally.strangers > 0 {
-        once.push(format!("{} terminal events of unknown jobs", tally.strangers));
+        once.push(format!(
+            "{} terminal events of unknown jobs",
+            tally.strangers
+        ));
     }
     checks.push(check(
         "one outcome per job",
         &once,
-        format!("{} duplicate terminal events, each the same as the first", tally.duplicates),
+        format!(
+            "{} duplicate terminal events, each the same as the first",
+            tally.duplicates
+        ),
     ));
     let failed: Vec<String> = tally
         .failed

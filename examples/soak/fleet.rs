@@ -75,7 +75,10 @@ impl<'a> Fleet<'a> {
             .arg("worker")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("WFP__OPS__LISTEN", &ops)
-            .env("WFP__WORKER__INSTANCE", format!("{}{i}", self.instance_prefix))
+            .env(
+                "WFP__WORKER__INSTANCE",
+                format!("{}{i}", self.instance_prefix),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

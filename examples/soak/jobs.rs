@@ -32,7 +32,10 @@ impl JobSpec {
         );
         // A little text, so a build is more than a header.
         for line in 0..40 {
-            page.push_str(&format!("<p>line {line} of {} {}</p>\n", self.script, self.build));
+            page.push_str(&format!(
+                "<p>line {line} of {} {}</p>\n",
+                self.script, self.build
+            ));
         }
         page.into_bytes()
     }

@@ -24,10 +24,10 @@ mod fleet;
 mod jobs;
 mod ledger;
 mod phases;
-mod sim;
 #[allow(dead_code)]
 #[path = "../bench/process.rs"]
 mod process;
+mod sim;
 #[allow(dead_code)]
 #[path = "../bench/stack.rs"]
 mod stack;
@@ -116,10 +116,11 @@ fn flag(name: &str) -> bool {
 
 fn number(name: &str) -> anyhow::Result<Option<u64>> {
     match std::env::var(name) {
-        Ok(v) => Ok(Some(
-            v.parse()
-                .with_context(|| format!("{name}: {v:?} is not a whole number"))?,
-        )),
+        Ok(v) => {
+            Ok(Some(v.parse().with_context(|| {
+                format!("{name}: {v:?} is not a whole number")
+            })?))
+        }
         Err(_) => Ok(None),
     }
 }

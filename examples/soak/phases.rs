@@ -62,7 +62,10 @@ impl Publisher {
             self.last = now;
             let created = now.to_rfc3339_opts(SecondsFormat::Millis, true);
             let body = job.body(&ctx.run, &ctx.namespace, &ctx.bucket, &created);
-            self.ledger.lock().expect("ledger").published(&job.id, false);
+            self.ledger
+                .lock()
+                .expect("ledger")
+                .published(&job.id, false);
             self.link.publish_job(&body, properties(&job.id)).await?;
         }
         Ok(())
@@ -104,7 +107,8 @@ pub async fn soak(ctx: &Ctx<'_>, overrides: Vec<(String, String)>) -> anyhow::Re
     let scale = ctx.scale;
     let regular = scale.jobs.saturating_sub(scale.bursts * scale.burst_len);
     let scripts = regular.div_ceil(scale.builds_per_script).max(1);
-    let (regular_jobs, bursts) = jobs::plan(&ctx.run, regular, scripts, scale.bursts, scale.burst_len);
+    let (regular_jobs, bursts) =
+        jobs::plan(&ctx.run, regular, scripts, scale.bursts, scale.burst_len);
     let all: Vec<JobSpec> = regular_jobs
         .iter()
         .chain(bursts.iter().flatten())
@@ -124,7 +128,11 @@ pub async fn soak(ctx: &Ctx<'_>, overrides: Vec<(String, String)>) -> anyhow::Re
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     broker::spawn_tap(ctx.settings.clone(), ctx.run.clone(), ledger.clone());
     let mut env = overrides;
-    env.extend(WORKER_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env.extend(
+        WORKER_ENV
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     let mut fleet = Fleet::new(ctx.stack, env, &ctx.run);
     fleet.start(WORKERS).await?;
 
@@ -154,7 +162,8 @@ pub async fn soak(ctx: &Ctx<'_>, overrides: Vec<(String, String)>) -> anyhow::Re
     // 2. Every connection of the workers closed by the broker.
     publisher.jobs(ctx, wave(1)).await?;
     wait_ended(&ledger, some(&ledger, wave(1).len()), phase_wait).await;
-    injected.connections_closed = broker::close_worker_connections(&fleet.instance_prefix, WORKERS).await?;
+    injected.connections_closed =
+        broker::close_worker_connections(&fleet.instance_prefix, WORKERS).await?;
     say(
         started,
         &ledger,
@@ -165,9 +174,15 @@ pub async fn soak(ctx: &Ctx<'_>, overrides: Vec<(String, String)>) -> anyhow::Re
     publisher.jobs(ctx, wave(2)).await?;
     publisher.jobs(ctx, burst(0)).await?;
     wait_ended(&ledger, some(&ledger, wave(2).len()), phase_wait).await;
-    say(started, &ledger, &format!("Cloudflare outage for {:?}", scale.outage));
+    say(
+        started,
+        &ledger,
+        &format!("Cloudflare outage for {:?}", scale.outage),
+    );
+    let mut fired = sim::fired(&ctx.stack.sim_url).await;
     sim::outage(&ctx.stack.sim_url).await?;
     tokio::time::sleep(scale.outage).await;
+    sim::add_fired(&mut fired, &sim::fired(&ctx.stack.sim_url).await);
     sim::noise_only(&ctx.stack.sim_url, ctx.seed + 10).await?;
     injected.outage_s = scale.outage.as_secs();
     say(started, &ledger, "Cloudflare back");
@@ -175,7 +190,10 @@ pub async fn soak(ctx: &Ctx<'_>, overrides: Vec<(String, String)>) -> anyhow::Re
     // 4. Malformed messages, then the broker restarted.
     for bad in &malformed {
         ledger.lock().expect("ledger").published(&bad.id, true);
-        publisher.link.publish_job(&bad.body, properties(&bad.id)).await?;
+        publisher
+            .link
+            .publish_job(&bad.body, properties(&bad.id))
+            .await?;
     }
     publisher.jobs(ctx, wave(3)).await?;
     wait_ended(&ledger, some(&ledger, wave(3).len()), phase_wait).await;
@@ -187,11 +205,17 @@ pub async fn soak(ctx: &Ctx<'_>, overrides: Vec<(String, String)>) -> anyhow::Re
     injected.broker_down_s = scale.broker_down.as_secs();
     say(started, &ledger, "broker back");
 
-    // 5. The last wave and two bursts, and every worker restarted in turn.
+    // 5. The last wave and two bursts, and every worker restarted in turn
+    // while they deploy (once they are back on the broker and busy).
+    for i in 0..WORKERS {
+        fleet.wait_ready(i).await?;
+    }
+    let before = ledger.lock().expect("ledger").ended();
     publisher.jobs(ctx, wave(4)).await?;
     for b in 1..bursts.len() {
         publisher.jobs(ctx, burst(b)).await?;
     }
+    wait_ended(&ledger, before + wave(4).len() / 4, phase_wait).await;
     say(started, &ledger, "rolling SIGTERM restart");
     fleet.rolling_restart().await?;
     injected.rolling_restarts = WORKERS;
@@ -199,7 +223,15 @@ pub async fn soak(ctx: &Ctx<'_>, overrides: Vec<(String, String)>) -> anyhow::Re
 
     let total = ledger.lock().expect("ledger").total();
     let all_ended = wait_ended(&ledger, total, scale.settle).await;
-    say(started, &ledger, if all_ended { "every job ended" } else { "gave up waiting" });
+    say(
+        started,
+        &ledger,
+        if all_ended {
+            "every job ended"
+        } else {
+            "gave up waiting"
+        },
+    );
     let queues = checks::wait_queues_settled(ctx, malformed.len()).await;
     let wall_s = started.elapsed().as_secs_f64();
     // The tap keeps consuming until its queue is empty.
@@ -217,6 +249,7 @@ pub async fn soak(ctx: &Ctx<'_>, overrides: Vec<(String, String)>) -> anyhow::Re
     let live = checks::live(ctx, &scripts, &ledger).await?;
     let checks = checks::run(&tally, &found, &malformed, live);
     let ok = checks.iter().all(|c| c.ok);
+    sim::add_fired(&mut fired, &sim::fired(&ctx.stack.sim_url).await);
     Ok(json!({
         "run": ctx.run,
         "mode": if ctx.quick { "quick" } else { "full" },
@@ -236,7 +269,7 @@ pub async fn soak(ctx: &Ctx<'_>, overrides: Vec<(String, String)>) -> anyhow::Re
         "wall_s": (wall_s * 10.0).round() / 10.0,
         "injected": injected,
         "restarts": fleet.restarts,
-        "faults_fired": sim::fired(&ctx.stack.sim_url).await,
+        "faults_fired": fired,
         "tap_reconnects": tally.tap_errors,
         "checks": checks,
         "ok": ok,

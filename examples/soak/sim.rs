@@ -3,6 +3,8 @@
 //! connections), the outage (every call 503), and the bytes a script's
 //! live deployment serves.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
@@ -45,7 +47,11 @@ pub async fn noise_only(sim: &str, seed: u64) -> anyhow::Result<()> {
 /// The outage: every call answers 503 (ahead of the noise).
 pub async fn outage(sim: &str) -> anyhow::Result<()> {
     clear(sim).await?;
-    add(sim, &json!({"endpoint": "all", "kind": "status", "status": 503})).await
+    add(
+        sim,
+        &json!({"endpoint": "all", "kind": "status", "status": 503}),
+    )
+    .await
 }
 
 async fn clear(sim: &str) -> anyhow::Result<()> {
@@ -58,12 +64,28 @@ async fn clear(sim: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What each rule fired (for the summary).
-pub async fn fired(sim: &str) -> Value {
-    let answer = reqwest::get(format!("{sim}/__sim/faults")).await;
-    match answer {
+/// How many answers each kind of rule in force has changed so far, keyed
+/// by kind and status (`503`, `429`, `reset`).
+pub async fn fired(sim: &str) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    let rules: Value = match reqwest::get(format!("{sim}/__sim/faults")).await {
         Ok(a) => a.json().await.unwrap_or(Value::Null),
         Err(_) => Value::Null,
+    };
+    for rule in rules.as_array().into_iter().flatten() {
+        let key = match rule.get("status").and_then(Value::as_u64) {
+            Some(status) => status.to_string(),
+            None => rule["kind"].as_str().unwrap_or("?").to_string(),
+        };
+        *counts.entry(key).or_default() += rule["fired"].as_u64().unwrap_or(0);
+    }
+    counts
+}
+
+/// Adds the counts of `more` (rules cleared since) to `total`.
+pub fn add_fired(total: &mut BTreeMap<String, u64>, more: &BTreeMap<String, u64>) {
+    for (key, n) in more {
+        *total.entry(key.clone()).or_default() += n;
     }
 }
 
@@ -78,7 +100,9 @@ pub async fn live_asset(
     let mut url = reqwest::Url::parse(sim)?;
     url.path_segments_mut()
         .map_err(|()| anyhow::anyhow!("simulator url"))?
-        .extend(["__sim", "scripts", ACCOUNT, namespace, script, "assets", path]);
+        .extend([
+            "__sim", "scripts", ACCOUNT, namespace, script, "assets", path,
+        ]);
     let answer = reqwest::get(url.clone())
         .await
         .with_context(|| format!("GET {url}"))?;
