@@ -318,8 +318,11 @@ pub async fn wait_broker(settings: &Settings, within: Duration) -> anyhow::Resul
     }
 }
 
+/// A message as the broker held it: its body and its AMQP `message_id`.
+pub type Held = (Vec<u8>, Option<String>);
+
 /// Takes every message of `queue` (acking them): what the DLQ held.
-pub async fn drain(settings: &Settings, queue: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+pub async fn drain(settings: &Settings, queue: &str) -> anyhow::Result<Vec<Held>> {
     let connection = connect(settings, "wfp-soak-drain").await?;
     let channel = connection.create_channel().await?;
     let mut bodies = Vec::new();
@@ -327,7 +330,13 @@ pub async fn drain(settings: &Settings, queue: &str) -> anyhow::Result<Vec<Vec<u
         .basic_get(queue.into(), BasicGetOptions { no_ack: true })
         .await?
     {
-        bodies.push(message.delivery.data);
+        let id = message
+            .delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|id| id.as_str().to_string());
+        bodies.push((message.delivery.data, id));
     }
     let _ = connection.close(200, "drained".into()).await;
     Ok(bodies)

@@ -1,7 +1,8 @@
 //! The soak's verdict: every job ended once (duplicates only the same
 //! event), every job succeeded or was superseded by a newer build, each
 //! script's live deployment is its newest job's build, every malformed
-//! message is in the dead-letter queue byte for byte and nothing else is,
+//! message is in the dead-letter queue byte for byte (its `message_id`
+//! kept too) and nothing else is,
 //! no message is left in the jobs or delay queues, and every worker stopped
 //! with SIGTERM exited 0.
 
@@ -42,7 +43,7 @@ fn check(name: &'static str, problems: &[String], fine: String) -> Check {
 pub struct Found {
     /// Messages left in the jobs and delay queues, by queue.
     pub queues: BTreeMap<String, Option<u64>>,
-    pub dlq: Vec<Vec<u8>>,
+    pub dlq: Vec<broker::Held>,
     pub bad_exits: Vec<String>,
 }
 
@@ -190,15 +191,21 @@ pub fn run(tally: &Tally, found: &Found, malformed: &[Malformed], live: Vec<Stri
     ));
     let mut dlq = tally.malformed_not_invalid.clone();
     for bad in malformed {
-        let copies = found.dlq.iter().filter(|b| **b == bad.body).count();
+        let same = |(body, id): &&broker::Held| {
+            *body == bad.body && id.as_deref() == Some(bad.id.as_str())
+        };
+        let copies = found.dlq.iter().filter(same).count();
         if copies != 1 {
-            dlq.push(format!("{} ({}): {copies} copies parked", bad.id, bad.kind));
+            dlq.push(format!(
+                "{} ({}): {copies} copies parked with its body and message_id",
+                bad.id, bad.kind
+            ));
         }
     }
     let strangers = found
         .dlq
         .iter()
-        .filter(|b| !malformed.iter().any(|m| m.body == **b))
+        .filter(|(body, _)| !malformed.iter().any(|m| m.body == *body))
         .count();
     if strangers > 0 {
         dlq.push(format!("{strangers} other messages parked"));
