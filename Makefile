@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/wfp-deployer/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug/wfp-deployer
 
-.PHONY: all build services services-stop test test-unit demo bench fuzz fmt lint check clean-run contract deploy-configmap config-reference console-screenshot man
+.PHONY: all build services services-stop test test-unit demo bench soak fuzz fmt lint check clean-run contract deploy-configmap config-reference console-screenshot man
 
 all: build
 
@@ -47,6 +47,13 @@ bench: services
 	$(CARGO) build --release --bin wfp-deployer
 	$(CARGO) build --release --example bench
 	scripts/bench.sh "$(CARGO_TARGET_DIR)/release"
+
+## soak: 1,000 jobs over 3 workers through faults, every job checked (README, Soak);
+## not part of `make test` or CI; restarts the broker. SOAK_QUICK=1 for a short run.
+soak: services
+	$(CARGO) build --release --bin wfp-deployer
+	$(CARGO) build --release --example soak
+	scripts/soak.sh "$(CARGO_TARGET_DIR)/release"
 
 ## fuzz: fuzz the archive readers for FUZZ_SECONDS (default 60)
 # Installs cargo-fuzz if missing. No nightly toolchain can be downloaded
