@@ -314,11 +314,18 @@ impl Default for LimitSettings {
     }
 }
 
+/// `log.filter`'s default (see [`LogSettings::filter`]).
+pub const DEFAULT_LOG_FILTER: &str = "info,lapin::channel=off";
+
 /// Logging.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
-    /// `tracing` filter directives; `RUST_LOG` wins when set.
+    /// `tracing` filter directives; `RUST_LOG` wins when set. The default
+    /// silences `lapin::channel`, which logs every channel the broker closes
+    /// as an ERROR, the expected refusal of a busy script lease included;
+    /// every such close also fails the call that caused it, which the
+    /// worker reports itself.
     pub filter: String,
     /// `json` for one JSON object a line, `pretty` for people.
     pub format: LogFormat,
@@ -327,7 +334,7 @@ pub struct LogSettings {
 impl Default for LogSettings {
     fn default() -> Self {
         Self {
-            filter: "info".into(),
+            filter: DEFAULT_LOG_FILTER.into(),
             format: LogFormat::Pretty,
         }
     }
