@@ -12,6 +12,7 @@ mod dlq;
 mod docs;
 mod enqueue;
 mod event_line;
+pub mod progress;
 mod schema;
 mod upload;
 mod values;

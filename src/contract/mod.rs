@@ -8,6 +8,7 @@ mod error;
 mod event;
 mod job;
 pub mod names;
+mod progress;
 pub mod quote;
 mod schema;
 
@@ -16,6 +17,7 @@ pub use event::{
     CloudEvent, DeploymentInfo, EventData, EventKind, JobFields, ManifestSummary, Success,
     UploadSummary,
 };
+pub use progress::ProgressData;
 pub use job::{
     AssetsConfig, BundleArchive, BundlePrefix, BundleRef, DeployJob, InvalidJob, RunWorkerFirst,
     WorkerCode, decode_job,
