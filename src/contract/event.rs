@@ -236,7 +236,7 @@ impl CloudEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::ErrorCode;
+    use crate::contract::{ErrorCode, Step};
 
     fn fields() -> JobFields {
         JobFields {

@@ -46,27 +46,25 @@ pub(super) async fn report(
 ) -> Infallible {
     let mut changes = observer.changes();
     let mut throttle = Throttle::default();
-    let mut next_check = Instant::now();
     loop {
-        tokio::select! {
-            changed = changes.changed() => {
-                if changed.is_err() {
-                    // The observer's sender lives as long as the observer
-                    // we hold: this cannot happen, but must not spin.
-                    std::future::pending::<()>().await;
-                }
-            }
-            _ = sleep_until(next_check) => {}
-        }
-        let now = Instant::now();
         let snapshot = observer.snapshot();
-        if let Some(sequence) = throttle.due(snapshot, now) {
+        if let Some(sequence) = throttle.due(snapshot, Instant::now()) {
             let event = events.progress(step_counts(&snapshot, sequence), Utc::now());
             if let Err(error) = publisher.publish(&event, None).await {
                 emit(ProgressNotPublished { error: &error });
             }
         }
-        next_check = throttle.next_check(Instant::now());
+        let next_check = throttle.next_check(Instant::now());
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    // The observer we hold keeps the sender: this cannot
+                    // happen, but must not spin if it did.
+                    std::future::pending::<()>().await;
+                }
+            }
+            _ = sleep_until(next_check) => {}
+        }
     }
 }
 

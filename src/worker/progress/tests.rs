@@ -25,7 +25,7 @@ impl Publish for Tap {
 
 fn job() -> DeployJob {
     let body = serde_json::json!({"version": 1, "job_id": "p-1", "namespace": "ns",
-        "script_name": "s", "bundle": {"bucket": "b", "prefix": "p/"}});
+        "script_name": "s", "bundle": {"bucket": "sites", "prefix": "p/"}});
     crate::contract::decode_job(body.to_string().as_bytes()).unwrap()
 }
 
@@ -61,14 +61,13 @@ async fn one_event_per_step_change_and_at_most_one_a_second_between() {
         let hash = rx.recv().await.unwrap();
         assert_eq!(step_and_files(&hash), (Step::Hash, Some(0), 1));
 
-        // 30 files hashed over 3 s, one every 100 ms from 50 ms on: the
-        // clock passes 1 s and 2 s after the hash event, so exactly two
-        // events come of them.
-        advance(Duration::from_millis(50)).await;
-        for _ in 0..30 {
-            observer.hashed(1, 10, 10);
+        // A file hashed every 300 ms for 2.7 s, the reporter let run after
+        // each tick: the clock passes 1 s after the hash event at 1.2 s (3
+        // files), and 1 s after that at 2.4 s (7 files): two events.
+        for _ in 0..9 {
+            advance(Duration::from_millis(300)).await;
             settle().await;
-            advance(Duration::from_millis(100)).await;
+            observer.hashed(1, 10, 10);
         }
         settle().await;
         // The positive marker: the next step's event.
@@ -85,14 +84,20 @@ async fn one_event_per_step_change_and_at_most_one_a_second_between() {
         }
         assert_eq!(
             between,
-            [(Step::Hash, Some(10), 2), (Step::Hash, Some(20), 3)],
+            [(Step::Hash, Some(3), 2), (Step::Hash, Some(7), 3)],
             "one event a second while hashing, no more"
         );
 
-        // Nothing changes for 3 s: no event; then a bucket: one.
+        // The totals change: one event a second later; then 2 quiet
+        // seconds: none; then a bucket: one.
         observer.to_upload(2, 4, 40);
-        advance(Duration::from_secs(3)).await;
-        settle().await;
+        for _ in 0..3 {
+            advance(Duration::from_secs(1)).await;
+            settle().await;
+        }
+        let totals = rx.recv().await.unwrap();
+        let p = &totals.body.data.progress;
+        assert_eq!((p.sequence, p.buckets_done, p.buckets_total), (Some(5), Some(0), Some(2)));
         observer.bucket_uploaded(2, 20);
         advance(Duration::from_secs(1)).await;
         settle().await;
@@ -101,7 +106,7 @@ async fn one_event_per_step_change_and_at_most_one_a_second_between() {
         assert_eq!(
             (p.sequence, p.buckets_done, p.buckets_total, p.files_done, p.files_total),
             (Some(6), Some(1), Some(2), Some(2), Some(4)),
-            "the totals' event (5) and the bucket's (6); none for the quiet seconds"
+            "numbered right after the totals' event: none for the quiet seconds"
         );
     };
     alongside(deploy, &tap, &events, &observer).await;
