@@ -72,6 +72,8 @@ impl ProgressDisplay {
     pub fn live() -> Self {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         bar.set_style(uncounted_style());
+        // Until the first step is known (a queued job has none yet).
+        bar.set_prefix("waiting");
         bar.enable_steady_tick(Duration::from_millis(120));
         Self {
             mode: Mode::Live { bar, step: None },
@@ -150,8 +152,8 @@ fn uncounted_style() -> ProgressStyle {
 /// `hash` and `upload`: a bar of the step's bytes, the counts, rate, ETA.
 fn counted_style() -> ProgressStyle {
     ProgressStyle::with_template(
-        "{spinner} {prefix:>8} [{bar:30}] {binary_bytes}/{binary_total_bytes} \
-         {binary_bytes_per_sec} ETA {eta} {msg}",
+        "{spinner} {prefix:>8} [{bar:20}] {binary_bytes}/{binary_total_bytes} \
+         {binary_bytes_per_sec} ETA {eta} {wide_msg}",
     )
     .expect("a valid progress template")
     .progress_chars("=> ")

@@ -17,11 +17,11 @@ pub use event::{
     CloudEvent, DeploymentInfo, EventData, EventKind, JobFields, ManifestSummary, Success,
     UploadSummary,
 };
-pub use progress::ProgressData;
 pub use job::{
     AssetsConfig, BundleArchive, BundlePrefix, BundleRef, DeployJob, InvalidJob, RunWorkerFirst,
     WorkerCode, decode_job,
 };
+pub use progress::ProgressData;
 pub use schema::ContractSchema;
 
 /// The only job `version` this worker understands.

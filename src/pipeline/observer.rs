@@ -150,7 +150,10 @@ impl DeployObserver {
     /// upload's totals.
     pub fn upload_asked(&self, manifest: &Manifest, buckets: &[Vec<String>]) {
         let by_hash = manifest.by_hash();
-        let sizes = buckets.iter().flatten().filter_map(|h| by_hash.get(h.as_str()));
+        let sizes = buckets
+            .iter()
+            .flatten()
+            .filter_map(|h| by_hash.get(h.as_str()));
         let (files, bytes) = sizes.fold((0, 0), |(n, sum), a| (n + 1, sum + a.size));
         self.to_upload(buckets.len() as u64, files, bytes);
     }
@@ -289,9 +292,15 @@ mod tests {
                 bytes_read: 200,
             }
         );
-        assert!(changes.has_changed().unwrap(), "a step change wakes a watcher");
+        assert!(
+            changes.has_changed().unwrap(),
+            "a step change wakes a watcher"
+        );
         assert_eq!(*changes.borrow_and_update(), Step::Upload);
         deploy.step(Step::Upload);
-        assert!(!changes.has_changed().unwrap(), "the same step is no change");
+        assert!(
+            !changes.has_changed().unwrap(),
+            "the same step is no change"
+        );
     }
 }

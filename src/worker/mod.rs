@@ -29,8 +29,8 @@
 //! [`TaskTracker`]: tokio_util::task::TaskTracker
 
 mod disposition;
-mod progress;
 mod job;
+mod progress;
 mod reroute;
 mod session;
 

@@ -83,17 +83,24 @@ fn progress_events_move_the_snapshot_of_their_step() {
     let mut snapshot = ProgressSnapshot::default();
     apply_event(
         &mut snapshot,
-        &event(serde_json::json!({"job_id": "j", "step": "hash", "sequence": 1,
-            "files_done": 2, "files_total": 5, "bytes_done": 20, "bytes_total": 50})),
+        &event(
+            serde_json::json!({"job_id": "j", "step": "hash", "sequence": 1,
+            "files_done": 2, "files_total": 5, "bytes_done": 20, "bytes_total": 50}),
+        ),
     );
     apply_event(
         &mut snapshot,
-        &event(serde_json::json!({"job_id": "j", "step": "upload", "sequence": 2,
+        &event(
+            serde_json::json!({"job_id": "j", "step": "upload", "sequence": 2,
             "files_done": 0, "files_total": 1, "bytes_done": 0, "bytes_total": 10,
-            "buckets_done": 0, "buckets_total": 1})),
+            "buckets_done": 0, "buckets_total": 1}),
+        ),
     );
     assert_eq!(snapshot.step, Step::Upload);
-    assert_eq!((snapshot.files_hashed, snapshot.files_to_hash), (2, Some(5)));
+    assert_eq!(
+        (snapshot.files_hashed, snapshot.files_to_hash),
+        (2, Some(5))
+    );
     assert_eq!(snapshot.buckets_to_upload, Some(1));
     // A step this version does not know leaves the snapshot alone.
     apply_event(
@@ -116,7 +123,11 @@ async fn following_an_observer_shows_its_last_state() {
     observer.hashed(1, 10, 10);
     following.finish().await;
     let lines = out.lines();
-    assert_eq!(lines.first().map(String::as_str), Some("validate"), "{lines:?}");
+    assert_eq!(
+        lines.first().map(String::as_str),
+        Some("validate"),
+        "{lines:?}"
+    );
     assert_eq!(
         lines.last().map(String::as_str),
         Some("hash: 1/1 files, 10 B of 10 B"),

@@ -97,14 +97,23 @@ async fn one_event_per_step_change_and_at_most_one_a_second_between() {
         }
         let totals = rx.recv().await.unwrap();
         let p = &totals.body.data.progress;
-        assert_eq!((p.sequence, p.buckets_done, p.buckets_total), (Some(5), Some(0), Some(2)));
+        assert_eq!(
+            (p.sequence, p.buckets_done, p.buckets_total),
+            (Some(5), Some(0), Some(2))
+        );
         observer.bucket_uploaded(2, 20);
         advance(Duration::from_secs(1)).await;
         settle().await;
         let upload = rx.recv().await.unwrap();
         let p = &upload.body.data.progress;
         assert_eq!(
-            (p.sequence, p.buckets_done, p.buckets_total, p.files_done, p.files_total),
+            (
+                p.sequence,
+                p.buckets_done,
+                p.buckets_total,
+                p.files_done,
+                p.files_total
+            ),
             (Some(6), Some(1), Some(2), Some(2), Some(4)),
             "numbered right after the totals' event: none for the quiet seconds"
         );
@@ -131,5 +140,8 @@ fn each_step_carries_its_own_counts() {
         },
         8,
     );
-    assert_eq!((hashing.files_done, hashing.files_total), (Some(3), Some(3)));
+    assert_eq!(
+        (hashing.files_done, hashing.files_total),
+        (Some(3), Some(3))
+    );
 }

@@ -98,7 +98,10 @@ async fn enqueue_wait_on_a_terminal_draws_a_live_display() {
             .env("WFP__AMQP__JOBS_EXCHANGE", &amqp.jobs_exchange)
             .env("WFP__AMQP__JOBS_ROUTING_KEY", &amqp.jobs_routing_key)
             .env("WFP__AMQP__JOBS_QUEUE", &amqp.jobs_queue)
-            .env("WFP__AMQP__DEAD_LETTER_EXCHANGE", &amqp.dead_letter_exchange)
+            .env(
+                "WFP__AMQP__DEAD_LETTER_EXCHANGE",
+                &amqp.dead_letter_exchange,
+            )
             .env("WFP__AMQP__DEAD_LETTER_QUEUE", &amqp.dead_letter_queue)
             .env("WFP__AMQP__EVENTS_EXCHANGE", &amqp.events_exchange)
             .env("WFP__AMQP__EVENTS_LOG_QUEUE", &amqp.events_log_queue)
@@ -106,7 +109,7 @@ async fn enqueue_wait_on_a_terminal_draws_a_live_display() {
         let mut session = expectrl::Session::spawn(cmd).expect("the binary starts on a pty");
         session.set_expect_timeout(Some(Duration::from_secs(60)));
         let seen = session.expect(expectrl::Eof).expect("the command ends");
-        String::from_utf8_lossy(seen.before()).into_owned()
+        String::from_utf8_lossy(seen.as_bytes()).into_owned()
     })
     .await
     .unwrap();
@@ -116,7 +119,10 @@ async fn enqueue_wait_on_a_terminal_draws_a_live_display() {
     );
     // The live display: a step drawn, then redrawn in place (a carriage
     // return or a cursor movement, which plain lines never use).
-    assert!(output.contains("session"), "the session step drawn: {output:?}");
+    assert!(
+        output.contains("session"),
+        "the session step drawn: {output:?}"
+    );
     assert!(
         output.contains("\u{1b}["),
         "terminal control sequences of the live display: {output:?}"

@@ -109,5 +109,6 @@ async fn progress_off_sends_none() {
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["wfp.deploy.started", "wfp.deploy.succeeded"]);
     app.stop().await;
-    tap.assert_drained("no progress event after the terminal one").await;
+    tap.assert_drained("no progress event after the terminal one")
+        .await;
 }
