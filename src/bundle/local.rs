@@ -153,6 +153,8 @@ impl BundleSource for LocalDir {
         ingested.config = special
             .site_config(ctx.html_handling)
             .map_err(special_error)?;
+        ctx.progress
+            .listed(assets.len() as u64, assets.iter().map(|f| f.size).sum());
         ctx.progress.hashing();
 
         ingested.files = futures::stream::iter(assets)
@@ -163,6 +165,7 @@ impl BundleSource for LocalDir {
                     .into_digest()
                     .await
                     .map_err(|e| body_error(self.subject(&file.rel), BundleStep::Hash, e))?;
+                ctx.progress.hashed(1, file.size, file.size);
                 Ok::<_, BundleError>(BundleFile {
                     path: asset_path(&file.rel),
                     size: file.size,

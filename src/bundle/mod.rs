@@ -84,6 +84,14 @@ pub trait IngestProgress: Send + Sync {
     /// Listing is done (paths and limits checked); reading and hashing the
     /// files begins.
     fn hashing(&self);
+
+    /// Listing found `files` assets of `bytes` bytes to learn digests of
+    /// (told before [`Self::hashing`] where the listing knows them).
+    fn listed(&self, _files: u64, _bytes: u64) {}
+
+    /// The digests of `files` more assets (`bytes` bytes) are known; `read`
+    /// bytes were read from storage for them (0 when the cache knew them).
+    fn hashed(&self, _files: u64, _bytes: u64, _read: u64) {}
 }
 
 impl IngestProgress for () {

@@ -10,9 +10,11 @@
 //!
 //! `--wait` subscribes to the events (a private queue bound to the events
 //! exchange) *before* publishing, so not even a fast deploy's events can be
-//! missed; it shows the job's events on standard error as they come, prints
-//! the terminal event on standard output, and exits non-zero with the error
-//! code and message unless the deploy succeeded.
+//! missed; it shows the job's events on standard error as they come (its
+//! `deploy.progress` events through the progress display: live on a
+//! terminal, plain lines otherwise), prints the terminal event on standard
+//! output, and exits non-zero with the error code and message unless the
+//! deploy succeeded.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,11 +26,13 @@ use serde_json::{Value, json};
 
 use super::event_line::{ColorChoice, render};
 use super::job_flags::JobFlags;
+use super::progress::{ProgressDisplay, apply_event};
 use crate::amqp::{Message, Target, connect, declare_topology, publish_confirmed};
 use crate::config::Settings;
 use crate::console::event::FeedEvent;
 use crate::console::feed::{EventFeed, FeedError};
 use crate::contract::{CloudEvent, decode_job};
+use crate::pipeline::ProgressSnapshot;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EnqueueArgs {
@@ -179,18 +183,29 @@ pub async fn run(settings: &Settings, args: &EnqueueArgs) -> anyhow::Result<()> 
 }
 
 /// Shows `job_id`'s events on standard error until its terminal one, which
-/// it returns; at most `wait`.
+/// it returns; at most `wait`. Progress events feed the progress display,
+/// the others are a line each.
 async fn follow(
     mut feed: EventFeed,
     job_id: &str,
     wait: Duration,
     color: bool,
 ) -> anyhow::Result<FeedEvent> {
+    let mut display = ProgressDisplay::stderr();
+    let mut snapshot = ProgressSnapshot::default();
     let outcome = tokio::time::timeout(wait, async {
         loop {
             match feed.next().await {
+                Ok(event) if event.job_id == job_id && event.kind == "progress" => {
+                    apply_event(&mut snapshot, &event);
+                    display.show(&snapshot);
+                }
                 Ok(event) if event.job_id == job_id => {
-                    eprintln!("{}", render(&event, color));
+                    if event.kind == "started" {
+                        // A new attempt starts from nothing.
+                        snapshot = ProgressSnapshot::default();
+                    }
+                    display.println(&render(&event, color));
                     if event.is_terminal() {
                         return Ok(event);
                     }
@@ -201,6 +216,7 @@ async fn follow(
         }
     })
     .await;
+    display.finish();
     feed.close().await;
     let Ok(outcome) = outcome else {
         bail!(

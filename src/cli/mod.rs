@@ -13,6 +13,7 @@ mod docs;
 mod enqueue;
 mod event_line;
 mod job_flags;
+pub mod progress;
 mod schema;
 mod upload;
 mod values;

@@ -33,6 +33,10 @@ pub trait AssetContent: Send + Sync {
     /// so one content can go up under several asset hashes (one per
     /// extension and tenant), each with its own media type.
     async fn locate(&self, content: &ContentDigest) -> std::io::Result<AssetBody>;
+
+    /// Told each time Cloudflare stored a bucket of `files` files (`bytes`
+    /// raw bytes), for the deploy's progress; by default nobody listens.
+    fn uploaded(&self, _files: u64, _bytes: u64) {}
 }
 
 /// Where an asset's bytes can be read, as often as needed.

@@ -192,6 +192,7 @@ impl CloudflareClient {
                     stats.buckets += 1;
                     stats.files += files;
                     stats.bytes += bytes;
+                    job.content.uploaded(files, bytes);
                     if jwt.is_some() {
                         completion = jwt;
                     }

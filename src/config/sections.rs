@@ -359,12 +359,17 @@ pub struct EventsSettings {
         serialize_with = "humantime_serde::serialize"
     )]
     pub log_max_age: Duration,
+    /// Whether running deploys publish `deploy.progress` events (at each
+    /// step change and at most one a second per job; best effort, never
+    /// confirmed before the deploy goes on). `false` turns them off.
+    pub progress: bool,
 }
 
 impl Default for EventsSettings {
     fn default() -> Self {
         Self {
             log_max_age: Duration::from_secs(7 * 24 * 3600),
+            progress: true,
         }
     }
 }

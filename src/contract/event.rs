@@ -4,7 +4,8 @@
 //! consumer can drop the duplicates an at-least-once broker may deliver.
 //! `deploy.started` and `deploy.retrying` are per attempt
 //! (`<job_id>:started:<attempt>`, `<job_id>:retrying:<attempt>`) and never
-//! end a job.
+//! end a job; nor does `deploy.progress` (`<job_id>:progress:<attempt>:<n>`),
+//! which is sent without a confirm and may be lost.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::FailureInfo;
+use super::{FailureInfo, ProgressData};
 
 /// Which event; decides `type`, the routing key and the id suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,10 @@ pub enum EventKind {
     Retrying,
     Succeeded,
     Failed,
+    /// How far a running attempt got: at each step change and at most once
+    /// a second (an addition to contract v1, like `Retrying`). Best effort:
+    /// one may be lost, and none ends anything.
+    Progress,
 }
 
 impl EventKind {
@@ -34,6 +39,7 @@ impl EventKind {
             EventKind::Retrying => "wfp.deploy.retrying",
             EventKind::Succeeded => "wfp.deploy.succeeded",
             EventKind::Failed => "wfp.deploy.failed",
+            EventKind::Progress => "wfp.deploy.progress",
         }
     }
 
@@ -44,6 +50,7 @@ impl EventKind {
             EventKind::Retrying => "deploy.retrying",
             EventKind::Succeeded => "deploy.succeeded",
             EventKind::Failed => "deploy.failed",
+            EventKind::Progress => "deploy.progress",
         }
     }
 
@@ -51,7 +58,7 @@ impl EventKind {
     /// Every kind is listed, so a new one must say whether it ends the job.
     pub fn is_terminal(self) -> bool {
         match self {
-            EventKind::Started | EventKind::Retrying => false,
+            EventKind::Started | EventKind::Retrying | EventKind::Progress => false,
             EventKind::Succeeded | EventKind::Failed => true,
         }
     }
@@ -127,6 +134,9 @@ pub struct EventData {
     /// When a retrying job's next attempt is due (RFC 3339, UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<String>,
+    /// `deploy.progress` only: the step and its counts (absent elsewhere).
+    #[serde(flatten)]
+    pub progress: ProgressData,
 }
 
 impl EventData {
@@ -142,6 +152,7 @@ impl EventData {
             deployment: None,
             error: None,
             next_attempt_at: None,
+            progress: ProgressData::default(),
         }
     }
 }
@@ -198,6 +209,12 @@ impl CloudEvent {
             EventKind::Retrying => format!("{}:retrying:{}", data.job.job_id, data.attempt),
             EventKind::Succeeded => format!("{}:succeeded", data.job.job_id),
             EventKind::Failed => format!("{}:failed", data.job.job_id),
+            EventKind::Progress => format!(
+                "{}:progress:{}:{}",
+                data.job.job_id,
+                data.attempt,
+                data.progress.sequence.unwrap_or(0)
+            ),
         };
         let subject = match (&data.job.namespace, &data.job.script_name) {
             (Some(ns), Some(script)) => format!("{ns}/{script}"),

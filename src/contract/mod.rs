@@ -8,6 +8,7 @@ mod error;
 mod event;
 mod job;
 pub mod names;
+mod progress;
 pub mod quote;
 mod schema;
 
@@ -20,6 +21,7 @@ pub use job::{
     AssetsConfig, BundleArchive, BundlePrefix, BundleRef, DeployJob, InvalidJob, RunWorkerFirst,
     WorkerCode, decode_job,
 };
+pub use progress::ProgressData;
 pub use schema::ContractSchema;
 
 /// The only job `version` this worker understands.

@@ -69,7 +69,8 @@ impl ContractSchema {
 
 /// What each terminal event's `data` must hold, which one struct for every
 /// kind cannot say: `deploy.succeeded` reports what was deployed,
-/// `deploy.failed` the error. Other kinds are left open, so a consumer's
+/// `deploy.failed` the error (and `deploy.progress`, not terminal, its step
+/// and sequence number). Other kinds are left open, so a consumer's
 /// validator keeps accepting a kind added later.
 fn terminal_event_rules() -> serde_json::Value {
     let when = |event_type: &str, required: &[&str]| {
@@ -84,6 +85,7 @@ fn terminal_event_rules() -> serde_json::Value {
             &["duration_ms", "manifest", "upload", "deployment"]
         ),
         when("wfp.deploy.failed", &["duration_ms", "error"]),
+        when("wfp.deploy.progress", &["step", "sequence"]),
     ])
 }
 

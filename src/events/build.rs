@@ -17,7 +17,7 @@ use crate::contract::names::is_job_id;
 use crate::contract::quote::bounded;
 use crate::contract::{
     CloudEvent, DeployJob, EventData, EventKind, FailureInfo, InvalidJob, JobFields,
-    MAX_ERROR_MESSAGE_BYTES, Success,
+    MAX_ERROR_MESSAGE_BYTES, ProgressData, Success,
 };
 
 /// Builds events for one worker instance.
@@ -128,6 +128,16 @@ impl JobEvents<'_> {
             ..self.data.clone()
         };
         self.builder.event(EventKind::Retrying, data, now)
+    }
+
+    /// `deploy.progress`: how far the attempt got, numbered by its runner
+    /// (`progress.sequence`).
+    pub fn progress(&self, progress: ProgressData, now: DateTime<Utc>) -> Event {
+        let data = EventData {
+            progress,
+            ..self.data.clone()
+        };
+        self.builder.event(EventKind::Progress, data, now)
     }
 
     /// `deploy.succeeded` or `deploy.failed`, from how the deploy ended and

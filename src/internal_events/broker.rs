@@ -46,6 +46,19 @@ impl InternalEvent for EventNotConfirmed<'_> {
     }
 }
 
+/// A `deploy.progress` event was not confirmed: it is lost, which the
+/// contract allows (the deploy goes on; the next one says more).
+pub struct ProgressNotPublished<'a> {
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl InternalEvent for ProgressNotPublished<'_> {
+    fn emit(self) {
+        warn!(error = %self.error, "progress event lost");
+        counter!("wfp_deployer_progress_events_lost_total").increment(1);
+    }
+}
+
 /// The `reply_to` copy of a terminal event could not be delivered; the
 /// events exchange still has the event.
 pub struct ReplyToNotDelivered<'a> {

@@ -26,6 +26,8 @@ use crate::cloudflare::{AssetBody, AssetContent};
 use crate::manifest::{ContentDigest, Manifest};
 use crate::spool::Spool;
 
+use super::DeployObserver;
+
 /// One job's contents: where each can be read, and what is in the spool.
 pub(super) struct JobContent<'a> {
     source: &'a dyn BundleSource,
@@ -39,6 +41,8 @@ pub(super) struct JobContent<'a> {
     fetched: Mutex<HashSet<ContentDigest>>,
     fetch_concurrency: usize,
     bytes_read: AtomicU64,
+    /// Told what is read and uploaded, for the deploy's progress.
+    observer: Option<&'a DeployObserver>,
 }
 
 impl<'a> JobContent<'a> {
@@ -59,6 +63,20 @@ impl<'a> JobContent<'a> {
             fetched: Mutex::new(HashSet::new()),
             fetch_concurrency: fetch_concurrency.max(1),
             bytes_read: AtomicU64::new(0),
+            observer: None,
+        }
+    }
+
+    /// Reports bytes read and buckets uploaded to `observer`.
+    pub(super) fn observed_by(mut self, observer: &'a DeployObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn count_read(&self, read: u64) {
+        self.bytes_read.fetch_add(read, Ordering::Relaxed);
+        if let Some(observer) = self.observer {
+            observer.read(read);
         }
     }
 
@@ -86,7 +104,7 @@ impl<'a> JobContent<'a> {
             .filter_map(|content| self.files.get(content).copied())
             .collect();
         let read = self.source.prefetch(&files, self.spool).await?;
-        self.bytes_read.fetch_add(read, Ordering::Relaxed);
+        self.count_read(read);
         futures::stream::iter(wanted)
             .map(|content| self.fetch(content))
             .buffer_unordered(self.fetch_concurrency)
@@ -109,7 +127,7 @@ impl<'a> JobContent<'a> {
         };
         match self.source.fetch(file, self.spool).await {
             Ok(read) => {
-                self.bytes_read.fetch_add(read, Ordering::Relaxed);
+                self.count_read(read);
                 lock(&self.fetched).insert(content);
                 Ok(())
             }
@@ -138,6 +156,12 @@ impl AssetContent for JobContent<'_> {
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         self.spool.locate(content).await
+    }
+
+    fn uploaded(&self, files: u64, bytes: u64) {
+        if let Some(observer) = self.observer {
+            observer.bucket_uploaded(files, bytes);
+        }
     }
 }
 

@@ -46,7 +46,7 @@ use content::JobContent;
 pub use failure::DeployError;
 pub use local::{LocalCode, LocalFiles, Planned};
 use locks::ScriptLocks;
-pub use observer::DeployObserver;
+pub use observer::{DeployObserver, ProgressSnapshot};
 pub use order::{
     LeaseError, LeaseHold, MAX_CLOCK_AHEAD, Marker, Markers, OrderError, ProcessLease, ScriptLease,
     ScriptOrder, Turn,
@@ -225,6 +225,8 @@ impl Pipeline {
             .map_err(DeployError::Cloudflare)?;
         // Cloudflare 2/3: read only those into the spool, verified, and
         // upload them, bucket by bucket, with the upload JWT.
+        // The totals first: the step's first progress report has them.
+        observer.upload_asked(&manifest, &session.buckets);
         observer.step(Step::Upload);
         let content = JobContent::new(
             source.as_ref(),
@@ -233,7 +235,8 @@ impl Pipeline {
             &self.cache,
             scope,
             self.fetch_concurrency,
-        );
+        )
+        .observed_by(observer);
         content
             .fetch_missing(&manifest, &session.buckets)
             .await

@@ -78,6 +78,8 @@ pub(super) struct JobContext {
     pub(super) abandon: CancellationToken,
     /// Longest a deploy may run (`worker.job_timeout`).
     pub(super) job_timeout: Duration,
+    /// Whether deploys publish `deploy.progress` (`events.progress`).
+    pub(super) progress: bool,
 }
 
 /// One delivery, start to broker action. The permit is held until the job
@@ -194,7 +196,14 @@ async fn run_job(
             settle: Settle::Requeue,
         };
     }
-    let Some(outcome) = deploy_guarded(ctx, job, &account_id, meta.attempt).await else {
+    let observer = DeployObserver::new();
+    let deploy = deploy_guarded(ctx, job, &account_id, meta.attempt, &observer);
+    let outcome = if ctx.progress {
+        super::progress::alongside(deploy, ctx.publisher.as_ref(), &events, &observer).await
+    } else {
+        deploy.await
+    };
+    let Some(outcome) = outcome else {
         emit(DeployAbandoned);
         let handled = Handled::Abandoned;
         return Processed {
@@ -322,12 +331,12 @@ async fn deploy_guarded(
     job: &DeployJob,
     account_id: &str,
     attempt: u32,
+    observer: &DeployObserver,
 ) -> Option<Outcome> {
     if ctx.abandon.is_cancelled() {
         return None;
     }
     let started = Instant::now();
-    let observer = DeployObserver::new();
     let mut task = {
         let deployer = ctx.deployer.clone();
         let (job, account_id, observer) = (job.clone(), account_id.to_string(), observer.clone());

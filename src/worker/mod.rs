@@ -16,7 +16,8 @@
 //! down); `job` is one delivery's handling, with `process_one` as the entry
 //! unit tests drive with a scripted deployer, publisher and reroute;
 //! `disposition` is the decision and the retry schedule; `reroute` sends a
-//! job's own message to a delay queue or the dead-letter queue.
+//! job's own message to a delay queue or the dead-letter queue; `progress`
+//! publishes a running deploy's `deploy.progress` events beside it.
 //!
 //! Shutdown follows mini-redis: one [`CancellationToken`] handed down; the
 //! loop watches it only while waiting for a delivery, so running deploys
@@ -29,6 +30,7 @@
 
 mod disposition;
 mod job;
+mod progress;
 mod reroute;
 mod session;
 
@@ -87,6 +89,8 @@ pub struct Worker {
     shutdown_grace: Duration,
     /// Longest one deploy may run.
     job_timeout: Duration,
+    /// Whether deploys publish `deploy.progress` events.
+    progress: bool,
     /// What the worker declares on each connection.
     topology: Topology,
     ready: watch::Sender<bool>,
@@ -105,6 +109,7 @@ impl Worker {
             retries: RetrySchedule::from_settings(&settings.worker),
             shutdown_grace: settings.worker.shutdown_grace,
             job_timeout: settings.worker.job_timeout,
+            progress: settings.events.progress,
             topology: Topology::new(settings),
             ready: watch::Sender::new(false),
         }

@@ -202,6 +202,7 @@ impl Worker {
             max_job_bytes: self.amqp.max_job_bytes,
             abandon: jobs.abandon.clone(),
             job_timeout: self.job_timeout,
+            progress: self.progress,
         };
         self.ready.send_replace(true);
         emit(BrokerConsuming {

@@ -16,6 +16,7 @@ use wfp_deployer::config::Settings;
 pub mod dlq;
 mod docs;
 mod enqueue;
+mod progress;
 mod watch;
 
 /// How long a command may take before the test fails.

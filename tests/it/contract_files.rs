@@ -23,11 +23,15 @@ fn event_kinds() -> Vec<EventKind> {
         EventKind::Retrying,
         EventKind::Succeeded,
         EventKind::Failed,
+        EventKind::Progress,
     ];
     for kind in kinds {
         match kind {
-            EventKind::Started | EventKind::Retrying | EventKind::Succeeded | EventKind::Failed => {
-            }
+            EventKind::Started
+            | EventKind::Retrying
+            | EventKind::Succeeded
+            | EventKind::Failed
+            | EventKind::Progress => {}
         }
     }
     kinds.to_vec()

@@ -208,6 +208,13 @@ impl BundleSource for ArchiveSource {
         if from_cache {
             ingested.cache_hits = ingested.files.len() as u64;
         }
+        // The archive is read whole before its listing is known: both at once.
+        let (files, bytes) = (
+            ingested.files.len() as u64,
+            ingested.files.iter().map(|f| f.size).sum(),
+        );
+        ctx.progress.listed(files, bytes);
+        ctx.progress.hashed(files, bytes, ingested.bytes_read);
         internal_events::emit(BundleListed {
             location: &location,
             files: ingested.files.len(),

@@ -186,6 +186,8 @@ impl BundleSource for S3Prefix {
             files: assets.len(),
             bytes: assets.iter().map(|o| o.size).sum(),
         });
+        ctx.progress
+            .listed(assets.len() as u64, assets.iter().map(|o| o.size).sum());
         ctx.progress.hashing();
 
         // Known content costs nothing; the rest is read, hashed, forgotten.
@@ -203,6 +205,8 @@ impl BundleSource for S3Prefix {
                 Learnt::Checksum => {}
                 Learnt::Read => ingested.bytes_read += learned.object.size,
             }
+            let read = u64::from(learned.how == Learnt::Read) * learned.object.size;
+            ctx.progress.hashed(1, learned.object.size, read);
             ingested.files.push(BundleFile {
                 path: asset_path(&learned.object.rel),
                 size: learned.object.size,

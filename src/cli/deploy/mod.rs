@@ -13,9 +13,12 @@
 //! Output: a one-line summary on standard output (`--json`: the terminal
 //! event, as the worker would publish it; for a dry run, the manifest
 //! summary). A job file target implies `--json`: `deploy JOB.json` printed
-//! the event before the command took other targets, and scripts read it. Exit status: 0 deployed (or the dry run found it valid), 1 the
-//! deploy failed (the error line says step, code, message and what to do),
-//! 2 a usage error (clap's, or a target or flags that cannot make a job).
+//! the event before the command took other targets, and scripts read it.
+//! Progress goes to standard error (`cli/progress.rs`): a live display on a
+//! terminal, plain lines otherwise. Exit status: 0 deployed (or the dry run
+//! found it valid), 1 the deploy failed (the error line says step, code,
+//! message and what to do), 2 a usage error (clap's, or a target or flags
+//! that cannot make a job).
 
 mod summary;
 mod target;
@@ -26,6 +29,7 @@ use anyhow::Context;
 
 use super::UsageError;
 use super::job_flags::JobFlags;
+use super::progress::{Following, ProgressDisplay, follow_observer};
 use crate::amqp::DeliveryMeta;
 use crate::config::Settings;
 use crate::contract::{DeployJob, decode_job};
@@ -128,10 +132,13 @@ fn local_files(target: &Target, args: &DeployArgs, code: Option<LocalCode>) -> L
     LocalFiles { bundle, code }
 }
 
-/// The one place a deploy's observer is made: a progress display hooks in
-/// here.
-fn observer() -> DeployObserver {
-    DeployObserver::new()
+/// The deploy's observer, followed on standard error by the progress
+/// display (a live bar on a terminal, plain lines otherwise), so standard
+/// output keeps only the result.
+fn observed() -> (DeployObserver, Following) {
+    let observer = DeployObserver::new();
+    let following = follow_observer(&observer, ProgressDisplay::stderr());
+    (observer, following)
 }
 
 /// Deploys (or, with `--dry-run`, checks) and reports; an error when it
@@ -167,9 +174,10 @@ pub async fn run(settings: &Settings, args: &DeployArgs) -> anyhow::Result<()> {
     let pipeline = crate::startup::build_pipeline(&settings)
         .await
         .context("building the pipeline")?;
-    let observer = observer();
+    let (observer, following) = observed();
     if args.dry_run {
         let (took, planned) = pipeline.plan(&job, &account_id, &local, &observer).await;
+        following.finish().await;
         let planned = planned.map_err(|f| anyhow::anyhow!(summary::failed("dry run", &f)))?;
         if json {
             let shown = summary::planned_json(&job, &account_id, &planned, took);
@@ -182,6 +190,7 @@ pub async fn run(settings: &Settings, args: &DeployArgs) -> anyhow::Result<()> {
     let outcome = pipeline
         .deploy_local(&job, &account_id, &local, &observer)
         .await;
+    following.finish().await;
     if json {
         let meta = DeliveryMeta {
             attempt: 1,

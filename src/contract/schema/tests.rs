@@ -323,7 +323,7 @@ fn rules_only_the_worker_checks() {
 fn published_events_match_the_event_schema() {
     use crate::contract::{
         CloudEvent, DeploymentInfo, EventData, EventKind, FailureInfo, JobFields, ManifestSummary,
-        UploadSummary,
+        ProgressData, Step, UploadSummary,
     };
     let fields = JobFields {
         job_id: "acme-site-42".into(),
@@ -364,12 +364,27 @@ fn published_events_match_the_event_schema() {
         EventData {
             duration_ms: Some(1),
             error: Some(FailureInfo::invalid_job("job: nope")),
-            ..EventData::new(fields, 2)
+            ..EventData::new(fields.clone(), 2)
+        },
+        at,
+    );
+    let progress = CloudEvent::new(
+        EventKind::Progress,
+        "w",
+        EventData {
+            progress: ProgressData {
+                step: Some(Step::Hash),
+                sequence: Some(3),
+                files_done: Some(1),
+                files_total: Some(2),
+                ..ProgressData::default()
+            },
+            ..EventData::new(fields, 1)
         },
         at,
     );
     let schema = validator(ContractSchema::Event);
-    for event in [&started, &succeeded, &failed] {
+    for event in [&started, &succeeded, &failed, &progress] {
         let json = serde_json::to_value(event).unwrap();
         if let Err(e) = schema.validate(&json) {
             panic!("{}: {e} at {}", event.id, e.instance_path());

@@ -256,6 +256,7 @@ impl Harness {
             max_job_bytes: MAX_JOB_BYTES,
             abandon: CancellationToken::new(),
             job_timeout: JOB_TIMEOUT,
+            progress: false,
         };
         Self {
             ctx,

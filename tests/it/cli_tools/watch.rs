@@ -26,7 +26,14 @@ async fn watch_json_prints_the_events_of_the_job_it_follows() {
     assert_eq!(started["type"], "wfp.deploy.started", "{started}");
     assert_eq!(started["data"]["job_id"], "watched-1");
     assert_eq!(started["id"], "watched-1:started:1");
-    let succeeded: Value = serde_json::from_str(&watch.line().await).unwrap();
+    // Progress events (as many as the deploy's pace gave) come between.
+    let succeeded = loop {
+        let event: Value = serde_json::from_str(&watch.line().await).unwrap();
+        if event["type"] != "wfp.deploy.progress" {
+            break event;
+        }
+        assert_eq!(event["data"]["job_id"], "watched-1", "{event}");
+    };
     assert_eq!(succeeded["type"], "wfp.deploy.succeeded", "{succeeded}");
     assert_eq!(succeeded["id"], "watched-1:succeeded");
     assert_eq!(succeeded["data"]["manifest"]["files"], 1);

@@ -15,7 +15,8 @@ use crate::helpers::sim::add_fault;
 
 #[tokio::test]
 async fn a_deleted_events_exchange_is_declared_again_and_the_job_deploys() {
-    let app = app(|_| {}).await;
+    // No progress events: the log read below holds the job's others only.
+    let app = app(|s| s.events.progress = false).await;
     app.bucket.put("x/index.html", b"<p>x</p>".to_vec()).await;
     let connection = connect(&app.settings.amqp).await;
     let channel = connection.create_channel().await.expect("channel");
@@ -85,7 +86,12 @@ async fn a_deleted_delay_queue_is_declared_again_and_the_retry_goes_through() {
 
 #[tokio::test]
 async fn a_reply_to_naming_a_queue_of_the_worker_gets_no_copy() {
-    let mut app = app(|s| s.worker.concurrency = 1).await;
+    // No progress events: the log read below holds the jobs' others only.
+    let mut app = app(|s| {
+        s.worker.concurrency = 1;
+        s.events.progress = false;
+    })
+    .await;
     app.bucket.put("r/index.html", b"<p>r</p>".to_vec()).await;
     let amqp = app.settings.amqp.clone();
     // Regression: a reply_to naming the jobs queue put the event copy into

@@ -47,14 +47,26 @@ pub struct EventTap {
     channel: Channel,
     consumer: Consumer,
     queue: String,
+    /// Whether `deploy.progress` events are shown: most tests follow a
+    /// job's started/retrying/terminal events, which progress (best effort,
+    /// its number a matter of timing) would interleave unpredictably.
+    progress: bool,
 }
 
 impl EventTap {
-    /// Bound to the events exchange with `deploy.#`: sees every event. The
-    /// exchange is declared if missing (same arguments as the worker's), so
-    /// a tap can be made before the worker starts.
+    /// Bound to the events exchange with `deploy.#`: sees every event but
+    /// `deploy.progress` ones. The exchange is declared if missing (same
+    /// arguments as the worker's), so a tap can be made before the worker
+    /// starts.
     pub async fn new(settings: &AmqpSettings) -> Self {
         Self::bound(settings, "deploy.#").await
+    }
+
+    /// Like [`EventTap::new`], `deploy.progress` events included.
+    pub async fn with_progress(settings: &AmqpSettings) -> Self {
+        let mut tap = Self::bound(settings, "deploy.#").await;
+        tap.progress = true;
+        tap
     }
 
     /// Bound with another pattern (`deploy.succeeded`, ...).
@@ -120,6 +132,7 @@ impl EventTap {
             channel,
             consumer,
             queue,
+            progress: false,
         }
     }
 
@@ -138,10 +151,16 @@ impl EventTap {
     /// The next message within `timeout`, if any. `None` proves nothing:
     /// use [`EventTap::assert_drained`] to show that nothing more came.
     pub async fn next_within(&mut self, timeout: Duration) -> Option<TappedEvent> {
-        let delivery = tokio::time::timeout(timeout, self.consumer.next())
-            .await
-            .ok()??;
-        let delivery = delivery.expect("tap delivery");
+        let deadline = tokio::time::Instant::now() + timeout;
+        let delivery = loop {
+            let delivery = tokio::time::timeout_at(deadline, self.consumer.next())
+                .await
+                .ok()??;
+            let delivery = delivery.expect("tap delivery");
+            if self.progress || delivery.routing_key.as_str() != "deploy.progress" {
+                break delivery;
+            }
+        };
         let json = serde_json::from_slice(&delivery.data).unwrap_or_else(|e| {
             panic!(
                 "event is not JSON ({e}): {}",
