@@ -75,6 +75,16 @@ async fn a_local_directory_deploys_and_prints_one_summary_line() {
         "{out:?}"
     );
     assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
+    // Progress goes to standard error, as plain lines off a terminal.
+    let progress: Vec<&str> = out.stderr.lines().collect();
+    assert!(progress.contains(&"session"), "{progress:?}");
+    assert!(
+        progress
+            .iter()
+            .any(|l| l.starts_with("upload: ") && l.contains("files")),
+        "{progress:?}"
+    );
+    assert!(!out.stderr.contains('\u{1b}'), "{out:?}");
     assert_eq!(served(&sim, "cli-dir", "/index.html").await, b"<p>dir</p>");
 }
 
