@@ -228,7 +228,8 @@ impl Pipeline {
             .await
             .map_err(DeployError::Cloudflare)?;
         // Cloudflare 2/3: read only those into the spool, verified, and
-        // upload them, bucket by bucket, with the upload JWT.
+        // upload them, bucket by bucket, with the upload JWT; a bucket goes
+        // up as soon as its files are read, while the next ones are read.
         observer.step(Step::Upload);
         let content = JobContent::new(
             source.as_ref(),
@@ -238,15 +239,26 @@ impl Pipeline {
             scope,
             self.fetch_concurrency,
         );
-        content
-            .fetch_missing(&manifest, &session.buckets)
-            .await
-            .map_err(DeployError::Bundle)?;
-        let assets = self
-            .cloudflare
-            .upload(target, &manifest, &content, session)
-            .await
-            .map_err(DeployError::Cloudflare)?;
+        let buckets = session.buckets.clone();
+        let upload = async {
+            let uploaded = self
+                .cloudflare
+                .upload(target, &manifest, &content, session)
+                .await;
+            if uploaded.is_err() {
+                content.stop();
+            }
+            uploaded
+        };
+        let (fetched, uploaded) =
+            tokio::join!(content.fetch_missing(&manifest, &buckets), upload);
+        // A failed read is the cause (the upload may have failed for lack of
+        // its file); else the upload's own failure.
+        if let Some(failure) = content.failure() {
+            return Err(DeployError::Bundle(failure));
+        }
+        let assets = uploaded.map_err(DeployError::Cloudflare)?;
+        fetched.map_err(DeployError::Bundle)?;
 
         // Cloudflare 3/3: the script PUT with the completion JWT — only
         // while the script's turn is still ours (the fence), and recorded
@@ -269,8 +281,8 @@ impl Pipeline {
         self.cache.record(scope, known).await;
 
         Ok(Success {
-            manifest: summary(&manifest, &ingested, content.bytes_read()),
-            upload: upload_summary(deployed.stats),
+            manifest: summary(&manifest, &ingested),
+            upload: upload_summary(deployed.stats, content.bytes_read()),
             deployment: DeploymentInfo {
                 id: deployed.id,
                 etag: deployed.etag,
@@ -405,23 +417,25 @@ impl Deploy for Pipeline {
     }
 }
 
-/// What was deployed, and what learning it cost: `fetched` bytes read
-/// again for the upload on top of those read to hash.
-fn summary(manifest: &Manifest, ingested: &Ingested, fetched: u64) -> ManifestSummary {
+/// What was deployed, and what learning its digests cost (the bytes read
+/// to hash: what the cache saves).
+fn summary(manifest: &Manifest, ingested: &Ingested) -> ManifestSummary {
     ManifestSummary {
         files: manifest.len() as u64,
         bytes: manifest.total_bytes(),
         sha256: manifest.sha256(),
         cache_hits: Some(ingested.cache_hits),
-        bytes_read: Some(ingested.bytes_read + fetched),
+        bytes_read: Some(ingested.bytes_read),
     }
 }
 
-fn upload_summary(stats: UploadStats) -> UploadSummary {
+/// What was sent, and the bytes read again to send it (`fetched`).
+fn upload_summary(stats: UploadStats, fetched: u64) -> UploadSummary {
     UploadSummary {
         sessions: stats.sessions,
         buckets: stats.buckets,
         files: stats.files,
         bytes: stats.bytes,
+        bytes_read: Some(fetched),
     }
 }
