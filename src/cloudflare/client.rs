@@ -180,8 +180,7 @@ impl CloudflareClient {
         T: DeserializeOwned,
         B: Fn(RequestBuilder) -> RequestBuilder,
     {
-        self.send_limited(call, method, url, auth, None, body)
-            .await
+        self.send_limited(call, method, url, auth, None, body).await
     }
 
     /// [`Self::send`], each try holding a place of `limit` (when given) and

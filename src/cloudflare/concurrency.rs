@@ -86,6 +86,7 @@ impl UploadLimit {
     }
 
     /// The limit now.
+    #[cfg(test)]
     pub(crate) fn current(&self) -> usize {
         self.lock().limit
     }
@@ -201,7 +202,10 @@ mod tests {
             changes.extend(limit.acquire().await.finish(Signal::Success));
         }
         // One success at 1, two at 2, then the maximum holds.
-        assert_eq!(changes, vec![Change { from: 1, to: 2 }, Change { from: 2, to: 3 }]);
+        assert_eq!(
+            changes,
+            vec![Change { from: 1, to: 2 }, Change { from: 2, to: 3 }]
+        );
         assert_eq!(limit.current(), 3);
     }
 
@@ -211,8 +215,14 @@ mod tests {
         limit.acquire().await.finish(Signal::Overloaded);
         let held = limit.acquire().await;
         // Polled once: a place is taken at once or not at all.
-        assert!(limit.acquire().now_or_never().is_none(), "a second place at limit 1");
+        assert!(
+            limit.acquire().now_or_never().is_none(),
+            "a second place at limit 1"
+        );
         drop(held);
-        assert!(limit.acquire().now_or_never().is_some(), "the place given back");
+        assert!(
+            limit.acquire().now_or_never().is_some(),
+            "the place given back"
+        );
     }
 }

@@ -250,8 +250,7 @@ impl Pipeline {
             }
             uploaded
         };
-        let (fetched, uploaded) =
-            tokio::join!(content.fetch_missing(&manifest, &buckets), upload);
+        let (fetched, uploaded) = tokio::join!(content.fetch_missing(&manifest, &buckets), upload);
         // A failed read is the cause (the upload may have failed for lack of
         // its file); else the upload's own failure.
         if let Some(failure) = content.failure() {

@@ -124,7 +124,10 @@ async fn a_cold_cache_reads_everything_and_an_unchanged_redeploy_nothing(server:
 
     let first = worker.deploy_ok(&job(&bucket, "c-1", "site", "b1/")).await;
     // Cold: every file read to hash it, and again to upload it.
-    assert_eq!(costs(&first), (Some(0), Some(total(&files)), Some(total(&files)), 5));
+    assert_eq!(
+        costs(&first),
+        (Some(0), Some(total(&files)), Some(total(&files)), 5)
+    );
     assert!(
         read_index(&bucket, "site").await.is_some(),
         "the index is written after a successful deploy"
