@@ -199,7 +199,7 @@ pub async fn publish(
     channel: &Channel,
     settings: &Settings,
     body: String,
-) -> Result<lapin::publisher_confirm::Confirmation, lapin::Error> {
+) -> anyhow::Result<()> {
     channel
         .basic_publish(
             settings.amqp.jobs_exchange.as_str().into(),
@@ -211,7 +211,8 @@ pub async fn publish(
                 .with_content_type("application/json".into()),
         )
         .await?
-        .await
+        .await?;
+    Ok(())
 }
 
 /// Settings with broker names of this run's own, and the variables that
