@@ -195,11 +195,7 @@ impl Worker {
 }
 
 /// Publishes one job message, persistent, and waits for its confirm.
-pub async fn publish(
-    channel: &Channel,
-    settings: &Settings,
-    body: String,
-) -> anyhow::Result<()> {
+pub async fn publish(channel: &Channel, settings: &Settings, body: String) -> anyhow::Result<()> {
     channel
         .basic_publish(
             settings.amqp.jobs_exchange.as_str().into(),

@@ -10,7 +10,7 @@
 //! distrusts the cache entry, so the retry reads and hashes the file
 //! afresh: the cache can cost a failed try, never a wrong deploy.
 //!
-//! The fetching and the upload overlap: the pipeline runs
+//! The fetching and the upload overlap: [`JobContent::upload`] runs
 //! [`JobContent::fetch_missing`] beside the upload, which starts a bucket as
 //! soon as its files are in the spool, while the next buckets' files are
 //! still being read (files are fetched in the order of the session's
@@ -31,9 +31,13 @@ use tokio::sync::OnceCell;
 
 use crate::bundle::{BundleError, BundleErrorKind, BundleFile, BundleSource, BundleStep};
 use crate::cache::DigestCache;
-use crate::cloudflare::{AssetBody, AssetContent};
+use crate::cloudflare::{
+    AssetBody, AssetContent, AssetsUploaded, CloudflareClient, ScriptTarget, UploadSession,
+};
 use crate::manifest::{ContentDigest, Manifest};
 use crate::spool::Spool;
+
+use super::DeployError;
 
 /// One job's contents: where each can be read, and what is in the spool.
 pub(super) struct JobContent<'a> {
@@ -83,10 +87,37 @@ impl<'a> JobContent<'a> {
         self.bytes_read.load(Ordering::Relaxed)
     }
 
+    /// Uploads what `session` asks for, its files read beside the upload
+    /// (see the module's doc). A failed read is the cause (the upload may
+    /// have failed for lack of its file); else the upload's own failure.
+    pub(super) async fn upload(
+        &self,
+        cloudflare: &CloudflareClient,
+        target: &ScriptTarget,
+        manifest: &Manifest,
+        session: UploadSession,
+    ) -> Result<AssetsUploaded, DeployError> {
+        let buckets = session.buckets.clone();
+        let upload = async {
+            let uploaded = cloudflare.upload(target, manifest, self, session).await;
+            if uploaded.is_err() {
+                self.stop();
+            }
+            uploaded
+        };
+        let (fetched, uploaded) = tokio::join!(self.fetch_missing(manifest, &buckets), upload);
+        if let Some(failure) = self.failure() {
+            return Err(DeployError::Bundle(failure));
+        }
+        let assets = uploaded.map_err(DeployError::Cloudflare)?;
+        fetched.map_err(DeployError::Bundle)?;
+        Ok(assets)
+    }
+
     /// Reads the contents behind the asset hashes in `buckets` into the
     /// spool, each once, in the buckets' order (the upload, running beside
     /// it, needs the first bucket first).
-    pub(super) async fn fetch_missing(
+    async fn fetch_missing(
         &self,
         manifest: &Manifest,
         buckets: &[Vec<String>],
@@ -116,12 +147,12 @@ impl<'a> JobContent<'a> {
     }
 
     /// Starts no more fetches: the upload failed, so nothing will need them.
-    pub(super) fn stop(&self) {
+    fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
     }
 
     /// The first fetch that failed, whoever asked for it: the job's cause.
-    pub(super) fn failure(&self) -> Option<BundleError> {
+    fn failure(&self) -> Option<BundleError> {
         lock(&self.failure).take()
     }
 

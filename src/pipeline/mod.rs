@@ -239,25 +239,9 @@ impl Pipeline {
             scope,
             self.fetch_concurrency,
         );
-        let buckets = session.buckets.clone();
-        let upload = async {
-            let uploaded = self
-                .cloudflare
-                .upload(target, &manifest, &content, session)
-                .await;
-            if uploaded.is_err() {
-                content.stop();
-            }
-            uploaded
-        };
-        let (fetched, uploaded) = tokio::join!(content.fetch_missing(&manifest, &buckets), upload);
-        // A failed read is the cause (the upload may have failed for lack of
-        // its file); else the upload's own failure.
-        if let Some(failure) = content.failure() {
-            return Err(DeployError::Bundle(failure));
-        }
-        let assets = uploaded.map_err(DeployError::Cloudflare)?;
-        fetched.map_err(DeployError::Bundle)?;
+        let assets = content
+            .upload(&self.cloudflare, target, &manifest, session)
+            .await?;
 
         // Cloudflare 3/3: the script PUT with the completion JWT — only
         // while the script's turn is still ours (the fence), and recorded
