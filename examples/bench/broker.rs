@@ -97,51 +97,21 @@ async fn run(
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
 
-    let ops = format!("127.0.0.1:{}", free_port()?);
-    let log = std::fs::File::create(stack.run_dir.join("worker.log"))?;
-    let worker = Guarded::new(
-        stack
-            .command()
-            .arg("worker")
-            .envs(overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("WFP__OPS__LISTEN", &ops)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting wfp-deployer worker")?,
-    );
-    let peak = worker.pid().map(process::watch_peak_rss);
-    wait_ready(&ops).await?;
+    let worker = Worker::start(stack, overrides, "worker.log").await?;
 
-    let publish = |prefix: &str, id: String| {
+    let publish_site = |prefix: &str, id: String| {
         let script = prefix
             .trim_start_matches("jobs/")
             .trim_end_matches('/')
             .to_string();
         let body = job(&id, namespace, &script, plan.bucket, Source::Prefix(prefix)).to_string();
-        let channel = channel.clone();
-        let settings = settings.amqp.clone();
-        async move {
-            channel
-                .basic_publish(
-                    settings.jobs_exchange.as_str().into(),
-                    settings.jobs_routing_key.as_str().into(),
-                    BasicPublishOptions::default(),
-                    body.as_bytes(),
-                    BasicProperties::default()
-                        .with_delivery_mode(2)
-                        .with_content_type("application/json".into()),
-                )
-                .await?
-                .await
-        }
+        publish(&channel, settings, body)
     };
 
     let warm: Vec<_> = sites
         .iter()
         .enumerate()
-        .map(|(j, s)| publish(s, format!("warm-{}-{j}", plan.run)))
+        .map(|(j, s)| publish_site(s, format!("warm-{}-{j}", plan.run)))
         .collect();
     futures::future::try_join_all(warm).await?;
     let (ok, failed) =
@@ -157,20 +127,13 @@ async fn run(
     let prefix = format!("bench-{}-", plan.run);
     let started = Instant::now();
     let jobs: Vec<_> = (0..plan.jobs)
-        .map(|i| publish(&sites[i % sites.len()], format!("{prefix}{i}")))
+        .map(|i| publish_site(&sites[i % sites.len()], format!("{prefix}{i}")))
         .collect();
     futures::future::try_join_all(jobs).await?;
     let (succeeded, failed) = terminal_events(&mut tap, &prefix, plan.jobs).await?;
     let wall_s = started.elapsed().as_secs_f64();
 
-    let pid = worker.pid().context("the worker is gone")?;
-    process::terminate(pid)?;
-    let child = worker.disarm().context("the worker is gone")?;
-    let (worker_peak_rss_mib, usage) = tokio::task::spawn_blocking(move || {
-        let peak = peak.map_or(0.0, |p| p.join().unwrap_or(0.0));
-        process::reap(child).map(|usage| (peak, usage))
-    })
-    .await??;
+    let (worker_peak_rss_mib, usage) = worker.stop().await?;
     Ok(Broker {
         jobs: plan.jobs,
         sites: sites.len(),
@@ -184,9 +147,73 @@ async fn run(
     })
 }
 
+/// A `wfp-deployer worker` child, watched for its peak RSS, ready.
+pub struct Worker {
+    child: Guarded,
+    peak: Option<std::thread::JoinHandle<f64>>,
+}
+
+impl Worker {
+    /// Starts a worker with `overrides` on top of the stack's settings,
+    /// logging to `log` in the run's directory, and waits until it is ready.
+    pub async fn start(
+        stack: &Stack,
+        overrides: &[(String, String)],
+        log: &str,
+    ) -> anyhow::Result<Worker> {
+        let ops = format!("127.0.0.1:{}", free_port()?);
+        let log = std::fs::File::create(stack.run_dir.join(log))?;
+        let child = Guarded::new(
+            stack
+                .command()
+                .arg("worker")
+                .envs(overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .env("WFP__OPS__LISTEN", &ops)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .context("starting wfp-deployer worker")?,
+        );
+        let peak = child.pid().map(process::watch_peak_rss);
+        wait_ready(&ops).await?;
+        Ok(Worker { child, peak })
+    }
+
+    /// Shuts the worker down gracefully; its peak RSS (MiB) and usage.
+    pub async fn stop(self) -> anyhow::Result<(f64, process::Usage)> {
+        let pid = self.child.pid().context("the worker is gone")?;
+        process::terminate(pid)?;
+        let child = self.child.disarm().context("the worker is gone")?;
+        let peak = self.peak;
+        tokio::task::spawn_blocking(move || {
+            let peak = peak.map_or(0.0, |p| p.join().unwrap_or(0.0));
+            process::reap(child).map(|usage| (peak, usage))
+        })
+        .await?
+    }
+}
+
+/// Publishes one job message, persistent, and waits for its confirm.
+pub async fn publish(channel: &Channel, settings: &Settings, body: String) -> anyhow::Result<()> {
+    channel
+        .basic_publish(
+            settings.amqp.jobs_exchange.as_str().into(),
+            settings.amqp.jobs_routing_key.as_str().into(),
+            BasicPublishOptions::default(),
+            body.as_bytes(),
+            BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_content_type("application/json".into()),
+        )
+        .await?
+        .await?;
+    Ok(())
+}
+
 /// Settings with broker names of this run's own, and the variables that
 /// give the worker the same.
-fn isolated(base: &Settings, run: &str, server: &str) -> (Settings, Vec<(String, String)>) {
+pub fn isolated(base: &Settings, run: &str, server: &str) -> (Settings, Vec<(String, String)>) {
     let mut settings = base.clone();
     let suffix = format!(".bench-{run}-{server}");
     let amqp = &mut settings.amqp;
@@ -206,7 +233,7 @@ fn isolated(base: &Settings, run: &str, server: &str) -> (Settings, Vec<(String,
 }
 
 /// A private queue seeing every terminal event.
-async fn tap(channel: &Channel, exchange: &str) -> anyhow::Result<Consumer> {
+pub async fn tap(channel: &Channel, exchange: &str) -> anyhow::Result<Consumer> {
     let queue = channel
         .queue_declare(
             "".into(),
@@ -247,7 +274,7 @@ async fn tap(channel: &Channel, exchange: &str) -> anyhow::Result<Consumer> {
 
 /// Reads terminal events of jobs whose id starts with `prefix` until
 /// `count` distinct jobs ended; (succeeded, failed).
-async fn terminal_events(
+pub async fn terminal_events(
     tap: &mut Consumer,
     prefix: &str,
     count: usize,
@@ -300,7 +327,7 @@ async fn wait_ready(ops: &str) -> anyhow::Result<()> {
 }
 
 /// Deletes this run's queues and exchanges, best effort.
-async fn delete_topology(connection: &Connection, settings: &Settings) {
+pub async fn delete_topology(connection: &Connection, settings: &Settings) {
     let amqp = &settings.amqp;
     // A failed delete closes its channel, so each gets a fresh one.
     for queue in Topology::new(settings).own_queues() {

@@ -24,6 +24,7 @@ mod process;
 mod report;
 mod shapes;
 mod stack;
+mod stress;
 mod svg;
 
 use std::path::PathBuf;
@@ -163,7 +164,26 @@ async fn measure(ctx: &Ctx<'_>, scale: &Scale) -> anyhow::Result<ServerResults> 
         "  broker: {:.1} jobs/s ({} succeeded, {} failed)",
         broker.jobs_per_s, broker.succeeded, broker.failed
     );
-    let targets = report::targets(&first_deploy, &unchanged_redeploy, &new_build, &broker);
+    let stress = stress::measure(
+        ctx.stack,
+        &ctx.run,
+        &ctx.bucket,
+        shapes::MANY_V1,
+        unchanged_redeploy.files,
+        unchanged_redeploy.bytes,
+    )
+    .await?;
+    println!(
+        "  stress: {} bundles of {} files at once: worker peak RSS {:.1} MiB",
+        stress.jobs, stress.files_per_job, stress.worker_peak_rss_mib
+    );
+    let targets = report::targets(
+        &first_deploy,
+        &unchanged_redeploy,
+        &new_build,
+        &broker,
+        &stress,
+    );
     Ok(ServerResults {
         server: ctx.stack.server.name().into(),
         endpoint: ctx.stack.server.endpoint().into(),
@@ -171,6 +191,7 @@ async fn measure(ctx: &Ctx<'_>, scale: &Scale) -> anyhow::Result<ServerResults> 
         unchanged_redeploy,
         new_build_1pct_changed: new_build,
         broker,
+        stress,
         targets,
     })
 }

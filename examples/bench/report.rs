@@ -39,6 +39,8 @@ pub struct ServerResults {
     pub unchanged_redeploy: Redeploy,
     pub new_build_1pct_changed: NewBuild,
     pub broker: Broker,
+    /// The many small files, four bundles at once: memory under load.
+    pub stress: Stress,
     pub targets: Vec<Target>,
 }
 
@@ -146,6 +148,16 @@ pub struct Broker {
     pub worker_cpu_s: f64,
 }
 
+/// Four large bundles at once through one worker of concurrency 4.
+#[derive(Debug, Serialize)]
+pub struct Stress {
+    pub jobs: usize,
+    pub files_per_job: usize,
+    pub bytes_per_job: u64,
+    pub wall_s: f64,
+    pub worker_peak_rss_mib: f64,
+}
+
 /// One figure against its target.
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
@@ -187,6 +199,7 @@ pub fn targets(
     redeploy: &Redeploy,
     build: &NewBuild,
     broker: &Broker,
+    stress: &Stress,
 ) -> Vec<Target> {
     let mut out = Vec::new();
     for (shape, deploy) in first {
@@ -227,6 +240,12 @@ pub fn targets(
         Some(broker.jobs_per_s),
         ">=",
         50.0,
+    ));
+    out.push(Target::new(
+        "stress.worker_peak_rss_mib".into(),
+        Some(stress.worker_peak_rss_mib),
+        "<=",
+        128.0,
     ));
     out
 }
@@ -316,6 +335,17 @@ pub fn table(results: &Results) -> String {
             k.succeeded,
             k.failed,
             k.worker_peak_rss_mib
+        );
+        let t = &s.stress;
+        let _ = writeln!(
+            out,
+            "stress: {} bundles of {} files ({:.1} MiB) at once, one worker of concurrency {}: {:.2} s, worker peak RSS {:.1} MiB",
+            t.jobs,
+            t.files_per_job,
+            crate::data::mib(t.bytes_per_job),
+            t.jobs,
+            t.wall_s,
+            t.worker_peak_rss_mib
         );
         let _ = writeln!(out, "targets:");
         for t in &s.targets {

@@ -270,11 +270,14 @@ fn print_first(shape: &str, d: &FirstDeploy) {
     }
 }
 
+/// Where the many small files live (the stress shape deploys them again).
+pub const MANY_V1: &str = "many/v1/";
+
 /// The unchanged redeploy of many small files, then a new build of them
 /// under a new prefix with 1% changed, both to the same script.
 pub async fn redeploys(ctx: &Ctx<'_>, scale: &Scale) -> anyhow::Result<(Redeploy, NewBuild)> {
     let many = DataSet::small("many", ctx.seed, scale.many_files);
-    let v1 = "many/v1/";
+    let v1 = MANY_V1;
     ctx.seed(&many, v1).await?;
     let namespace = format!("bench-many-{}", ctx.run);
     let deploy_as = |name: &str, prefix: &str| {

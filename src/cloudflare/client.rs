@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 
 use super::backoff::{Failed, parse_retry_after, with_retries};
 use super::budget::ApiBudget;
+use super::concurrency::{Signal, UploadLimit};
 use super::envelope::{self, Call};
 use super::error::{CloudflareError, TransportKind};
 use super::jwt::Jwt;
@@ -179,13 +180,40 @@ impl CloudflareClient {
         T: DeserializeOwned,
         B: Fn(RequestBuilder) -> RequestBuilder,
     {
+        self.send_limited(call, method, url, auth, None, body).await
+    }
+
+    /// [`Self::send`], each try holding a place of `limit` (when given) and
+    /// telling it how the try went: a bucket upload's adaptive concurrency.
+    pub(crate) async fn send_limited<T, B>(
+        &self,
+        call: Call<'_>,
+        method: Method,
+        url: &Url,
+        auth: Auth<'_>,
+        limit: Option<&UploadLimit>,
+        body: B,
+    ) -> Result<Answer<T>, CloudflareError>
+    where
+        T: DeserializeOwned,
+        B: Fn(RequestBuilder) -> RequestBuilder,
+    {
         with_retries(&self.inner.policy, call, |attempt| {
             let request = self.inner.http.request(method.clone(), url.clone());
             let request = match auth {
                 Auth::ApiToken => request.bearer_auth(self.inner.token.expose_secret()),
                 Auth::UploadJwt(jwt) => request.bearer_auth(jwt.expose()),
             };
-            self.try_once(call, attempt, body(request))
+            let request = body(request);
+            async move {
+                let Some(limit) = limit else {
+                    return self.try_once(call, attempt, request).await;
+                };
+                let permit = limit.acquire().await;
+                let tried = self.try_once(call, attempt, request).await;
+                permit.finish(signal(&tried));
+                tried
+            }
         })
         .await
     }
@@ -224,6 +252,20 @@ impl CloudflareClient {
         envelope::read(call, status, &body)
             .map(|result| Answer { status, result })
             .map_err(|error| Failed { error, retry_after })
+    }
+}
+
+/// What a try says about the endpoint's load: a server error or no answer
+/// at all is overload; a 4xx (a 429 included: the budget paces those) is
+/// no news.
+fn signal<T>(tried: &Result<Answer<T>, Failed>) -> Signal {
+    match tried {
+        Ok(_) => Signal::Success,
+        Err(Failed { error, .. }) => match (error, error.status()) {
+            (_, Some(status)) if status >= 500 => Signal::Overloaded,
+            (CloudflareError::Transport { .. }, _) => Signal::Overloaded,
+            _ => Signal::Neutral,
+        },
     }
 }
 

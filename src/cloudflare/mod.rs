@@ -20,6 +20,7 @@ mod backoff;
 mod body;
 mod budget;
 mod client;
+mod concurrency;
 mod envelope;
 mod error;
 mod jwt;

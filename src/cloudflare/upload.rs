@@ -1,7 +1,8 @@
 //! Step 2: uploading the buckets a session asks for.
 //!
-//! Buckets go up in parallel (`upload_concurrency`), each as one multipart
-//! request authorised by the session's upload JWT — never the API token.
+//! Buckets go up in parallel (at most `upload_concurrency`, fewer while the
+//! endpoint struggles: `concurrency.rs`), each as one multipart request
+//! authorised by the session's upload JWT — never the API token.
 //! The JWT lives about an hour, which a large site on a slow link can
 //! outlast, so before each bucket we read its `exp`; when it is (nearly)
 //! expired, or Cloudflare answers 401 because its clock runs ahead of ours,
@@ -23,6 +24,7 @@ use serde::Deserialize;
 
 use super::asset_body::{AssetBody, AssetContent};
 use super::client::{Auth, CloudflareClient};
+use super::concurrency::UploadLimit;
 use super::envelope::Call;
 use super::error::{CfStep, CloudflareError};
 use super::jwt::{Jwt, now_epoch};
@@ -88,6 +90,8 @@ struct Job<'a> {
     target: &'a ScriptTarget,
     by_hash: BTreeMap<&'a str, HashedAsset<'a>>,
     content: &'a dyn AssetContent,
+    /// How many bucket POSTs may be in flight now (`concurrency.rs`).
+    limit: UploadLimit,
 }
 
 impl CloudflareClient {
@@ -137,6 +141,7 @@ impl CloudflareClient {
             target,
             by_hash: manifest.by_hash(),
             content,
+            limit: UploadLimit::new(self.inner.upload_concurrency, &subject),
         };
         let mut unauthorized = 0;
         loop {
@@ -162,7 +167,8 @@ impl CloudflareClient {
         }
     }
 
-    /// Uploads the session's buckets, `upload_concurrency` at a time. Stops
+    /// Uploads the session's buckets, `upload_concurrency` at a time (each
+    /// POST also waits for a place of the adaptive limit). Stops
     /// starting new ones once one says the session must be renewed.
     async fn upload_round(
         &self,
@@ -246,11 +252,12 @@ impl CloudflareClient {
         let encoded: u64 = parts.iter().map(|p| p.body.base64_len()).sum();
         let timeout = self.upload_timeout(encoded);
         let sent = self
-            .send::<Option<UploadResult>, _>(
+            .send_limited::<Option<UploadResult>, _>(
                 job.call,
                 Method::POST,
                 &url,
                 Auth::UploadJwt(jwt),
+                Some(&job.limit),
                 |req| req.multipart(form(&parts)).timeout(timeout),
             )
             .await;

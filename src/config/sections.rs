@@ -187,7 +187,8 @@ pub struct CloudflareSettings {
     /// Further accounts jobs may name (the default account is always
     /// allowed); comma-separated in the environment.
     pub accounts: Vec<String>,
-    /// Buckets uploaded at once within one job.
+    /// Buckets uploaded at once within one job, at most: halved on a 5xx or
+    /// a request without an answer, raised again by one per run of successes.
     pub upload_concurrency: usize,
     /// A JWT that expires within this margin counts as expired.
     #[serde(with = "humantime_serde")]

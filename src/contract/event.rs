@@ -177,9 +177,10 @@ pub struct ManifestSummary {
     /// Optional (added after contract v1): absent from older workers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_hits: Option<u64>,
-    /// Bytes read from the bundle's storage: to hash the files the cache did
-    /// not know, and again for the files Cloudflare asked for. Optional,
-    /// like `cache_hits`.
+    /// Bytes read from the bundle's storage to learn the files' digests:
+    /// those the cache did not know, hashed (and a prefix's root special
+    /// files). What the cache saves; the upload's reads are
+    /// `upload.bytes_read`. Optional, like `cache_hits`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_read: Option<u64>,
 }
@@ -191,6 +192,11 @@ pub struct UploadSummary {
     pub buckets: u32,
     pub files: u64,
     pub bytes: u64,
+    /// Bytes read (again) from the bundle's storage for the files
+    /// Cloudflare asked for. Optional (added after contract v1): absent
+    /// from older workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_read: Option<u64>,
 }
 
 /// Cloudflare's answer to the script PUT.
@@ -269,6 +275,7 @@ mod tests {
                 buckets: 2,
                 files: 5,
                 bytes: 20480,
+                bytes_read: None,
             }),
             deployment: Some(DeploymentInfo {
                 id: Some("d1".into()),

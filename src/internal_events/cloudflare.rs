@@ -182,6 +182,37 @@ impl InternalEvent for AssetsUploaded<'_> {
     }
 }
 
+/// A deploy's upload concurrency changed: lowered after a server error or a
+/// request without an answer, raised again after a run of successes.
+pub struct UploadConcurrencyChanged<'a> {
+    pub subject: &'a str,
+    pub from: usize,
+    pub to: usize,
+}
+
+impl InternalEvent for UploadConcurrencyChanged<'_> {
+    fn emit(self) {
+        let direction = if self.to < self.from { "down" } else { "up" };
+        if self.to < self.from {
+            info!(
+                subject = self.subject,
+                from = self.from,
+                to = self.to,
+                "upload concurrency lowered: the upload endpoint struggles"
+            );
+        } else {
+            debug!(
+                subject = self.subject,
+                from = self.from,
+                to = self.to,
+                "upload concurrency raised"
+            );
+        }
+        counter!("wfp_deployer_upload_concurrency_changes_total", "direction" => direction)
+            .increment(1);
+    }
+}
+
 /// The script PUT succeeded: the new version is live.
 pub struct ScriptDeployed<'a> {
     pub subject: &'a str,

@@ -10,23 +10,34 @@
 //! distrusts the cache entry, so the retry reads and hashes the file
 //! afresh: the cache can cost a failed try, never a wrong deploy.
 //!
-//! Contents are fetched once however many paths and asset hashes share
-//! them. Should a renewed session ask for something not fetched yet, the
-//! upload step's [`AssetContent::locate`] fetches it then.
+//! The fetching and the upload overlap: [`JobContent::upload`] runs
+//! [`JobContent::fetch_missing`] beside the upload, which starts a bucket as
+//! soon as its files are in the spool, while the next buckets' files are
+//! still being read (files are fetched in the order of the session's
+//! buckets). Contents are fetched once however many paths, asset hashes and
+//! waiting buckets share them: the upload step's [`AssetContent::locate`]
+//! waits for a fetch in flight, or fetches what a renewed session asks for
+//! that nobody fetched yet. After a failed fetch (or a failed upload: see
+//! [`JobContent::stop`]) no other is started, and the upload's reads fail
+//! at once; the job ends on the first fetch error ([`JobContent::failure`]),
+//! whichever of the two ran into it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures::{StreamExt, TryStreamExt};
+use tokio::sync::OnceCell;
 
 use crate::bundle::{BundleError, BundleErrorKind, BundleFile, BundleSource, BundleStep};
 use crate::cache::DigestCache;
-use crate::cloudflare::{AssetBody, AssetContent};
+use crate::cloudflare::{
+    AssetBody, AssetContent, AssetsUploaded, CloudflareClient, ScriptTarget, UploadSession,
+};
 use crate::manifest::{ContentDigest, Manifest};
 use crate::spool::Spool;
 
-use super::DeployObserver;
+use super::{DeployError, DeployObserver};
 
 /// One job's contents: where each can be read, and what is in the spool.
 pub(super) struct JobContent<'a> {
@@ -37,8 +48,13 @@ pub(super) struct JobContent<'a> {
     scope: &'a str,
     /// One file per content: any of them holds the bytes.
     files: HashMap<ContentDigest, &'a BundleFile>,
-    /// Contents stored in the spool, verified.
-    fetched: Mutex<HashSet<ContentDigest>>,
+    /// Each content's fetch: set once it is stored in the spool, verified;
+    /// whoever needs it meanwhile waits for the one in flight.
+    fetched: Mutex<HashMap<ContentDigest, Arc<OnceCell<()>>>>,
+    /// No more fetches: one failed, or the upload did.
+    stopped: AtomicBool,
+    /// The first fetch error: what the job reports.
+    failure: Mutex<Option<BundleError>>,
     fetch_concurrency: usize,
     bytes_read: AtomicU64,
     /// Told what is read and uploaded, for the deploy's progress.
@@ -60,7 +76,9 @@ impl<'a> JobContent<'a> {
             cache,
             scope,
             files: files.iter().map(|f| (f.digest, f)).collect(),
-            fetched: Mutex::new(HashSet::new()),
+            fetched: Mutex::new(HashMap::new()),
+            stopped: AtomicBool::new(false),
+            failure: Mutex::new(None),
             fetch_concurrency: fetch_concurrency.max(1),
             bytes_read: AtomicU64::new(0),
             observer: None,
@@ -85,26 +103,58 @@ impl<'a> JobContent<'a> {
         self.bytes_read.load(Ordering::Relaxed)
     }
 
+    /// Uploads what `session` asks for, its files read beside the upload
+    /// (see the module's doc). A failed read is the cause (the upload may
+    /// have failed for lack of its file); else the upload's own failure.
+    pub(super) async fn upload(
+        &self,
+        cloudflare: &CloudflareClient,
+        target: &ScriptTarget,
+        manifest: &Manifest,
+        session: UploadSession,
+    ) -> Result<AssetsUploaded, DeployError> {
+        let buckets = session.buckets.clone();
+        let upload = async {
+            let uploaded = cloudflare.upload(target, manifest, self, session).await;
+            if uploaded.is_err() {
+                self.stop();
+            }
+            uploaded
+        };
+        let (fetched, uploaded) = tokio::join!(self.fetch_missing(manifest, &buckets), upload);
+        if let Some(failure) = self.failure() {
+            return Err(DeployError::Bundle(failure));
+        }
+        let assets = uploaded.map_err(DeployError::Cloudflare)?;
+        fetched.map_err(DeployError::Bundle)?;
+        Ok(assets)
+    }
+
     /// Reads the contents behind the asset hashes in `buckets` into the
-    /// spool, each once.
-    pub(super) async fn fetch_missing(
+    /// spool, each once, in the buckets' order (the upload, running beside
+    /// it, needs the first bucket first).
+    async fn fetch_missing(
         &self,
         manifest: &Manifest,
         buckets: &[Vec<String>],
     ) -> Result<(), BundleError> {
         let by_hash = manifest.by_hash();
-        let wanted: HashSet<ContentDigest> = buckets
+        let mut seen = HashSet::new();
+        let wanted: Vec<ContentDigest> = buckets
             .iter()
             .flatten()
             .filter_map(|hash| by_hash.get(hash.as_str()).map(|a| *a.content))
+            .filter(|content| seen.insert(*content))
             .collect();
         // A source that reads in passes (an archive) reads them all in one.
         let files: Vec<&BundleFile> = wanted
             .iter()
             .filter_map(|content| self.files.get(content).copied())
             .collect();
-        let read = self.source.prefetch(&files, self.spool).await?;
-        self.count_read(read);
+        match self.source.prefetch(&files, self.spool).await {
+            Ok(read) => self.count_read(read),
+            Err(err) => return Err(self.failed(err, &self.source.location())),
+        };
         futures::stream::iter(wanted)
             .map(|content| self.fetch(content))
             .buffer_unordered(self.fetch_concurrency)
@@ -112,12 +162,27 @@ impl<'a> JobContent<'a> {
             .await
     }
 
-    /// Puts `content` in the spool unless it is there; a mismatch
-    /// distrusts the cache entry the digest may have come from.
+    /// Starts no more fetches: the upload failed, so nothing will need them.
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
+    /// The first fetch that failed, whoever asked for it: the job's cause.
+    fn failure(&self) -> Option<BundleError> {
+        lock(&self.failure).take()
+    }
+
+    /// Puts `content` in the spool unless it is there (or waits for the
+    /// fetch in flight); a mismatch distrusts the cache entry the digest may
+    /// have come from.
     async fn fetch(&self, content: ContentDigest) -> Result<(), BundleError> {
-        if self.is_fetched(&content) {
-            return Ok(());
-        }
+        let cell = lock(&self.fetched).entry(content).or_default().clone();
+        cell.get_or_try_init(|| self.fetch_once(content))
+            .await
+            .map(|_| ())
+    }
+
+    async fn fetch_once(&self, content: ContentDigest) -> Result<(), BundleError> {
         let Some(file) = self.files.get(&content) else {
             return Err(BundleError::NotFound {
                 step: BundleStep::Fetch,
@@ -125,10 +190,12 @@ impl<'a> JobContent<'a> {
                 detail: format!("no file of the bundle has content {content}"),
             });
         };
+        if self.stopped.load(Ordering::Relaxed) {
+            return Err(given_up(&file.origin, "the deploy already failed"));
+        }
         match self.source.fetch(file, self.spool).await {
             Ok(read) => {
                 self.count_read(read);
-                lock(&self.fetched).insert(content);
                 Ok(())
             }
             Err(err) => {
@@ -137,13 +204,28 @@ impl<'a> JobContent<'a> {
                 {
                     self.cache.distrust(self.scope, key).await;
                 }
-                Err(err)
+                Err(self.failed(err, &file.origin))
             }
         }
     }
 
-    fn is_fetched(&self, content: &ContentDigest) -> bool {
-        lock(&self.fetched).contains(content)
+    /// Keeps `err` as the job's cause (unless one came first), stops the
+    /// fetching, and returns what the caller sees.
+    fn failed(&self, err: BundleError, subject: &str) -> BundleError {
+        self.stop();
+        let told = given_up(subject, &err.to_string());
+        lock(&self.failure).get_or_insert(err);
+        told
+    }
+}
+
+/// A fetch not made, or made and failed (its error is kept for the job):
+/// what the caller sees.
+fn given_up(subject: &str, why: &str) -> BundleError {
+    BundleError::NotFound {
+        step: BundleStep::Fetch,
+        subject: subject.to_string(),
+        detail: format!("not read: {why}"),
     }
 }
 
@@ -165,7 +247,7 @@ impl AssetContent for JobContent<'_> {
     }
 }
 
-/// A poisoned lock only means a fetch panicked while inserting into a set
+/// A poisoned lock only means a fetch panicked while inserting into a map
 /// of digests, which stays valid: go on with it.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())

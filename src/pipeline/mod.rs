@@ -224,7 +224,8 @@ impl Pipeline {
             .await
             .map_err(DeployError::Cloudflare)?;
         // Cloudflare 2/3: read only those into the spool, verified, and
-        // upload them, bucket by bucket, with the upload JWT.
+        // upload them, bucket by bucket, with the upload JWT; a bucket goes
+        // up as soon as its files are read, while the next ones are read.
         // The totals first: the step's first progress report has them.
         observer.upload_asked(&manifest, &session.buckets);
         observer.step(Step::Upload);
@@ -237,15 +238,9 @@ impl Pipeline {
             self.fetch_concurrency,
         )
         .observed_by(observer);
-        content
-            .fetch_missing(&manifest, &session.buckets)
-            .await
-            .map_err(DeployError::Bundle)?;
-        let assets = self
-            .cloudflare
-            .upload(target, &manifest, &content, session)
-            .await
-            .map_err(DeployError::Cloudflare)?;
+        let assets = content
+            .upload(&self.cloudflare, target, &manifest, session)
+            .await?;
 
         // Cloudflare 3/3: the script PUT with the completion JWT — only
         // while the script's turn is still ours (the fence), and recorded
@@ -268,8 +263,8 @@ impl Pipeline {
         self.cache.record(scope, known).await;
 
         Ok(Success {
-            manifest: summary(&manifest, &ingested, content.bytes_read()),
-            upload: upload_summary(deployed.stats),
+            manifest: summary(&manifest, &ingested),
+            upload: upload_summary(deployed.stats, content.bytes_read()),
             deployment: DeploymentInfo {
                 id: deployed.id,
                 etag: deployed.etag,
@@ -402,23 +397,25 @@ impl Deploy for Pipeline {
     }
 }
 
-/// What was deployed, and what learning it cost: `fetched` bytes read
-/// again for the upload on top of those read to hash.
-fn summary(manifest: &Manifest, ingested: &Ingested, fetched: u64) -> ManifestSummary {
+/// What was deployed, and what learning its digests cost (the bytes read
+/// to hash: what the cache saves).
+fn summary(manifest: &Manifest, ingested: &Ingested) -> ManifestSummary {
     ManifestSummary {
         files: manifest.len() as u64,
         bytes: manifest.total_bytes(),
         sha256: manifest.sha256(),
         cache_hits: Some(ingested.cache_hits),
-        bytes_read: Some(ingested.bytes_read + fetched),
+        bytes_read: Some(ingested.bytes_read),
     }
 }
 
-fn upload_summary(stats: UploadStats) -> UploadSummary {
+/// What was sent, and the bytes read again to send it (`fetched`).
+fn upload_summary(stats: UploadStats, fetched: u64) -> UploadSummary {
     UploadSummary {
         sessions: stats.sessions,
         buckets: stats.buckets,
         files: stats.files,
         bytes: stats.bytes,
+        bytes_read: Some(fetched),
     }
 }

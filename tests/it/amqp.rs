@@ -118,6 +118,7 @@ impl Deploy for Scripted {
                     buckets: 1,
                     files: 2,
                     bytes: 40,
+                    bytes_read: None,
                 },
                 deployment: DeploymentInfo {
                     id: Some("dep-1".into()),

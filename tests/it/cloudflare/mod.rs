@@ -6,6 +6,7 @@
 //! This file holds the fixtures; the tests are grouped by concern below.
 
 mod budget;
+mod concurrency;
 mod faults;
 mod flow;
 mod jwt;

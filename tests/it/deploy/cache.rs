@@ -4,9 +4,9 @@
 //! on s3s-fs; deployers are pipelines driven one job at a time, several on
 //! one bucket standing for the workers of a fleet.
 //!
-//! `bytes_read` counts the bytes read to hash what the cache did not know,
-//! plus those read again for the files Cloudflare asked for: a file new to
-//! both is read twice, an unchanged one not at all.
+//! `manifest.bytes_read` counts the bytes read to hash what the cache did
+//! not know, `upload.bytes_read` those read again for the files Cloudflare
+//! asked for: a file new to both is read twice, an unchanged one not at all.
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;
@@ -84,11 +84,13 @@ async fn put_site(bucket: &TestBucket, prefix: &str, files: &[(&str, Bytes)]) {
         .await;
 }
 
-/// `(cache_hits, bytes_read, files uploaded)` of a deploy.
-fn costs(success: &Success) -> (Option<u64>, Option<u64>, u64) {
+/// `(cache_hits, bytes read to hash, bytes read to upload, files uploaded)`
+/// of a deploy.
+fn costs(success: &Success) -> (Option<u64>, Option<u64>, Option<u64>, u64) {
     (
         success.manifest.cache_hits,
         success.manifest.bytes_read,
+        success.upload.bytes_read,
         success.upload.files,
     )
 }
@@ -122,14 +124,17 @@ async fn a_cold_cache_reads_everything_and_an_unchanged_redeploy_nothing(server:
 
     let first = worker.deploy_ok(&job(&bucket, "c-1", "site", "b1/")).await;
     // Cold: every file read to hash it, and again to upload it.
-    assert_eq!(costs(&first), (Some(0), Some(2 * total(&files)), 5));
+    assert_eq!(
+        costs(&first),
+        (Some(0), Some(total(&files)), Some(total(&files)), 5)
+    );
     assert!(
         read_index(&bucket, "site").await.is_some(),
         "the index is written after a successful deploy"
     );
 
     let again = worker.deploy_ok(&job(&bucket, "c-2", "site", "b1/")).await;
-    assert_eq!(costs(&again), (Some(5), Some(0), 0));
+    assert_eq!(costs(&again), (Some(5), Some(0), Some(0), 0));
     assert_eq!(again.manifest.sha256, first.manifest.sha256);
 
     // A restarted worker (nothing in memory) finds it all in the index.
@@ -137,7 +142,7 @@ async fn a_cold_cache_reads_everything_and_an_unchanged_redeploy_nothing(server:
     let third = restarted
         .deploy_ok(&job(&bucket, "c-3", "site", "b1/"))
         .await;
-    assert_eq!(costs(&third), (Some(5), Some(0), 0));
+    assert_eq!(costs(&third), (Some(5), Some(0), Some(0), 0));
     for (path, bytes) in &files {
         assert_eq!(
             served(&sim, "site", &format!("/{path}")).await,
@@ -154,7 +159,7 @@ async fn a_changed_object_is_read_again(server: S3Server) {
     // Rewritten in place: a new size and a new ETag.
     bucket.put("b1/js/a.js", "let a=22").await;
     let after = worker.deploy_ok(&job(&bucket, "ch-2", "site", "b1/")).await;
-    assert_eq!(costs(&after), (Some(4), Some(2 * 8), 1));
+    assert_eq!(costs(&after), (Some(4), Some(8), Some(8), 1));
     assert_eq!(served(&sim, "site", "/js/a.js").await, b"let a=22");
 }
 
@@ -166,7 +171,7 @@ async fn a_reused_key_with_new_bytes_of_the_same_size_is_read_again(server: S3Se
     // Same key, same size, other bytes: only the ETag tells.
     bucket.put("b1/js/a.js", "let b=1").await;
     let after = worker.deploy_ok(&job(&bucket, "ru-2", "site", "b1/")).await;
-    assert_eq!(costs(&after), (Some(4), Some(2 * 7), 1));
+    assert_eq!(costs(&after), (Some(4), Some(7), Some(7), 1));
     assert_eq!(served(&sim, "site", "/js/a.js").await, b"let b=1");
 }
 
@@ -214,7 +219,7 @@ async fn a_lying_cache_entry_fails_the_deploy_retryably_and_the_retry_heals(serv
         .deploy_attempt(&job(&bucket, "lie-2", "site", "b1/"), 2)
         .await
         .unwrap_or_else(|f| panic!("the retry failed: {f:?}"));
-    assert_eq!(costs(&retried), (Some(4), Some(6), 0));
+    assert_eq!(costs(&retried), (Some(4), Some(6), Some(0), 0));
     assert_eq!(served(&sim, "site", "/css/a.css").await, b"body{}");
     assert_eq!(stats(&sim).await["files_uploaded"], uploaded_before);
     let healed = read_index(&bucket, "site").await.expect("rewritten");
@@ -238,7 +243,7 @@ async fn a_second_worker_reads_only_the_changed_file_of_a_new_build(server: S3Se
         .deploy_ok(&job(&bucket, "fleet-2", "site", "builds/2/"))
         .await;
     let changed = build2[0].1.len() as u64;
-    assert_eq!(costs(&deployed), (Some(4), Some(2 * changed), 1));
+    assert_eq!(costs(&deployed), (Some(4), Some(changed), Some(changed), 1));
     assert_eq!(served(&sim, "site", "/index.html").await, b"<h1>v2!</h1>");
     assert_eq!(served(&sim, "site", "/css/a.css").await, b"body{}");
 }
@@ -255,7 +260,7 @@ async fn a_disabled_cache_reads_everything_every_time(server: S3Server) {
         .deploy_ok(&job(&bucket, "off-2", "site", "b1/"))
         .await;
     // Read to hash, but Cloudflare holds it all: nothing fetched again.
-    assert_eq!(costs(&again), (Some(0), Some(total(&files)), 0));
+    assert_eq!(costs(&again), (Some(0), Some(total(&files)), Some(0), 0));
     assert!(
         read_index(&bucket, "site").await.is_none(),
         "nothing written"
@@ -284,7 +289,7 @@ async fn objects_stored_with_a_sha256_checksum_are_not_read_to_be_hashed(server:
     let first = worker
         .deploy_ok(&job(&bucket, "sum-1", "site", "sums/"))
         .await;
-    assert_eq!(costs(&first), (Some(0), Some(total(&files)), 5));
+    assert_eq!(costs(&first), (Some(0), Some(0), Some(total(&files)), 5));
     for (path, bytes) in &files {
         assert_eq!(
             served(&sim, "site", &format!("/{path}")).await,
@@ -294,5 +299,5 @@ async fn objects_stored_with_a_sha256_checksum_are_not_read_to_be_hashed(server:
     let again = worker
         .deploy_ok(&job(&bucket, "sum-2", "site", "sums/"))
         .await;
-    assert_eq!(costs(&again), (Some(5), Some(0), 0));
+    assert_eq!(costs(&again), (Some(5), Some(0), Some(0), 0));
 }
