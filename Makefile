@@ -36,7 +36,15 @@ test-unit:
 	$(CARGO) nextest run --lib
 
 ## demo: deploy a sample site end to end on the local stack, then stop what it started
-demo: build
+# moto's install (network-bound, first run only) goes on beside the build
+# (CPU-bound) rather than after it; its output is shown only if it fails.
+DEMO_RUN_DIR := $(or $(WFP_RUN_DIR),$(CURDIR)/.run)
+demo:
+	@mkdir -p "$(DEMO_RUN_DIR)"
+	@scripts/s3-install.sh moto >"$(DEMO_RUN_DIR)/demo-install.log" 2>&1 & install=$$!; \
+	  $(CARGO) build --bin wfp-deployer; built=$$?; \
+	  if ! wait $$install; then cat "$(DEMO_RUN_DIR)/demo-install.log" >&2; exit 1; fi; \
+	  exit $$built
 	scripts/demo.sh "$(BIN)"
 
 ## bench: deploy figures against limits measured in the same run (README, Benchmarks);

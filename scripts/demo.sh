@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: one deploy end to end on the local stack.
 #
-# Starts what is not running (RabbitMQ, the S3 servers, installing them if
-# needed), then the Cloudflare simulator and a worker; puts a small sample
+# Starts what is not running and the demo uses (RabbitMQ and moto,
+# installing moto if needed; not s3s-fs, which only the tests use), then the
+# Cloudflare simulator and a worker; puts a small sample
 # site in S3, publishes a job, waits for its deploy.succeeded event, prints
 # it, then fetches pages back from the simulator and checks the bytes match.
 # Whatever this script started is stopped when it exits; what was already
@@ -23,7 +24,6 @@ bucket="wfp-demo-sites"
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 rabbit_was_up=false; up 5672 && rabbit_was_up=true
 moto_was_up=false; up 9000 && moto_was_up=true
-s3s_was_up=false; up 9100 && s3s_was_up=true
 
 pids=()
 cleanup() {
@@ -34,7 +34,6 @@ cleanup() {
     wait "$pid" 2>/dev/null || true
   done
   $moto_was_up || scripts/s3-start.sh stop moto || true
-  $s3s_was_up || scripts/s3-start.sh stop s3s-fs || true
   if ! $rabbit_was_up; then
     echo "stopping the RabbitMQ this demo started"
     rabbitmqctl -q stop >/dev/null 2>&1 || true
@@ -42,7 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-scripts/services.sh start >/dev/null
+scripts/services.sh demo >/dev/null
 
 step() { printf '\n== %s\n' "$*"; }
 

@@ -6,6 +6,10 @@
 #     so a test passing on one server by accident fails on the other.
 # Idempotent and fast when both are already there. Only package registries
 # (PyPI, crates.io) are used.
+#
+# `scripts/s3-install.sh [moto] [s3s-fs]` installs only the servers named
+# (default: both). `make demo` needs moto alone, and building s3s-fs would
+# cost a newcomer's first run about two minutes for nothing.
 set -euo pipefail
 
 CACHE_DIR="${WFP_CACHE:-$HOME/.cache/wfp-deployer}"
@@ -56,6 +60,12 @@ install_s3s_fs() {
     say "s3s-fs installed at $bin"
 }
 
-install_moto
-install_s3s_fs
+(($# > 0)) || set -- moto s3s-fs
+for server in "$@"; do
+    case "$server" in
+    moto) install_moto ;;
+    s3s-fs) install_s3s_fs ;;
+    *) die "unknown server '$server' (usage: $0 [moto] [s3s-fs])" ;;
+    esac
+done
 say "done"

@@ -5,6 +5,7 @@
 # Logs and pid files go to ${WFP_RUN_DIR:-$PWD/.run}. Progress goes to
 # stderr; the variables to use go to stdout, so this works:
 #   eval "$(scripts/s3-start.sh)"
+# `scripts/s3-start.sh start moto` starts only moto (what `make demo` uses).
 # `scripts/s3-start.sh stop [moto|s3s-fs]` stops only the servers this
 # script started (those with a pid file). Install the servers first: scripts/s3-install.sh.
 set -euo pipefail
@@ -114,20 +115,28 @@ find_s3s_fs() {
 
 case "${1:-start}" in
 start)
+    # `start` alone starts both; `start moto` or `start s3s-fs` just one.
+    what="${2:-all}"
+    [[ "$what" == all || "$what" == moto || "$what" == s3s-fs ]] \
+        || die "usage: $0 [start|stop] [moto|s3s-fs]"
     command -v curl >/dev/null 2>&1 || die "curl is needed to check the servers answer"
     mkdir -p "$RUN_DIR" "$S3S_DATA"
-    [[ -x "$VENV/bin/moto_server" ]] || die "moto is not installed in $VENV; run scripts/s3-install.sh"
-    s3s_fs="$(find_s3s_fs)" || die "s3s-fs is not installed; run scripts/s3-install.sh"
-    start moto "$MOTO_PORT" moto_server \
-        "$VENV/bin/moto_server" -H "$HOST" -p "$MOTO_PORT"
-    # moto forgets everything when restarted; do the same for the tests'
-    # buckets (wfp-it-*) on s3s-fs, so its data dir does not grow forever.
-    if ! live_pid "$RUN_DIR/s3s-fs.pid" s3s-fs >/dev/null && ! answers "$S3S_PORT"; then
-        find "$S3S_DATA" -mindepth 1 -maxdepth 1 -type d -name 'wfp-it-*' -exec rm -rf {} +
+    if [[ "$what" == all || "$what" == moto ]]; then
+        [[ -x "$VENV/bin/moto_server" ]] || die "moto is not installed in $VENV; run scripts/s3-install.sh moto"
+        start moto "$MOTO_PORT" moto_server \
+            "$VENV/bin/moto_server" -H "$HOST" -p "$MOTO_PORT"
     fi
-    start s3s-fs "$S3S_PORT" s3s-fs \
-        "$s3s_fs" --host "$HOST" --port "$S3S_PORT" \
-        --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY" "$S3S_DATA"
+    if [[ "$what" == all || "$what" == s3s-fs ]]; then
+        s3s_fs="$(find_s3s_fs)" || die "s3s-fs is not installed; run scripts/s3-install.sh s3s-fs"
+        # moto forgets everything when restarted; do the same for the tests'
+        # buckets (wfp-it-*) on s3s-fs, so its data dir does not grow forever.
+        if ! live_pid "$RUN_DIR/s3s-fs.pid" s3s-fs >/dev/null && ! answers "$S3S_PORT"; then
+            find "$S3S_DATA" -mindepth 1 -maxdepth 1 -type d -name 'wfp-it-*' -exec rm -rf {} +
+        fi
+        start s3s-fs "$S3S_PORT" s3s-fs \
+            "$s3s_fs" --host "$HOST" --port "$S3S_PORT" \
+            --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY" "$S3S_DATA"
+    fi
     cat <<VARS
 # moto (in memory, accepts any credentials):
 export AWS_ENDPOINT_URL_S3=http://$HOST:$MOTO_PORT AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=$ACCESS_KEY AWS_SECRET_ACCESS_KEY=$SECRET_KEY WFP__S3__FORCE_PATH_STYLE=true
@@ -141,6 +150,6 @@ stop)
     if [[ "$what" == all || "$what" == s3s-fs ]]; then stop s3s-fs s3s-fs; fi
     ;;
 *)
-    die "usage: $0 [start|stop [moto|s3s-fs]]"
+    die "usage: $0 [start|stop] [moto|s3s-fs]"
     ;;
 esac

@@ -3,7 +3,9 @@
 # RabbitMQ (127.0.0.1:5672, with its management plugin on :15672) and the
 # two S3 servers (moto on :9000, s3s-fs on :9100), installing the S3 servers
 # first if needed. Prints the variables to
-# use. `scripts/services.sh stop` stops the S3 servers this project started
+# use. `scripts/services.sh demo` starts only what `make demo` uses: RabbitMQ
+# and moto (no management plugin, no s3s-fs to build).
+# `scripts/services.sh stop` stops the S3 servers this project started
 # (RabbitMQ belongs to the machine and is left alone).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -57,11 +59,16 @@ case "${1:-start}" in
     "$here/s3-install.sh"
     "$here/s3-start.sh"
     ;;
+  demo)
+    start_rabbit
+    "$here/s3-install.sh" moto
+    "$here/s3-start.sh" start moto
+    ;;
   stop)
     "$here/s3-start.sh" stop
     ;;
   *)
-    echo "usage: $0 [start|stop]" >&2
+    echo "usage: $0 [start|demo|stop]" >&2
     exit 2
     ;;
 esac
