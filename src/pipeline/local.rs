@@ -111,7 +111,7 @@ impl Pipeline {
             ..
         } = self.build(&plan, observer, &spool).await?;
         Ok(Planned {
-            manifest: super::summary(&manifest, &ingested, 0),
+            manifest: super::summary(&manifest, &ingested),
             modules: script.modules.len(),
         })
     }

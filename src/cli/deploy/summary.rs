@@ -147,6 +147,7 @@ mod tests {
                 buckets: 1,
                 files: 3,
                 bytes: 600,
+                bytes_read: Some(600),
             },
             deployment: DeploymentInfo {
                 id: Some("dep-1".into()),
