@@ -20,7 +20,14 @@ use futures::{Stream, StreamExt};
 
 use crate::error_chain;
 use crate::manifest::{ContentDigest, ContentHasher};
-use crate::spool::{Spool, SpoolError};
+use crate::spool::{Spool, SpoolError, SpoolWriter};
+
+/// Where a hashed body's bytes go: into the spool (hashed as written), or
+/// only through the hash once the spool could take no more.
+enum Sink {
+    Keep(Box<SpoolWriter>),
+    Hash(ContentHasher),
+}
 
 /// Why a body could not be read whole.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +104,42 @@ where
             hasher.update(&chunk);
         }
         Ok(hasher.finish())
+    }
+
+    /// Like [`SizedBody::into_digest`], and keeps a copy of the bytes in
+    /// `spool` on the way, filed under the digest, while the spool has
+    /// room: content read to hash is new to the digest cache, so probably
+    /// new to Cloudflare too, and the upload then takes it from the spool
+    /// instead of reading it again. Where the spool is full (or its disk
+    /// fails) the copy is dropped and hashing goes on.
+    pub(crate) async fn into_digest_keeping(
+        mut self,
+        spool: &Spool,
+    ) -> Result<ContentDigest, BodyError> {
+        let mut sink = match spool.writer() {
+            Ok(writer) => Sink::Keep(Box::new(writer)),
+            Err(_) => Sink::Hash(ContentHasher::new()),
+        };
+        while let Some(chunk) = self.next().await? {
+            sink = match sink {
+                Sink::Keep(mut writer) => match writer.write(&chunk).await {
+                    Ok(()) => Sink::Keep(writer),
+                    Err(_) => {
+                        let mut hasher = (*writer).abandon();
+                        hasher.update(&chunk);
+                        Sink::Hash(hasher)
+                    }
+                },
+                Sink::Hash(mut hasher) => {
+                    hasher.update(&chunk);
+                    Sink::Hash(hasher)
+                }
+            };
+        }
+        Ok(match sink {
+            Sink::Keep(writer) => (*writer).finish_kept().await,
+            Sink::Hash(hasher) => hasher.finish(),
+        })
     }
 
     /// Streams the whole body into the spool, where it is stored only if

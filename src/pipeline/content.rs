@@ -146,6 +146,10 @@ impl<'a> JobContent<'a> {
             .filter_map(|hash| by_hash.get(hash.as_str()).map(|a| *a.content))
             .filter(|content| seen.insert(*content))
             .collect();
+        // Copies kept while hashing that Cloudflare does not want make room
+        // for what it does (a failure only leaves them: the fetches below
+        // then say what is short).
+        let _ = self.spool.retain(|content| seen.contains(content)).await;
         // A source that reads in passes (an archive) reads them all in one.
         let files: Vec<&BundleFile> = wanted
             .iter()
@@ -192,6 +196,11 @@ impl<'a> JobContent<'a> {
         };
         if self.stopped.load(Ordering::Relaxed) {
             return Err(given_up(&file.origin, "the deploy already failed"));
+        }
+        // Kept when it was read to hash: filed under the digest of the bytes
+        // themselves, so it is right whatever the cache said.
+        if self.spool.file(&content).await.is_ok() {
+            return Ok(());
         }
         match self.source.fetch(file, self.spool).await {
             Ok(read) => {

@@ -255,6 +255,33 @@ impl Spool {
     }
 }
 
+impl Spool {
+    /// Removes every stored content `keep` rejects and gives its bytes back
+    /// to the budget: copies kept while hashing that the upload turned out
+    /// not to need, so they leave room for what it does. Returns the bytes
+    /// freed.
+    pub async fn retain(&self, keep: impl Fn(&ContentDigest) -> bool) -> io::Result<u64> {
+        let mut freed = 0;
+        let mut entries = tokio::fs::read_dir(self.dir.path()).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let name = entry.file_name();
+            // `.part-*` files are writers' (and not digests).
+            let Some(content) = name.to_str().and_then(ContentDigest::from_hex) else {
+                continue;
+            };
+            if keep(&content) {
+                continue;
+            }
+            let len = entry.metadata().await?.len();
+            tokio::fs::remove_file(entry.path()).await?;
+            self.held.fetch_sub(len, Ordering::SeqCst);
+            self.budget.give_back(len);
+            freed += len;
+        }
+        Ok(freed)
+    }
+}
+
 /// One stored content: where it is and how long.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpoolFile {
@@ -293,8 +320,37 @@ impl SpoolWriter {
         let bytes = chunk.len() as u64;
         self.budget.take(bytes)?;
         self.held.fetch_add(bytes, Ordering::SeqCst);
+        // Written first, hashed after: a failed write leaves the hash
+        // without the chunk, so `abandon` hands back the bytes' hash so far.
+        self.file.write_all(chunk).await?;
         self.hasher.update(chunk);
-        self.file.write_all(chunk).await
+        Ok(())
+    }
+
+    /// Gives the file up (it is removed) and returns the hash of the
+    /// bytes written so far, for a reader that goes on hashing without
+    /// keeping: the spool was full, or the disk failed.
+    pub fn abandon(self) -> ContentHasher {
+        self.hasher
+    }
+
+    /// Like [`SpoolWriter::finish`], for a copy kept on the way: the digest
+    /// is the point, the file a bonus, so a failure to file it only loses
+    /// the copy.
+    pub async fn finish_kept(self) -> ContentDigest {
+        let SpoolWriter {
+            mut file,
+            path,
+            dir,
+            hasher,
+            ..
+        } = self;
+        let digest = hasher.finish();
+        if file.flush().await.is_ok() {
+            drop(file.into_inner().into_std().await);
+            let _ = persist(path, &dir, &digest).await;
+        }
+        digest
     }
 
     /// Bytes written so far.

@@ -113,17 +113,22 @@ fn opened(storage: &S3Storage, output: GetObjectOutput, size: u64) -> Result<Ope
     Ok(Opened { body, version })
 }
 
-/// Reads one object whole and returns its digest and the version read;
-/// nothing is kept.
+/// Reads one object whole and returns its digest and the version read; a
+/// copy of the bytes is kept in `spool` while it has room, for the upload
+/// (see [`SizedBody::into_digest_keeping`]).
 pub(super) async fn digest(
     storage: &S3Storage,
     bucket: &str,
     object: &Listed,
+    spool: &Spool,
 ) -> Result<(ContentDigest, Version), BundleError> {
     let subject = format!("s3://{bucket}/{}", object.key);
     let (result, attempts) = with_retries(&storage.policy, &subject, || async {
         let opened = open(storage, bucket, &object.key, object.size).await?;
-        Ok((opened.body.into_digest().await?, opened.version))
+        Ok((
+            opened.body.into_digest_keeping(spool).await?,
+            opened.version,
+        ))
     })
     .await;
     result.map_err(|f| f.into_error(BundleStep::Hash, &subject, attempts))

@@ -8,10 +8,13 @@
 //! an asset, Cloudflare's limits) before any asset is read; each
 //! object's ETag and size name its content in the digest cache, so a known
 //! one is not read at all, nor is one S3 keeps a SHA-256 of (a HEAD gives
-//! it), and the others are streamed and hashed,
-//! `fetch_concurrency` at a time, keeping nothing: memory is bounded by that
-//! number and the chunk size, never by the bundle, and no disk is used.
-//! Fetching a file for the upload is one whole GET into the spool, verified.
+//! it), and the others are streamed and hashed, `fetch_concurrency` at a
+//! time: memory is bounded by that number and the chunk size, never by the
+//! bundle. A file read to hash is new to the cache, so most likely new to
+//! Cloudflare too: a copy goes into the job's spool on the way, while the
+//! spool has room (`worker.spool_max_bytes`), and the upload takes it from
+//! there. Any other file the upload needs is one whole GET into the spool,
+//! verified.
 
 mod client;
 mod failure;
@@ -190,14 +193,16 @@ impl BundleSource for S3Prefix {
             .listed(assets.len() as u64, assets.iter().map(|o| o.size).sum());
         ctx.progress.hashing();
 
-        // Known content costs nothing; the rest is read, hashed, forgotten.
+        // Known content costs nothing; the rest is read and hashed, a copy
+        // kept in the spool while it has room (new to the cache, so likely
+        // new to Cloudflare: the upload takes it from there).
         let mut ingested = Ingested {
             bytes_read: special_bytes,
             config,
             ..Ingested::default()
         };
         let mut learned = futures::stream::iter(assets)
-            .map(|object| learn(&self.storage, &self.bucket, object, ctx.cache))
+            .map(|object| learn(&self.storage, &self.bucket, object, ctx.cache, ctx.spool))
             .buffer_unordered(self.storage.fetch_concurrency);
         while let Some(learned) = learned.try_next().await? {
             match learned.how {
@@ -270,6 +275,7 @@ async fn learn(
     bucket: &str,
     object: list::Listed,
     cache: &DigestCache,
+    spool: &Spool,
 ) -> Result<Learned, BundleError> {
     let learned = |object, digest, content_key, how| Learned {
         object,
@@ -299,7 +305,7 @@ async fn learn(
             }
         }
     }
-    let (digest, version) = fetch::digest(storage, bucket, &object).await?;
+    let (digest, version) = fetch::digest(storage, bucket, &object, spool).await?;
     let content_key = key_for(cache, bucket, &object, &version);
     Ok(learned(object, digest, content_key, Learnt::Read))
 }

@@ -6,7 +6,9 @@
 //!
 //! `manifest.bytes_read` counts the bytes read to hash what the cache did
 //! not know, `upload.bytes_read` those read again for the files Cloudflare
-//! asked for: a file new to both is read twice, an unchanged one not at all.
+//! asked for: a file read to hash is kept in the spool for the upload (while
+//! the spool has room), so a file new to both is read once, an unchanged
+//! one not at all.
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;
@@ -41,6 +43,7 @@ on_both_servers!(
     a_second_worker_reads_only_the_changed_file_of_a_new_build,
     a_disabled_cache_reads_everything_every_time,
     objects_stored_with_a_sha256_checksum_are_not_read_to_be_hashed,
+    copies_kept_while_hashing_never_crowd_out_what_the_upload_needs,
 );
 
 /// Five files of a site, relative to their build's prefix.
@@ -123,11 +126,9 @@ async fn a_cold_cache_reads_everything_and_an_unchanged_redeploy_nothing(server:
     let files = site();
 
     let first = worker.deploy_ok(&job(&bucket, "c-1", "site", "b1/")).await;
-    // Cold: every file read to hash it, and again to upload it.
-    assert_eq!(
-        costs(&first),
-        (Some(0), Some(total(&files)), Some(total(&files)), 5)
-    );
+    // Cold: every file read to hash it, a copy kept in the spool on the
+    // way, so the upload reads nothing again.
+    assert_eq!(costs(&first), (Some(0), Some(total(&files)), Some(0), 5));
     assert!(
         read_index(&bucket, "site").await.is_some(),
         "the index is written after a successful deploy"
@@ -159,7 +160,7 @@ async fn a_changed_object_is_read_again(server: S3Server) {
     // Rewritten in place: a new size and a new ETag.
     bucket.put("b1/js/a.js", "let a=22").await;
     let after = worker.deploy_ok(&job(&bucket, "ch-2", "site", "b1/")).await;
-    assert_eq!(costs(&after), (Some(4), Some(8), Some(8), 1));
+    assert_eq!(costs(&after), (Some(4), Some(8), Some(0), 1));
     assert_eq!(served(&sim, "site", "/js/a.js").await, b"let a=22");
 }
 
@@ -171,7 +172,7 @@ async fn a_reused_key_with_new_bytes_of_the_same_size_is_read_again(server: S3Se
     // Same key, same size, other bytes: only the ETag tells.
     bucket.put("b1/js/a.js", "let b=1").await;
     let after = worker.deploy_ok(&job(&bucket, "ru-2", "site", "b1/")).await;
-    assert_eq!(costs(&after), (Some(4), Some(7), Some(7), 1));
+    assert_eq!(costs(&after), (Some(4), Some(7), Some(0), 1));
     assert_eq!(served(&sim, "site", "/js/a.js").await, b"let b=1");
 }
 
@@ -243,7 +244,7 @@ async fn a_second_worker_reads_only_the_changed_file_of_a_new_build(server: S3Se
         .deploy_ok(&job(&bucket, "fleet-2", "site", "builds/2/"))
         .await;
     let changed = build2[0].1.len() as u64;
-    assert_eq!(costs(&deployed), (Some(4), Some(changed), Some(changed), 1));
+    assert_eq!(costs(&deployed), (Some(4), Some(changed), Some(0), 1));
     assert_eq!(served(&sim, "site", "/index.html").await, b"<h1>v2!</h1>");
     assert_eq!(served(&sim, "site", "/css/a.css").await, b"body{}");
 }
@@ -300,4 +301,33 @@ async fn objects_stored_with_a_sha256_checksum_are_not_read_to_be_hashed(server:
         .deploy_ok(&job(&bucket, "sum-2", "site", "sums/"))
         .await;
     assert_eq!(costs(&again), (Some(5), Some(0), Some(0), 0));
+}
+
+async fn copies_kept_while_hashing_never_crowd_out_what_the_upload_needs(server: S3Server) {
+    let (bucket, sim) = stack(server, "b1/").await;
+    let files = site();
+    let roomy = TestDeployer::new(settings_for(&bucket, &sim, |s| s.cache.enabled = false)).await;
+    roomy
+        .deploy_ok(&job(&bucket, "tight-1", "site", "b1/"))
+        .await;
+
+    // Every file is read to hash again (no cache), but the spool holds only
+    // the one file Cloudflare will lack: whichever copies the hash pass
+    // kept, those it does not want are dropped to make room for it.
+    bucket.put("b1/js/a.js", "let a=99").await;
+    let tight = TestDeployer::new(settings_for(&bucket, &sim, |s| {
+        s.cache.enabled = false;
+        s.worker.spool_max_bytes = "let a=99".len() as u64;
+    }))
+    .await;
+    let deployed = tight
+        .deploy_ok(&job(&bucket, "tight-2", "site", "b1/"))
+        .await;
+    assert_eq!(deployed.upload.files, 1);
+    assert_eq!(
+        deployed.manifest.bytes_read,
+        Some(total(&files) - 7 + 8),
+        "every file read to hash"
+    );
+    assert_eq!(served(&sim, "site", "/js/a.js").await, b"let a=99");
 }
