@@ -177,8 +177,11 @@ async fn slow_down_is_retried_then_succeeds() {
     assert_eq!(file.digest, ContentDigest::of(b"hello"));
     assert_eq!(ingested.bytes_read, 5);
     assert_eq!(gets.load(Ordering::SeqCst), 2);
-    assert_eq!(spool_files(&spool), 0, "hashing keeps nothing");
-    // Fetched for the upload: one more GET, stored under its digest.
+    // Hashing kept one copy, under its digest: the refused try left none.
+    assert_eq!(spool_files(&spool), 1, "one copy kept while hashing");
+    let kept = spool.file(&file.digest).await.unwrap();
+    assert_eq!(std::fs::read(kept.path).unwrap(), b"hello");
+    // Fetched for the upload all the same: one more GET, stored once.
     let read = storage.prefix("b", "p/").fetch(file, &spool).await.unwrap();
     assert_eq!(read, 5);
     assert_eq!(gets.load(Ordering::SeqCst), 3);
