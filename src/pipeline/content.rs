@@ -114,6 +114,7 @@ impl<'a> JobContent<'a> {
         session: UploadSession,
     ) -> Result<AssetsUploaded, DeployError> {
         let buckets = session.buckets.clone();
+        self.drop_unwanted(manifest, &buckets).await;
         let upload = async {
             let uploaded = cloudflare.upload(target, manifest, self, session).await;
             if uploaded.is_err() {
@@ -128,6 +129,20 @@ impl<'a> JobContent<'a> {
         let assets = uploaded.map_err(DeployError::Cloudflare)?;
         fetched.map_err(DeployError::Bundle)?;
         Ok(assets)
+    }
+
+    /// Drops the copies kept while hashing that Cloudflare does not want,
+    /// to make room for what it does; before any fetch, the upload's own
+    /// included. A failure only leaves them: a fetch then says what is
+    /// short.
+    async fn drop_unwanted(&self, manifest: &Manifest, buckets: &[Vec<String>]) {
+        let by_hash = manifest.by_hash();
+        let wanted: HashSet<ContentDigest> = buckets
+            .iter()
+            .flatten()
+            .filter_map(|hash| by_hash.get(hash.as_str()).map(|a| *a.content))
+            .collect();
+        let _ = self.spool.retain(|content| wanted.contains(content)).await;
     }
 
     /// Reads the contents behind the asset hashes in `buckets` into the
@@ -146,10 +161,6 @@ impl<'a> JobContent<'a> {
             .filter_map(|hash| by_hash.get(hash.as_str()).map(|a| *a.content))
             .filter(|content| seen.insert(*content))
             .collect();
-        // Copies kept while hashing that Cloudflare does not want make room
-        // for what it does (a failure only leaves them: the fetches below
-        // then say what is short).
-        let _ = self.spool.retain(|content| seen.contains(content)).await;
         // A source that reads in passes (an archive) reads them all in one.
         let files: Vec<&BundleFile> = wanted
             .iter()
