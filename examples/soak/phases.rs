@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use lapin::BasicProperties;
 use serde_json::{Value, json};
 use wfp_deployer::config::Settings;
@@ -55,7 +55,10 @@ struct Publisher {
 impl Publisher {
     async fn jobs(&mut self, ctx: &Ctx<'_>, jobs: &[JobSpec]) -> anyhow::Result<()> {
         for job in jobs {
-            let mut now = Utc::now();
+            // Whole milliseconds, as published: two jobs within one
+            // millisecond would otherwise be sent with equal times, which
+            // the worker rightly does not order.
+            let mut now = Utc::now().trunc_subsecs(3);
             if now <= self.last {
                 now = self.last + chrono::Duration::milliseconds(1);
             }
@@ -139,7 +142,7 @@ pub async fn soak(ctx: &Ctx<'_>, overrides: Vec<(String, String)>) -> anyhow::Re
     let mut publisher = Publisher {
         link: Link::new(&ctx.settings),
         ledger: ledger.clone(),
-        last: Utc::now(),
+        last: Utc::now().trunc_subsecs(3),
     };
     let mut injected = Injected::default();
     let waves: Vec<&[JobSpec]> = regular_jobs.chunks(regular.div_ceil(5).max(1)).collect();
