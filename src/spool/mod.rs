@@ -23,7 +23,9 @@
 //!
 //! What a killed process (SIGKILL, an OOM kill, a second SIGTERM) leaves
 //! behind is removed by the next process that opens a [`SpoolArea`] in the
-//! same directory: an area whose lock can be taken has no living owner.
+//! same directory: an area whose lock can be taken has no living owner
+//! (one changed within the last minute is left for later, so two processes
+//! starting together never probe each other's half-made areas).
 //! The bytes all spools of a process hold are bounded by
 //! `worker.spool_max_bytes`: a write past it fails (a retryable local
 //! failure), so a disk is never filled by one worker.
@@ -57,6 +59,10 @@ const WRITE_BUFFER: usize = 64 * 1024;
 
 /// Where the areas of every process live, inside `worker.spool_dir`.
 const AREAS_DIR: &str = "wfp-deployer-spools";
+
+/// How long an area is left alone after it last changed, whatever its lock
+/// says (see `remove_stale_areas`).
+const FRESH_AREA: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The spool space of one process: a directory locked for the process's
 /// life, and the byte budget all its jobs share.
@@ -156,8 +162,11 @@ impl SpoolArea {
 }
 
 /// Removes every area in `areas` whose lock can be taken: its process is
-/// gone. Best effort: an area that cannot be read or removed is left for
-/// the next start.
+/// gone. Areas changed within [`FRESH_AREA`] are left alone: a process
+/// starting beside this one creates its area, then its lock file, then
+/// locks it, and a probe of ours in between would take the lock from it
+/// (or remove its area). Best effort: an area that cannot be read or
+/// removed is left for the next start.
 fn remove_stale_areas(areas: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(areas) else {
         return 0;
@@ -165,6 +174,15 @@ fn remove_stale_areas(areas: &Path) -> usize {
     let mut removed = 0;
     for entry in entries.flatten() {
         let path = entry.path();
+        let fresh = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|at| at.elapsed().ok())
+            .is_none_or(|age| age < FRESH_AREA);
+        if fresh {
+            continue;
+        }
         let stale = match std::fs::File::open(path.join(".lock")) {
             // Locked by a living process: WouldBlock. Lockable: its owner died.
             Ok(lock) => lock.try_lock().is_ok(),

@@ -143,10 +143,24 @@ fn areas_of_dead_processes_are_removed_and_living_ones_kept() {
     std::fs::write(dead.join("job-1").join("abc"), b"left behind").unwrap();
     // One that died before making its lock file.
     std::fs::create_dir_all(areas.join("proc-early")).unwrap();
+    // One just made by a process starting beside us: no lock file yet.
+    std::fs::create_dir_all(areas.join("proc-starting")).unwrap();
+    // The dead ones last changed two minutes ago.
+    let long_ago = std::time::SystemTime::now() - 2 * FRESH_AREA;
+    for old in [&dead, &areas.join("proc-early")] {
+        std::fs::File::open(old)
+            .and_then(|dir| dir.set_modified(long_ago))
+            .unwrap();
+    }
     // A living process's area (this process holds its lock).
     let (living, removed) = SpoolArea::open(root.path(), u64::MAX).unwrap();
     assert_eq!(removed, 2);
     assert!(!dead.exists(), "the dead area is gone");
+    assert!(
+        areas.join("proc-starting").exists(),
+        "a fresh area is left to its process"
+    );
+    std::fs::remove_dir(areas.join("proc-starting")).unwrap();
 
     let (second, removed) = SpoolArea::open(root.path(), u64::MAX).unwrap();
     assert_eq!(removed, 0, "a held lock keeps its area");
