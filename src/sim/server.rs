@@ -115,7 +115,10 @@ async fn serve(
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(SESSION_PATH, post(session::create_session))
-        .route(UPLOAD_PATH, post(upload::upload))
+        .route(
+            UPLOAD_PATH,
+            post(upload::upload).layer(middleware::from_fn(read_whole_body)),
+        )
         .route(SCRIPT_PATH, put(script::put_script))
         .route("/metrics", get(super::metrics::metrics))
         .nest("/__sim", admin::router())
@@ -278,6 +281,23 @@ async fn api_middleware(
 /// `Retry-After`), which would test the transport, not the fault asked for.
 async fn drain(request: Request) {
     let _ = axum::body::to_bytes(request.into_body(), DRAIN_LIMIT).await;
+}
+
+/// Reads an upload's whole body before its handler runs, for the reason
+/// [`drain`] gives: the handler may refuse it (an expired upload JWT, a bad
+/// part) before reading it all, and a front end that answered mid-stream
+/// would show the client a broken pipe instead of the refusal.
+async fn read_whole_body(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, DRAIN_LIMIT).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(e) => {
+            ApiError::validation(format!("body: could not be read whole: {e}")).into_response()
+        }
+    }
 }
 
 /// The most an injected fault reads of a body (the multipart limit).
