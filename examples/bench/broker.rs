@@ -24,7 +24,7 @@ use crate::data::{DataSet, put_set};
 use crate::deploy::{Source, job};
 use crate::process::{self, Guarded};
 use crate::report::Broker;
-use crate::stack::{Stack, free_port};
+use crate::stack::{Stack, free_port, isolated};
 
 /// How long the worker may take to become ready, and a batch to finish.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -59,7 +59,8 @@ pub async fn measure(
         plan.sites, plan.jobs
     );
 
-    let (settings, overrides) = isolated(&stack.settings, plan.run, stack.server.name());
+    let suffix = format!(".bench-{}-{}", plan.run, stack.server.name());
+    let (settings, overrides) = isolated(&stack.settings, &suffix);
     let connection = Connection::connect(
         settings.amqp.url.expose_secret(),
         ConnectionProperties::default().with_connection_name("wfp-bench".into()),
@@ -209,27 +210,6 @@ pub async fn publish(channel: &Channel, settings: &Settings, body: String) -> an
         .await?
         .await?;
     Ok(())
-}
-
-/// Settings with broker names of this run's own, and the variables that
-/// give the worker the same.
-pub fn isolated(base: &Settings, run: &str, server: &str) -> (Settings, Vec<(String, String)>) {
-    let mut settings = base.clone();
-    let suffix = format!(".bench-{run}-{server}");
-    let amqp = &mut settings.amqp;
-    let mut overrides = Vec::new();
-    for (key, name) in [
-        ("JOBS_EXCHANGE", &mut amqp.jobs_exchange),
-        ("JOBS_QUEUE", &mut amqp.jobs_queue),
-        ("DEAD_LETTER_EXCHANGE", &mut amqp.dead_letter_exchange),
-        ("DEAD_LETTER_QUEUE", &mut amqp.dead_letter_queue),
-        ("EVENTS_EXCHANGE", &mut amqp.events_exchange),
-        ("EVENTS_LOG_QUEUE", &mut amqp.events_log_queue),
-    ] {
-        name.push_str(&suffix);
-        overrides.push((format!("WFP__AMQP__{key}"), name.clone()));
-    }
-    (settings, overrides)
 }
 
 /// A private queue seeing every terminal event.

@@ -220,3 +220,23 @@ async fn start_sim(bin: &Path, log: &Path) -> anyhow::Result<(Guarded, String)> 
         log.display()
     )
 }
+
+/// Settings whose broker names all end in `suffix` (a run's own), and the
+/// variables that give a child process the same.
+pub fn isolated(base: &Settings, suffix: &str) -> (Settings, Vec<(String, String)>) {
+    let mut settings = base.clone();
+    let amqp = &mut settings.amqp;
+    let mut overrides = Vec::new();
+    for (key, name) in [
+        ("JOBS_EXCHANGE", &mut amqp.jobs_exchange),
+        ("JOBS_QUEUE", &mut amqp.jobs_queue),
+        ("DEAD_LETTER_EXCHANGE", &mut amqp.dead_letter_exchange),
+        ("DEAD_LETTER_QUEUE", &mut amqp.dead_letter_queue),
+        ("EVENTS_EXCHANGE", &mut amqp.events_exchange),
+        ("EVENTS_LOG_QUEUE", &mut amqp.events_log_queue),
+    ] {
+        name.push_str(suffix);
+        overrides.push((format!("WFP__AMQP__{key}"), name.clone()));
+    }
+    (settings, overrides)
+}

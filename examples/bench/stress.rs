@@ -14,10 +14,10 @@ use lapin::{Connection, ConnectionProperties};
 use secrecy::ExposeSecret;
 use wfp_deployer::amqp::Topology;
 
-use crate::broker::{Worker, delete_topology, isolated, publish, tap, terminal_events};
+use crate::broker::{Worker, delete_topology, publish, tap, terminal_events};
 use crate::deploy::{Source, job};
 use crate::report::Stress;
-use crate::stack::Stack;
+use crate::stack::{Stack, isolated};
 
 /// Jobs at once: the worker's concurrency and the number of bundles.
 const JOBS: usize = 4;
@@ -34,8 +34,7 @@ pub async fn measure(
 ) -> anyhow::Result<Stress> {
     let (settings, mut overrides) = isolated(
         &stack.settings,
-        &format!("{run}-stress"),
-        stack.server.name(),
+        &format!(".bench-{run}-stress-{}", stack.server.name()),
     );
     overrides.push(("WFP__WORKER__CONCURRENCY".into(), JOBS.to_string()));
     let connection = Connection::connect(

@@ -32,27 +32,6 @@ use crate::ledger::Ledger;
 const MANAGEMENT: &str = "http://127.0.0.1:15672/api";
 const USER: &str = "guest";
 
-/// Settings with broker names of this run's own, and the variables that
-/// give the workers the same.
-pub fn isolated(base: &Settings, run: &str) -> (Settings, Vec<(String, String)>) {
-    let mut settings = base.clone();
-    let suffix = format!(".soak-{run}");
-    let amqp = &mut settings.amqp;
-    let mut overrides = Vec::new();
-    for (key, name) in [
-        ("JOBS_EXCHANGE", &mut amqp.jobs_exchange),
-        ("JOBS_QUEUE", &mut amqp.jobs_queue),
-        ("DEAD_LETTER_EXCHANGE", &mut amqp.dead_letter_exchange),
-        ("DEAD_LETTER_QUEUE", &mut amqp.dead_letter_queue),
-        ("EVENTS_EXCHANGE", &mut amqp.events_exchange),
-        ("EVENTS_LOG_QUEUE", &mut amqp.events_log_queue),
-    ] {
-        name.push_str(&suffix);
-        overrides.push((format!("WFP__AMQP__{key}"), name.clone()));
-    }
-    (settings, overrides)
-}
-
 /// The tap queue's name.
 pub fn tap_queue(run: &str) -> String {
     format!("wfp.soak.{run}.tap")

@@ -165,7 +165,7 @@ async fn run() -> anyhow::Result<bool> {
 
     let mut settings = stack.settings.clone();
     settings.worker.retry_delays = RETRY_DELAYS.to_vec();
-    let (settings, overrides) = broker::isolated(&settings, &run);
+    let (settings, overrides) = stack::isolated(&settings, &format!(".soak-{run}"));
     broker::declare(&settings, &run).await?;
     let ctx = phases::Ctx {
         run: run.clone(),

@@ -22,28 +22,39 @@ mod watch;
 /// How long a command may take before the test fails.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// What a clean environment needs for the binary to use `settings`' broker
+/// and names (and find `PATH` and the config directory).
+pub fn broker_env(settings: &Settings) -> Vec<(&'static str, String)> {
+    let amqp = &settings.amqp;
+    vec![
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
+        (
+            "WFP_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config").to_string(),
+        ),
+        ("AMQP_URL", amqp.url.expose_secret().to_string()),
+        ("WFP__AMQP__JOBS_EXCHANGE", amqp.jobs_exchange.clone()),
+        ("WFP__AMQP__JOBS_ROUTING_KEY", amqp.jobs_routing_key.clone()),
+        ("WFP__AMQP__JOBS_QUEUE", amqp.jobs_queue.clone()),
+        (
+            "WFP__AMQP__DEAD_LETTER_EXCHANGE",
+            amqp.dead_letter_exchange.clone(),
+        ),
+        (
+            "WFP__AMQP__DEAD_LETTER_QUEUE",
+            amqp.dead_letter_queue.clone(),
+        ),
+        ("WFP__AMQP__EVENTS_EXCHANGE", amqp.events_exchange.clone()),
+        ("WFP__AMQP__EVENTS_LOG_QUEUE", amqp.events_log_queue.clone()),
+    ]
+}
+
 /// The binary with a clean environment pointing at `settings`' broker and
 /// names; it is killed if the test drops it.
 pub fn wfp(settings: &Settings) -> Command {
-    let amqp = &settings.amqp;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wfp-deployer"));
     cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env(
-            "WFP_CONFIG_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
-        )
-        .env("AMQP_URL", amqp.url.expose_secret())
-        .env("WFP__AMQP__JOBS_EXCHANGE", &amqp.jobs_exchange)
-        .env("WFP__AMQP__JOBS_ROUTING_KEY", &amqp.jobs_routing_key)
-        .env("WFP__AMQP__JOBS_QUEUE", &amqp.jobs_queue)
-        .env(
-            "WFP__AMQP__DEAD_LETTER_EXCHANGE",
-            &amqp.dead_letter_exchange,
-        )
-        .env("WFP__AMQP__DEAD_LETTER_QUEUE", &amqp.dead_letter_queue)
-        .env("WFP__AMQP__EVENTS_EXCHANGE", &amqp.events_exchange)
-        .env("WFP__AMQP__EVENTS_LOG_QUEUE", &amqp.events_log_queue)
+        .envs(broker_env(settings))
         .env("WFP__AMQP__CONFIRM_TIMEOUT", "5s")
         .stdin(Stdio::null())
         .kill_on_drop(true);

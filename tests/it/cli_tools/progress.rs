@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use secrecy::ExposeSecret;
 use serde_json::json;
 
-use super::run;
+use super::{broker_env, run};
 use crate::helpers::app::TestApp;
 use crate::helpers::s3::S3Server;
 use crate::helpers::sim::add_fault;
@@ -82,29 +81,14 @@ async fn enqueue_wait_on_a_terminal_draws_a_live_display() {
         .into_iter()
         .map(String::from)
         .collect();
-    let amqp = app.settings.amqp.clone();
+    let env = broker_env(&app.settings);
     let output = tokio::task::spawn_blocking(move || {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wfp-deployer"));
         cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(env)
             .env("TERM", "xterm")
             // Uncoloured event lines: every escape sequence is the display's.
             .env("NO_COLOR", "1")
-            .env(
-                "WFP_CONFIG_DIR",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
-            )
-            .env("AMQP_URL", amqp.url.expose_secret())
-            .env("WFP__AMQP__JOBS_EXCHANGE", &amqp.jobs_exchange)
-            .env("WFP__AMQP__JOBS_ROUTING_KEY", &amqp.jobs_routing_key)
-            .env("WFP__AMQP__JOBS_QUEUE", &amqp.jobs_queue)
-            .env(
-                "WFP__AMQP__DEAD_LETTER_EXCHANGE",
-                &amqp.dead_letter_exchange,
-            )
-            .env("WFP__AMQP__DEAD_LETTER_QUEUE", &amqp.dead_letter_queue)
-            .env("WFP__AMQP__EVENTS_EXCHANGE", &amqp.events_exchange)
-            .env("WFP__AMQP__EVENTS_LOG_QUEUE", &amqp.events_log_queue)
             .args(&args);
         let mut session = expectrl::Session::spawn(cmd).expect("the binary starts on a pty");
         session.set_expect_timeout(Some(Duration::from_secs(60)));
