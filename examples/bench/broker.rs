@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions,
-    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions,
+    QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
@@ -24,7 +24,7 @@ use crate::data::{DataSet, put_set};
 use crate::deploy::{Source, job};
 use crate::process::{self, Guarded};
 use crate::report::Broker;
-use crate::stack::{Stack, free_port, isolated};
+use crate::stack::{Stack, delete_topology, free_port, isolated};
 
 /// How long the worker may take to become ready, and a batch to finish.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -77,7 +77,7 @@ pub async fn measure(
         plan,
     )
     .await;
-    delete_topology(&connection, &settings).await;
+    delete_topology(&connection, &settings, &[]).await;
     let _ = connection.close(200, "done".into()).await;
     result
 }
@@ -304,28 +304,4 @@ async fn wait_ready(ops: &str) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("the worker was not ready on {ops} within {READY_TIMEOUT:?}")
-}
-
-/// Deletes this run's queues and exchanges, best effort.
-pub async fn delete_topology(connection: &Connection, settings: &Settings) {
-    let amqp = &settings.amqp;
-    // A failed delete closes its channel, so each gets a fresh one.
-    for queue in Topology::new(settings).own_queues() {
-        if let Ok(channel) = connection.create_channel().await {
-            let _ = channel
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                .await;
-        }
-    }
-    for exchange in [
-        &amqp.jobs_exchange,
-        &amqp.dead_letter_exchange,
-        &amqp.events_exchange,
-    ] {
-        if let Ok(channel) = connection.create_channel().await {
-            let _ = channel
-                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-                .await;
-        }
-    }
 }

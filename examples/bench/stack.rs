@@ -14,6 +14,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use lapin::Connection;
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use wfp_deployer::amqp::Topology;
 use wfp_deployer::config::Settings;
 
 use crate::process::Guarded;
@@ -239,4 +242,31 @@ pub fn isolated(base: &Settings, suffix: &str) -> (Settings, Vec<(String, String
         overrides.push((format!("WFP__AMQP__{key}"), name.clone()));
     }
     (settings, overrides)
+}
+
+/// Deletes a run's queues (the worker's own, and `extra` ones such as a
+/// tap) and exchanges, best effort.
+pub async fn delete_topology(connection: &Connection, settings: &Settings, extra: &[String]) {
+    let amqp = &settings.amqp;
+    let mut queues = Topology::new(settings).own_queues();
+    queues.extend(extra.iter().cloned());
+    // A failed delete closes its channel, so each gets a fresh one.
+    for queue in queues {
+        if let Ok(channel) = connection.create_channel().await {
+            let _ = channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+    }
+    for exchange in [
+        &amqp.jobs_exchange,
+        &amqp.dead_letter_exchange,
+        &amqp.events_exchange,
+    ] {
+        if let Ok(channel) = connection.create_channel().await {
+            let _ = channel
+                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                .await;
+        }
+    }
 }

@@ -14,10 +14,10 @@ use lapin::{Connection, ConnectionProperties};
 use secrecy::ExposeSecret;
 use wfp_deployer::amqp::Topology;
 
-use crate::broker::{Worker, delete_topology, publish, tap, terminal_events};
+use crate::broker::{Worker, publish, tap, terminal_events};
 use crate::deploy::{Source, job};
 use crate::report::Stress;
-use crate::stack::{Stack, isolated};
+use crate::stack::{Stack, delete_topology, isolated};
 
 /// Jobs at once: the worker's concurrency and the number of bundles.
 const JOBS: usize = 4;
@@ -82,7 +82,7 @@ pub async fn measure(
         })
     }
     .await;
-    delete_topology(&connection, &settings).await;
+    delete_topology(&connection, &settings, &[]).await;
     let _ = connection.close(200, "done".into()).await;
     result
 }

@@ -16,8 +16,7 @@ use anyhow::{Context, bail};
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -326,27 +325,5 @@ pub async fn delete_topology(settings: &Settings, run: &str) {
     let Ok(connection) = connect(settings, "wfp-soak-cleanup").await else {
         return;
     };
-    let amqp = &settings.amqp;
-    let mut queues = Topology::new(settings).own_queues();
-    queues.push(tap_queue(run));
-    // A failed delete closes its channel, so each gets a fresh one.
-    for queue in queues {
-        if let Ok(channel) = connection.create_channel().await {
-            let _ = channel
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                .await;
-        }
-    }
-    for exchange in [
-        &amqp.jobs_exchange,
-        &amqp.dead_letter_exchange,
-        &amqp.events_exchange,
-    ] {
-        if let Ok(channel) = connection.create_channel().await {
-            let _ = channel
-                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-                .await;
-        }
-    }
-    let _ = connection.close(200, "done".into()).await;
+    crate::stack::delete_topology(&connection, settings, &[tap_queue(run)]).await;
 }
