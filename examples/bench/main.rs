@@ -17,6 +17,7 @@
 //! targets are printed as PASS/MISS.
 
 mod broker;
+mod bucket;
 mod data;
 mod deploy;
 mod limits;
@@ -130,10 +131,10 @@ async fn run() -> anyhow::Result<()> {
             seed,
             tries,
         };
-        create_bucket(&ctx).await?;
+        bucket::create(&ctx.s3, &ctx.bucket).await?;
         let measured = measure(&ctx, &scale).await;
         if !flag("BENCH_KEEP") {
-            delete_bucket(&ctx).await;
+            bucket::delete(&ctx.s3, &ctx.bucket).await;
         }
         results.servers.push(measured?);
     }
@@ -196,7 +197,7 @@ async fn measure(ctx: &Ctx<'_>, scale: &Scale) -> anyhow::Result<ServerResults> 
     })
 }
 
-fn flag(name: &str) -> bool {
+pub(crate) fn flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
@@ -217,65 +218,5 @@ fn machine() -> Machine {
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         mem_gib: (mem_kib / 1024.0 / 1024.0 * 10.0).round() / 10.0,
         load_average,
-    }
-}
-
-async fn create_bucket(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    ctx.s3
-        .create_bucket()
-        .bucket(&ctx.bucket)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "creating bucket {}: {}",
-                ctx.bucket,
-                aws_sdk_s3::error::DisplayErrorContext(e)
-            )
-        })?;
-    Ok(())
-}
-
-/// Deletes every object of the run's bucket, then the bucket; best effort
-/// (a leftover bucket only takes space), said when it fails.
-async fn delete_bucket(ctx: &Ctx<'_>) {
-    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-    let mut pages = ctx
-        .s3
-        .list_objects_v2()
-        .bucket(&ctx.bucket)
-        .into_paginator()
-        .send();
-    while let Some(Ok(page)) = pages.next().await {
-        let ids: Vec<ObjectIdentifier> = page
-            .contents()
-            .iter()
-            .filter_map(|o| {
-                ObjectIdentifier::builder()
-                    .set_key(o.key.clone())
-                    .build()
-                    .ok()
-            })
-            .collect();
-        if ids.is_empty() {
-            continue;
-        }
-        let Ok(delete) = Delete::builder().set_objects(Some(ids)).quiet(true).build() else {
-            continue;
-        };
-        let _ = ctx
-            .s3
-            .delete_objects()
-            .bucket(&ctx.bucket)
-            .delete(delete)
-            .send()
-            .await;
-    }
-    if let Err(e) = ctx.s3.delete_bucket().bucket(&ctx.bucket).send().await {
-        eprintln!(
-            "  leaving bucket {}: {}",
-            ctx.bucket,
-            aws_sdk_s3::error::DisplayErrorContext(e)
-        );
     }
 }
