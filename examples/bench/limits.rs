@@ -10,10 +10,15 @@
 //!   deploy produced (so the hashes are the deploy's, whatever its hash
 //!   scheme), the worker's `upload_concurrency` at a time.
 //!
+//! - gzip: inflating the archive's bytes in memory with the worker's own
+//!   crate and backend (`flate2` on `zlib-rs`, the same `bufread` decoder),
+//!   one core, counted in the site's bytes it carries.
+//!
 //! SHA-256 is in [`crate::data::sha256_limit_mbps`].
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::io::Read;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use base64::Engine;
@@ -91,6 +96,28 @@ async fn get_and_drop(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> anyho
         std::hint::black_box(chunk.with_context(subject)?);
     }
     Ok(())
+}
+
+/// Inflates the gzip stream `archive` in memory on this thread, the best
+/// of `tries`; MiB/s of `site_bytes` (the files it carries, as every figure
+/// counts them), the inflated bytes read and dropped in 64 KiB blocks as
+/// the worker's tar reader takes them.
+pub fn gzip(archive: &[u8], site_bytes: u64, tries: usize) -> anyhow::Result<f64> {
+    let mut best = Duration::MAX;
+    let mut block = vec![0u8; 64 << 10];
+    for _ in 0..tries.max(1) {
+        let started = Instant::now();
+        let mut decoder = flate2::bufread::GzDecoder::new(archive);
+        loop {
+            let n = decoder.read(&mut block).context("inflating the archive")?;
+            if n == 0 {
+                break;
+            }
+            std::hint::black_box(&block[..n]);
+        }
+        best = best.min(started.elapsed());
+    }
+    Ok(mib(site_bytes) / best.as_secs_f64())
 }
 
 /// The deploy whose payloads the raw uploads send again.

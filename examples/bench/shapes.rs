@@ -164,8 +164,8 @@ async fn prefix_shape(
 }
 
 /// The small files as one `tar.gz`: S3's limit is reading that one object
-/// (counted in the site's bytes it carries); SHA-256 and upload are the
-/// small files' own.
+/// and gzip's inflating it (both counted in the site's bytes it carries);
+/// SHA-256 and upload are the small files' own.
 async fn archive_shape(
     ctx: &Ctx<'_>,
     small: &DataSet,
@@ -175,6 +175,7 @@ async fn archive_shape(
     let archive = data::tar_gz(small)?;
     let key = "archive/site.tar.gz".to_string();
     let archive_bytes = archive.len() as u64;
+    let gzip = limits::gzip(&archive, small.total_bytes(), ctx.tries)?;
     data::put(&ctx.s3, &ctx.bucket, key.clone(), archive).await?;
     println!(
         "  data archive: {} as tar.gz, {:.1} MiB (from {:.1} MiB) -> s3://{}/{key} in {:.1} s",
@@ -198,7 +199,8 @@ async fn archive_shape(
         get.mbps,
         get.objects_per_s,
         small_limits.upload_limit_mbps,
-    );
+    )
+    .with_gzip(gzip);
     // Refused as invalid_job in the deploy's answer, or by the contract
     // before any deploy (the `deploy` command then prints no event, where
     // the worker would publish deploy.failed invalid_job): the binary is

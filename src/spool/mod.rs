@@ -8,7 +8,8 @@
 //! So the disk a job uses is bounded by what is missing, and memory by the
 //! fetch concurrency and the chunk size, whatever the bundle's size.
 //! Sources that cannot read a file twice (archives streamed once) spool
-//! while hashing instead ([`SpoolWriter::finish`]).
+//! while hashing instead ([`SpoolWriter::finish`]; a small file read whole
+//! is stored in one blocking call by a [`SpoolPutter`]).
 //!
 //! Content addressing means identical bytes are stored once, however many
 //! paths (and asset hashes: one per extension and tenant) they appear under.
@@ -39,6 +40,10 @@ use tempfile::{NamedTempFile, TempDir, TempPath};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::manifest::{ContentDigest, ContentHasher};
+
+mod put;
+
+pub use self::put::SpoolPutter;
 
 /// Why a file could not be stored.
 #[derive(Debug, thiserror::Error)]

@@ -197,3 +197,34 @@ async fn the_budget_bounds_every_spool_of_the_process() {
     drop(second);
     assert_eq!(area.used_bytes(), 0);
 }
+
+#[tokio::test]
+async fn a_put_files_whole_content_by_digest_once_and_refuses_other_bytes() {
+    let root = tempfile::tempdir().unwrap();
+    let (area, _) = SpoolArea::open(root.path(), 10).unwrap();
+    let spool = area.spool().unwrap();
+    let putter = spool.putter();
+
+    let digest = putter.put(b"hello", None).unwrap();
+    assert_eq!(digest, ContentDigest::of(b"hello"));
+    assert_eq!(stored(&spool, &digest).await, b"hello");
+    assert_eq!(putter.put(b"hello", Some(&digest)).unwrap(), digest);
+    assert_eq!(area.used_bytes(), 5, "stored once, counted once");
+
+    let other = ContentDigest::of(b"other");
+    let err = putter.put(b"bytes", Some(&other)).unwrap_err();
+    assert!(
+        matches!(err, SpoolError::Mismatch { expected, actual }
+            if expected == other && actual == ContentDigest::of(b"bytes")),
+        "{err:?}"
+    );
+    let err = putter.put(b"too large", None).unwrap_err();
+    assert!(
+        matches!(&err, SpoolError::Io(e) if e.kind() == io::ErrorKind::StorageFull),
+        "{err:?}"
+    );
+    assert_eq!(files_in(spool.path()), vec![digest.to_hex()]);
+    assert_eq!(area.used_bytes(), 5, "a refused put takes nothing");
+    drop(spool);
+    assert_eq!(area.used_bytes(), 0);
+}

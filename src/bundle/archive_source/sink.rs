@@ -2,12 +2,18 @@
 //! the job's spool, hashed, through a bounded channel to an async task.
 //!
 //! The archive readers are synchronous and run in a blocking task; the
-//! spool is async. A sink sends each file as pieces (its start, chunks of
-//! [`CHUNK_BYTES`], its end) over a channel of [`PIECES_IN_FLIGHT`], and
-//! [`store`] writes them, so at most a few hundred KiB of an archive are in
-//! memory at once, whatever its size. When the spool fails, [`store`] ends
-//! and the sink's next send fails, which stops the reader; the spool's error
-//! is the one reported.
+//! spool is async. A sink sends a small file (up to [`WHOLE_FILE_BYTES`],
+//! most of a site) as one piece, read whole, and a larger one as pieces
+//! (its start, chunks of [`CHUNK_BYTES`], its end), over a channel of
+//! [`PIECES_IN_FLIGHT`]. [`store`] files a whole one in one blocking call
+//! ([`SpoolPutter`]), up to [`PUTS_IN_FLIGHT`] at once beside the reader, so
+//! the reader inflates the next files while the last ones are hashed and
+//! created on disk (file creation, not inflating, bounded an archive of
+//! thousands of small files when each was stored alone, in several trips
+//! to the blocking pool); it streams a large one through a writer. At most
+//! a few MiB of an archive are in memory at once, whatever its size. When
+//! the spool fails, [`store`] ends and the sink's next send fails, which
+//! stops the reader; the spool's error is the one reported.
 //!
 //! Two sinks: [`IngestSink`] takes every file (the first read, which must
 //! hash them all), keeping the root special files in memory instead;
@@ -20,17 +26,24 @@ use std::io::Read;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use crate::bundle::archive::{EntrySink, SinkError};
 use crate::bundle::site::{MAX_SPECIAL_FILE_BYTES, SpecialFile, SpecialFiles};
 use crate::manifest::ContentDigest;
-use crate::spool::{Spool, SpoolError};
+use crate::spool::{Spool, SpoolError, SpoolPutter};
 
 /// Bytes of one piece of a file.
 const CHUNK_BYTES: usize = 64 << 10;
 
 /// Pieces the reader may be ahead of the spool.
 pub(super) const PIECES_IN_FLIGHT: usize = 8;
+
+/// A file up to this size is read whole and sent as one piece.
+const WHOLE_FILE_BYTES: u64 = 256 << 10;
+
+/// Whole files being hashed and written at once, on the blocking pool.
+const PUTS_IN_FLIGHT: usize = 4;
 
 /// One piece of a file on its way to the spool.
 #[derive(Debug)]
@@ -42,6 +55,12 @@ pub(super) enum Piece {
     },
     Bytes(Bytes),
     End,
+    /// A small file, whole.
+    Whole {
+        path: String,
+        expected: Option<ContentDigest>,
+        bytes: Vec<u8>,
+    },
 }
 
 /// One file stored in the spool.
@@ -83,21 +102,43 @@ pub(super) async fn store(
     mut pieces: mpsc::Receiver<Piece>,
     spool: &Spool,
 ) -> Result<Vec<Stored>, StoreFailure> {
-    let mut stored = Vec::new();
+    let putter = spool.putter();
+    // Each file's place in the archive: whole files finish out of order.
+    let mut stored: Vec<(usize, Stored)> = Vec::new();
+    let mut puts: JoinSet<Result<(usize, Stored), StoreFailure>> = JoinSet::new();
+    let mut next = 0;
     let mut current = None;
     while let Some(piece) = pieces.recv().await {
         match piece {
+            Piece::Whole {
+                path,
+                expected,
+                bytes,
+            } => {
+                while puts.len() >= PUTS_IN_FLIGHT
+                    && let Some(done) = puts.join_next().await
+                {
+                    stored.push(joined(done)?);
+                }
+                let putter = putter.clone();
+                let index = next;
+                next += 1;
+                puts.spawn_blocking(move || {
+                    put(&putter, path, expected, &bytes).map(|s| (index, s))
+                });
+            }
             Piece::Begin { path, expected } => {
                 let writer = spool.writer().map_err(StoreFailure::Io)?;
-                current = Some((path, expected, writer));
+                current = Some((next, path, expected, writer));
+                next += 1;
             }
             Piece::Bytes(bytes) => {
-                if let Some((_, _, writer)) = &mut current {
+                if let Some((_, _, _, writer)) = &mut current {
                     writer.write(&bytes).await.map_err(StoreFailure::Io)?;
                 }
             }
             Piece::End => {
-                let Some((path, expected, writer)) = current.take() else {
+                let Some((index, path, expected, writer)) = current.take() else {
                     continue;
                 };
                 let size = writer.size();
@@ -105,31 +146,83 @@ pub(super) async fn store(
                     None => writer.finish().await.map_err(StoreFailure::Io)?,
                     Some(expected) => match writer.finish_expecting(&expected).await {
                         Ok(()) => expected,
-                        Err(SpoolError::Io(e)) => return Err(StoreFailure::Io(e)),
-                        Err(SpoolError::Mismatch { expected, actual }) => {
-                            return Err(StoreFailure::Mismatch {
-                                path,
-                                expected,
-                                actual,
-                            });
-                        }
+                        Err(error) => return Err(failure(path, error)),
                     },
                 };
-                stored.push(Stored { path, size, digest });
+                stored.push((index, Stored { path, size, digest }));
             }
         }
     }
-    Ok(stored)
+    while let Some(done) = puts.join_next().await {
+        stored.push(joined(done)?);
+    }
+    stored.sort_unstable_by_key(|(index, _)| *index);
+    Ok(stored.into_iter().map(|(_, s)| s).collect())
 }
 
-/// Sends one file's bytes as pieces.
+/// Stores one whole file (blocking).
+fn put(
+    putter: &SpoolPutter,
+    path: String,
+    expected: Option<ContentDigest>,
+    bytes: &[u8],
+) -> Result<Stored, StoreFailure> {
+    match putter.put(bytes, expected.as_ref()) {
+        Ok(digest) => Ok(Stored {
+            path,
+            size: bytes.len() as u64,
+            digest,
+        }),
+        Err(error) => Err(failure(path, error)),
+    }
+}
+
+/// What a finished put gave; a panic in it is the caller's.
+fn joined(
+    done: Result<Result<(usize, Stored), StoreFailure>, tokio::task::JoinError>,
+) -> Result<(usize, Stored), StoreFailure> {
+    match done {
+        Ok(result) => result,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => Err(StoreFailure::Io(std::io::Error::other(e))),
+        },
+    }
+}
+
+/// The failure of storing the file at `path`.
+fn failure(path: String, error: SpoolError) -> StoreFailure {
+    match error {
+        SpoolError::Io(e) => StoreFailure::Io(e),
+        SpoolError::Mismatch { expected, actual } => StoreFailure::Mismatch {
+            path,
+            expected,
+            actual,
+        },
+    }
+}
+
+/// Sends one file's bytes: a small one whole, a larger one as pieces.
 fn send_file(
     pieces: &mpsc::Sender<Piece>,
     path: &str,
+    size: u64,
     expected: Option<ContentDigest>,
     body: &mut dyn Read,
 ) -> Result<(), SinkError> {
     let send = |piece| pieces.blocking_send(piece).map_err(|_| Box::new(Closed));
+    if size <= WHOLE_FILE_BYTES {
+        // The body holds the file to its declared size, so the allocation
+        // is bounded.
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        body.read_to_end(&mut bytes)?;
+        send(Piece::Whole {
+            path: path.to_owned(),
+            expected,
+            bytes,
+        })?;
+        return Ok(());
+    }
     send(Piece::Begin {
         path: path.to_owned(),
         expected,
@@ -177,7 +270,7 @@ impl EntrySink for IngestSink {
                 self.special.set(file, bytes);
                 Ok(())
             }
-            _ => send_file(&self.pieces, path, None, body),
+            _ => send_file(&self.pieces, path, size, None, body),
         }
     }
 }
@@ -206,11 +299,11 @@ impl EntrySink for FetchSink {
         self.wanted.contains_key(path)
     }
 
-    fn file(&mut self, path: &str, _size: u64, body: &mut dyn Read) -> Result<(), SinkError> {
+    fn file(&mut self, path: &str, size: u64, body: &mut dyn Read) -> Result<(), SinkError> {
         let Some(expected) = self.wanted.remove(path) else {
             return Ok(());
         };
-        send_file(&self.pieces, path, Some(expected), body)?;
+        send_file(&self.pieces, path, size, Some(expected), body)?;
         if self.wanted.is_empty() {
             return Err(Box::new(Finished));
         }
@@ -261,5 +354,43 @@ mod tests {
             "{failure:?}"
         );
         assert_eq!(sending.await.unwrap(), (true, vec![]));
+    }
+
+    #[tokio::test]
+    async fn small_and_large_files_are_stored_in_archive_order() {
+        let root = tempfile::tempdir().unwrap();
+        let spool = Spool::create(root.path()).unwrap();
+        let large = vec![7u8; usize::try_from(WHOLE_FILE_BYTES).unwrap() + CHUNK_BYTES + 1];
+        let files: Vec<(String, Vec<u8>)> = (0..20)
+            .map(|i| match i {
+                // Streamed in chunks between files stored whole.
+                5 | 12 => (format!("large{i}.bin"), large.clone()),
+                _ => (format!("f{i}.txt"), format!("file {i}").into_bytes()),
+            })
+            .collect();
+        let sent = files.clone();
+        let (tx, rx) = mpsc::channel(PIECES_IN_FLIGHT);
+        let sending = tokio::task::spawn_blocking(move || {
+            let mut sink = IngestSink::new(tx);
+            for (path, bytes) in &sent {
+                sink.file(path, bytes.len() as u64, &mut bytes.as_slice())
+                    .unwrap();
+            }
+        });
+        let stored = store(rx, &spool).await.unwrap_or_else(|e| panic!("{e:?}"));
+        sending.await.unwrap();
+        let expected: Vec<Stored> = files
+            .iter()
+            .map(|(path, bytes)| Stored {
+                path: path.clone(),
+                size: bytes.len() as u64,
+                digest: ContentDigest::of(bytes),
+            })
+            .collect();
+        assert_eq!(stored, expected);
+        for (_, bytes) in &files {
+            let file = spool.file(&ContentDigest::of(bytes)).await.unwrap();
+            assert_eq!(std::fs::read(&file.path).unwrap(), *bytes);
+        }
     }
 }
