@@ -113,6 +113,8 @@ impl BundleSource for LocalDir {
                 detail: "no files".into(),
             });
         }
+        // Walked in one go (a blocking task): asked once, with them all.
+        ctx.gate.holding(found.len() as u64).await;
 
         let mut special = SpecialFiles::default();
         let mut ingested = Ingested::default();
@@ -320,6 +322,7 @@ mod tests {
                 spool,
                 html_handling: None,
                 progress: &(),
+                gate: &(),
             })
             .await
     }

@@ -182,9 +182,14 @@ impl BundleSource for ArchiveSource {
         ctx.progress.hashing();
         let from_cache = cached.is_some();
         let (files, special) = match cached {
-            Some(cached) => (cached.files, SpecialFiles::from_texts(&cached.special)),
+            Some(cached) => {
+                ctx.gate.holding(cached.files.len() as u64).await;
+                (cached.files, SpecialFiles::from_texts(&cached.special))
+            }
             None => {
-                let (stored, special) = self.read_whole(&object, ctx.spool, limits).await?;
+                let (stored, special) = self
+                    .read_whole(&object, ctx.spool, limits, ctx.gate)
+                    .await?;
                 let files: Vec<CachedFile> = stored
                     .into_iter()
                     .map(|s| CachedFile {

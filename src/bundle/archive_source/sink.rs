@@ -22,6 +22,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::bundle::archive::{EntrySink, SinkError};
+use crate::bundle::ListingGate;
 use crate::bundle::site::{MAX_SPECIAL_FILE_BYTES, SpecialFile, SpecialFiles};
 use crate::manifest::ContentDigest;
 use crate::spool::{Spool, SpoolError};
@@ -78,10 +79,12 @@ pub(super) struct Finished;
 pub(super) struct Closed;
 
 /// Writes the pieces it receives into `spool` until the sender is dropped;
-/// returns what it stored, in order.
+/// returns what it stored, in order. `gate` is told of each file stored
+/// (the reader waits meanwhile: the channel is bounded).
 pub(super) async fn store(
     mut pieces: mpsc::Receiver<Piece>,
     spool: &Spool,
+    gate: &dyn ListingGate,
 ) -> Result<Vec<Stored>, StoreFailure> {
     let mut stored = Vec::new();
     let mut current = None;
@@ -116,6 +119,7 @@ pub(super) async fn store(
                     },
                 };
                 stored.push(Stored { path, size, digest });
+                gate.holding(stored.len() as u64).await;
             }
         }
     }
@@ -233,7 +237,7 @@ mod tests {
             sink.file("_headers", 3, &mut &b"/*\n"[..]).unwrap();
             sink.into_special()
         });
-        let stored = store(rx, &spool).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let stored = store(rx, &spool, &()).await.unwrap_or_else(|e| panic!("{e:?}"));
         let special = sending.await.unwrap();
         assert_eq!(
             stored,
@@ -254,7 +258,7 @@ mod tests {
             let done = sink.file("a.txt", 5, &mut &b"hello"[..]);
             (done.is_err_and(|e| e.is::<Finished>()), sink.into_missing())
         });
-        let failure = store(rx, &spool).await.unwrap_err();
+        let failure = store(rx, &spool, &()).await.unwrap_err();
         assert!(
             matches!(&failure, StoreFailure::Mismatch { path, expected, .. }
                 if path == "a.txt" && *expected == lie),

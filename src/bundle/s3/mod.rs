@@ -109,7 +109,8 @@ impl S3Prefix {
         let subject = |key: &str| format!("s3://{}/{}", self.bucket, shown(key));
         let max_entries = ctx.limits.max_entries;
         let mut listed = Vec::new();
-        let seen = list::list_each(&self.storage, &self.bucket, &self.prefix, &mut |object| {
+        let (storage, bucket, prefix) = (&self.storage, &self.bucket, &self.prefix);
+        let seen = list::list_each(storage, bucket, prefix, ctx.gate, &mut |object| {
             if listed.len() as u64 >= max_entries {
                 return Err(BundleError::TooLarge {
                     step: BundleStep::List,

@@ -114,6 +114,7 @@ async fn ingest(storage: &S3Storage) -> (Result<Ingested, BundleError>, Spool, t
         spool: &spool,
         html_handling: None,
         progress: &(),
+        gate: &(),
     };
     let result = storage.prefix("b", "p/").ingest(&context).await;
     (result, spool, root)
@@ -294,6 +295,7 @@ async fn a_hashed_object_is_keyed_by_the_version_its_get_answered() {
         spool: &spool,
         html_handling: None,
         progress: &(),
+        gate: &(),
     };
     let ingested = storage.prefix("b", "p/").ingest(&context).await.unwrap();
     let file = &ingested.files[0];
