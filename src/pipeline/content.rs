@@ -153,20 +153,25 @@ impl<'a> JobContent<'a> {
         manifest: &Manifest,
         buckets: &[Vec<String>],
     ) -> Result<(), BundleError> {
-        let by_hash = manifest.by_hash();
-        let mut seen = HashSet::new();
-        let wanted: Vec<ContentDigest> = buckets
-            .iter()
-            .flatten()
-            .filter_map(|hash| by_hash.get(hash.as_str()).map(|a| *a.content))
-            .filter(|content| seen.insert(*content))
-            .collect();
-        // A source that reads in passes (an archive) reads them all in one.
+        let wanted: Vec<ContentDigest> = {
+            let by_hash = manifest.by_hash();
+            let mut seen = HashSet::new();
+            buckets
+                .iter()
+                .flatten()
+                .filter_map(|hash| by_hash.get(hash.as_str()).map(|a| *a.content))
+                .filter(|content| seen.insert(*content))
+                .collect()
+        };
+        // A source that reads in passes (an archive) reads them all in one;
+        // the list of them goes once it has.
         let files: Vec<&BundleFile> = wanted
             .iter()
             .filter_map(|content| self.files.get(content).copied())
             .collect();
-        match self.source.prefetch(&files, self.spool).await {
+        let prefetched = self.source.prefetch(&files, self.spool).await;
+        drop(files);
+        match prefetched {
             Ok(read) => self.count_read(read),
             Err(err) => return Err(self.failed(err, &self.source.location())),
         };
