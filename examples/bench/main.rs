@@ -196,11 +196,7 @@ async fn measure_huge(ctx: &Ctx<'_>, files: usize) -> anyhow::Result<report::Hug
 }
 
 /// Every shape on one server.
-async fn measure(
-    ctx: &Ctx<'_>,
-    scale: &Scale,
-    huge_files: usize,
-) -> anyhow::Result<ServerResults> {
+async fn measure(ctx: &Ctx<'_>, scale: &Scale, huge_files: usize) -> anyhow::Result<ServerResults> {
     let first_deploy = shapes::first_deploys(ctx, scale).await?;
     let (unchanged_redeploy, new_build) = shapes::redeploys(ctx, scale).await?;
     let plan = broker::Plan {

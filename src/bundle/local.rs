@@ -179,6 +179,8 @@ impl BundleSource for LocalDir {
             .buffered(CONCURRENCY)
             .try_collect()
             .await?;
+        // Collected by doubling: up to half of it slack, for the whole deploy.
+        ingested.files.shrink_to_fit();
         ingested.bytes_read += ingested.files.iter().map(|f| f.size).sum::<u64>();
         Ok(ingested)
     }

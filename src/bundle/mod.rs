@@ -133,7 +133,10 @@ pub struct BundleFile {
     /// Where its source finds it again (an S3 key, an archive entry).
     pub origin: String,
     /// What names its content in the digest cache, when the listing said.
-    pub content_key: Option<ContentKey>,
+    /// Boxed: a key is large (an object's bucket, key and version), and
+    /// most sources have none, so the record of each of up to 100,000
+    /// files stays small.
+    pub content_key: Option<Box<ContentKey>>,
 }
 
 /// A bundle's files with their digests, its serving configuration, and

@@ -267,7 +267,7 @@ impl Pipeline {
         let known = ingested
             .files
             .iter()
-            .filter_map(|f| f.content_key.clone().map(|k| (k, f.digest)))
+            .filter_map(|f| f.content_key.as_deref().map(|k| (k.clone(), f.digest)))
             .collect();
         self.cache.record(scope, known).await;
 

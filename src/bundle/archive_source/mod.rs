@@ -114,7 +114,10 @@ impl ArchiveSource {
         };
         let ignore = special.ignore().map_err(special_error)?;
         let mut gate = Gate::new(ctx.limits, ignore);
-        let mut ingested = Ingested::default();
+        let mut ingested = Ingested {
+            files: Vec::with_capacity(files.len()),
+            ..Ingested::default()
+        };
         for file in files {
             let admitted = gate
                 .admit(&file.path, file.size)
@@ -129,6 +132,7 @@ impl ArchiveSource {
                 });
             }
         }
+        ingested.files.shrink_to_fit();
         if ingested.files.is_empty() {
             return Err(BundleError::NotFound {
                 step: BundleStep::List,

@@ -21,8 +21,8 @@ use std::io::Read;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::bundle::archive::{EntrySink, SinkError};
 use crate::bundle::ListingGate;
+use crate::bundle::archive::{EntrySink, SinkError};
 use crate::bundle::site::{MAX_SPECIAL_FILE_BYTES, SpecialFile, SpecialFiles};
 use crate::manifest::ContentDigest;
 use crate::spool::{Spool, SpoolError};
@@ -237,7 +237,9 @@ mod tests {
             sink.file("_headers", 3, &mut &b"/*\n"[..]).unwrap();
             sink.into_special()
         });
-        let stored = store(rx, &spool, &()).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let stored = store(rx, &spool, &())
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
         let special = sending.await.unwrap();
         assert_eq!(
             stored,

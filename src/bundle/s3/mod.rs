@@ -198,6 +198,7 @@ impl BundleSource for S3Prefix {
         // kept in the spool while it has room (new to the cache, so likely
         // new to Cloudflare: the upload takes it from there).
         let mut ingested = Ingested {
+            files: Vec::with_capacity(assets.len()),
             bytes_read: special_bytes,
             config,
             ..Ingested::default()
@@ -218,7 +219,7 @@ impl BundleSource for S3Prefix {
                 size: learned.object.size,
                 digest: learned.digest,
                 origin: learned.object.key,
-                content_key: learned.content_key,
+                content_key: learned.content_key.map(Box::new),
             });
         }
 

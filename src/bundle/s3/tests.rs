@@ -302,10 +302,10 @@ async fn a_hashed_object_is_keyed_by_the_version_its_get_answered() {
     assert_eq!(file.digest, ContentDigest::of(b"hello"));
     assert_eq!(
         file.content_key,
-        Some(ContentKey::Md5 {
+        Some(Box::new(ContentKey::Md5 {
             md5: READ.into(),
             size: 5
-        })
+        }))
     );
     assert_eq!((ingested.cache_hits, ingested.bytes_read), (0, 5));
     assert_eq!(

@@ -76,11 +76,7 @@ async fn a_second_large_bundle_waits_until_the_first_is_deployed() {
     proxy.release();
     for _ in 0..2 {
         let event = app.terminal_event().await;
-        assert_eq!(
-            event.json["type"], "wfp.deploy.succeeded",
-            "{}",
-            event.json
-        );
+        assert_eq!(event.json["type"], "wfp.deploy.succeeded", "{}", event.json);
     }
     let text = metrics.render();
     assert_eq!(

@@ -15,11 +15,11 @@ use serde_json::{Value, json};
 use wfp_deployer::config::Settings;
 use wfp_deployer::sim::{SimConfig, SimServer};
 
-use super::proxy::TcpProxy;
 use super::amqp::{
     EventTap, TEST_ACCOUNT, TappedEvent, TestWorker, TopologyGuard, publish_job, start_worker,
     unique_settings,
 };
+use super::proxy::TcpProxy;
 use super::s3::{S3Server, TestBucket, fast_retry, test_bucket};
 use super::sim::{TEST_TOKEN, sim_hashing, spawn_sim_with};
 
@@ -86,8 +86,7 @@ impl TestApp {
                 .and_then(|rest| rest.split('/').next())
                 .expect("the simulator's address");
             let through = TcpProxy::start(host).await;
-            settings.cloudflare.api_base_url =
-                sim_addr.replace(host, &through.addr().to_string());
+            settings.cloudflare.api_base_url = sim_addr.replace(host, &through.addr().to_string());
             proxy = Some(through);
         }
         let events = EventTap::new(&settings.amqp).await;
