@@ -10,6 +10,7 @@
 #   BENCH_SEED     the data's seed (default 42)
 #   BENCH_TRIES    first deploys and limits are the best of this many runs (3)
 #   BENCH_KEEP=1   keep the run's S3 bucket
+#   BENCH_ONLY=huge  just the huge shape (4 x 100,000 files at once), to target/bench/huge.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

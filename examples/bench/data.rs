@@ -64,6 +64,25 @@ impl DataSet {
         DataSet::new(name, seed, Content::Text, files)
     }
 
+    /// `count` text files of 64-512 bytes in 100 directories: a bundle at
+    /// Cloudflare's file limit whose bytes cost little to make, move and
+    /// store, so what it measures is what each file costs.
+    pub fn tiny(name: &str, seed: u64, count: usize) -> DataSet {
+        let mut rng = SmallRng::seed_from_u64(mix(seed, name, u64::MAX, 0));
+        let files = (0..count)
+            .map(|i| FileSpec {
+                rel: format!(
+                    "d{}/f{i}.{}",
+                    i % 100,
+                    TEXT_EXTENSIONS[i % TEXT_EXTENSIONS.len()]
+                ),
+                size: rng.random_range(64..=512),
+                version: 0,
+            })
+            .collect();
+        DataSet::new(name, seed, Content::Text, files)
+    }
+
     /// `count` random files of `size` bytes.
     pub fn large(name: &str, seed: u64, count: usize, size: usize) -> DataSet {
         let files = (0..count)

@@ -14,12 +14,15 @@
 //! itself in a couple of minutes. Each first deploy and each limit is the
 //! best of `BENCH_TRIES` (3) runs: the machine is shared, and a busy moment
 //! is neither a limit nor the worker's speed. Timings are never asserted anywhere:
-//! targets are printed as PASS/MISS.
+//! targets are printed as PASS/MISS. `BENCH_ONLY=huge` measures just the
+//! huge shape (four bundles of 100,000 files at once through one worker)
+//! and writes `target/bench/huge.json` instead of the full results.
 
 mod broker;
 mod bucket;
 mod data;
 mod deploy;
+mod huge;
 mod limits;
 mod process;
 mod report;
@@ -91,6 +94,11 @@ async fn run() -> anyhow::Result<()> {
         .map(Server::parse)
         .collect::<anyhow::Result<Vec<_>>>()?;
     // Names of this run: buckets, namespaces, broker names.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if !only.is_empty() && only != "huge" {
+        anyhow::bail!("BENCH_ONLY={only}: the one shape that runs alone is `huge`");
+    }
+    let huge_files = if quick { 10_000 } else { huge::FILES };
     let run = format!("{:x}", chrono::Utc::now().timestamp());
     let machine = machine();
     println!(
@@ -105,6 +113,7 @@ async fn run() -> anyhow::Result<()> {
         machine.load_average
     );
 
+    let mut huge_only = Vec::new();
     let mut results = Results {
         date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         quick,
@@ -132,7 +141,29 @@ async fn run() -> anyhow::Result<()> {
             tries,
         };
         bucket::create(&ctx.s3, &ctx.bucket).await?;
-        let measured = measure(&ctx, &scale).await;
+        if only == "huge" {
+            let measured = measure_huge(&ctx, huge_files).await;
+            if !flag("BENCH_KEEP") {
+                bucket::delete(&ctx.s3, &ctx.bucket).await;
+            }
+            let measured = measured?;
+            let target = report::huge_target(&measured);
+            println!(
+                "  target {} {:.1} {} {} {}",
+                target.figure,
+                measured.worker_peak_rss_mib,
+                target.op,
+                target.target,
+                target.result
+            );
+            huge_only.push(serde_json::json!({
+                "server": server.name(),
+                "huge": measured,
+                "target": target,
+            }));
+            continue;
+        }
+        let measured = measure(&ctx, &scale, huge_files).await;
         if !flag("BENCH_KEEP") {
             bucket::delete(&ctx.s3, &ctx.bucket).await;
         }
@@ -140,6 +171,12 @@ async fn run() -> anyhow::Result<()> {
     }
 
     std::fs::create_dir_all(&out)?;
+    if only == "huge" {
+        let json = out.join("huge.json");
+        std::fs::write(&json, serde_json::to_vec_pretty(&huge_only)?)?;
+        println!("\nwrote {}", json.display());
+        return Ok(());
+    }
     let json = out.join("results.json");
     std::fs::write(&json, serde_json::to_vec_pretty(&results)?)?;
     let chart = out.join("bench.svg");
@@ -149,8 +186,18 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The huge shape: four bundles of `files` files at once, one worker.
+async fn measure_huge(ctx: &Ctx<'_>, files: usize) -> anyhow::Result<report::Huge> {
+    let huge = huge::measure(ctx.stack, &ctx.s3, &ctx.run, ctx.seed, &ctx.bucket, files).await?;
+    println!(
+        "  huge: {} bundles of {} files at once: {:.1} s, worker peak RSS {:.1} MiB",
+        huge.jobs, huge.files_per_job, huge.wall_s, huge.worker_peak_rss_mib
+    );
+    Ok(huge)
+}
+
 /// Every shape on one server.
-async fn measure(ctx: &Ctx<'_>, scale: &Scale) -> anyhow::Result<ServerResults> {
+async fn measure(ctx: &Ctx<'_>, scale: &Scale, huge_files: usize) -> anyhow::Result<ServerResults> {
     let first_deploy = shapes::first_deploys(ctx, scale).await?;
     let (unchanged_redeploy, new_build) = shapes::redeploys(ctx, scale).await?;
     let plan = broker::Plan {
@@ -178,12 +225,14 @@ async fn measure(ctx: &Ctx<'_>, scale: &Scale) -> anyhow::Result<ServerResults> 
         "  stress: {} bundles of {} files at once: worker peak RSS {:.1} MiB",
         stress.jobs, stress.files_per_job, stress.worker_peak_rss_mib
     );
+    let huge = measure_huge(ctx, huge_files).await?;
     let targets = report::targets(
         &first_deploy,
         &unchanged_redeploy,
         &new_build,
         &broker,
         &stress,
+        &huge,
     );
     Ok(ServerResults {
         server: ctx.stack.server.name().into(),
@@ -193,6 +242,7 @@ async fn measure(ctx: &Ctx<'_>, scale: &Scale) -> anyhow::Result<ServerResults> 
         new_build_1pct_changed: new_build,
         broker,
         stress,
+        huge,
         targets,
     })
 }

@@ -201,6 +201,9 @@ async fn start_sim(bin: &Path, log: &Path) -> anyhow::Result<(Guarded, String)> 
     let child = Command::new(bin)
         .args(["cloudflare-sim", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--api-token", TOKEN, "--account", ACCOUNT])
+        // Workers Paid's file limit, the worker's `limits.max_files`: the
+        // huge shape deploys bundles at it.
+        .args(["--max-files", "100000"])
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)

@@ -125,6 +125,8 @@ impl BundleSource for LocalDir {
                 detail: "no files".into(),
             });
         }
+        // Walked in one go (a blocking task): asked once, with them all.
+        ctx.gate.holding(found.len() as u64).await;
 
         let mut special = SpecialFiles::default();
         let mut ingested = Ingested::default();
@@ -189,6 +191,8 @@ impl BundleSource for LocalDir {
             .buffered(CONCURRENCY)
             .try_collect()
             .await?;
+        // Collected by doubling: up to half of it slack, for the whole deploy.
+        ingested.files.shrink_to_fit();
         ingested.bytes_read += ingested.files.iter().map(|f| f.size).sum::<u64>();
         Ok(ingested)
     }
@@ -332,6 +336,7 @@ mod tests {
                 spool,
                 html_handling: None,
                 progress: &(),
+                gate: &(),
             })
             .await
     }

@@ -77,6 +77,30 @@ pub struct IngestContext<'a> {
     /// Told how far the source got (the pipeline forwards it to its
     /// observer, so a panic while hashing is reported at `hash`).
     pub progress: &'a dyn IngestProgress,
+    /// Asked, as the listing grows, whether the job may hold that many
+    /// files' records (see [`ListingGate`]).
+    pub gate: &'a dyn ListingGate,
+}
+
+/// What a source asks before it holds more files' records in memory (its
+/// listing, the files read so far), so its runner can bound what every job
+/// of the process holds together: a bundle of many files may have to wait
+/// until another one's records are gone. `()` never waits.
+///
+/// Sources ask as their listing grows (an S3 prefix after each page, an
+/// archive after each file, a directory once walked), with the files they
+/// hold in all; the records of one page or file are made before the
+/// question, so a gate's threshold is passed by at most that much.
+#[async_trait::async_trait]
+pub trait ListingGate: Send + Sync {
+    /// The source holds the records of `files` files; returns once it may
+    /// go on. Waits at most for other jobs to end, never for this one.
+    async fn holding(&self, files: u64);
+}
+
+#[async_trait::async_trait]
+impl ListingGate for () {
+    async fn holding(&self, _files: u64) {}
 }
 
 /// What a source tells its runner while it reads. `()` listens to nothing.
@@ -109,7 +133,10 @@ pub struct BundleFile {
     /// Where its source finds it again (an S3 key, an archive entry).
     pub origin: String,
     /// What names its content in the digest cache, when the listing said.
-    pub content_key: Option<ContentKey>,
+    /// Boxed: a key is large (an object's bucket, key and version), and
+    /// most sources have none, so the record of each of up to 100,000
+    /// files stays small.
+    pub content_key: Option<Box<ContentKey>>,
 }
 
 /// A bundle's files with their digests, its serving configuration, and

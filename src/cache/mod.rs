@@ -6,7 +6,8 @@
 //! need not be read at all: its SHA-256 comes from here. Two halves:
 //!
 //! - an in-memory LRU, bounded by `cache.memory_entries`, shared by every
-//!   job of the process;
+//!   job of the process (and a few archive manifests, at most
+//!   [`REMEMBERED_ARCHIVE_FILES`] files of them in all);
 //! - index objects in S3 (`store.rs`), one per script, written after a
 //!   successful deploy and read at the start of the next, and one per
 //!   archive bundle, written once the archive was read whole, so every
@@ -47,8 +48,13 @@ const INDEX_VERSION: u32 = 1;
 /// How many scripts' index ETags are remembered (for conditional reads).
 const REMEMBERED_SCRIPTS: usize = 4096;
 
-/// How many archive manifests are held in memory (each up to the file limit).
+/// How many archive manifests are held in memory.
 const REMEMBERED_ARCHIVES: usize = 8;
+
+/// Files of all archive manifests held in memory together (about 100 bytes
+/// each): a larger manifest is read from its index object each time, so the
+/// process does not keep bundles at the file limit after their deploys.
+const REMEMBERED_ARCHIVE_FILES: usize = 20_000;
 
 /// One file of a cached archive manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,7 +267,7 @@ impl DigestCache {
             .await
         {
             Ok(Fetched::Found(index, _)) if index.version == INDEX_VERSION => {
-                lock(&self.archives).put(archive.clone(), index.archive.clone());
+                self.remember_archive(archive, &index.archive);
                 Some(index.archive)
             }
             Ok(_) => None,
@@ -295,10 +301,29 @@ impl DigestCache {
                     error: &error,
                 });
             }
-            lock(&self.archives).put(archive.clone(), index.archive);
+            self.remember_archive(archive, &index.archive);
         } else {
-            lock(&self.archives).put(archive.clone(), cached);
+            self.remember_archive(archive, &cached);
         }
+    }
+
+    /// Keeps a copy of `cached` in memory if it fits
+    /// [`REMEMBERED_ARCHIVE_FILES`], forgetting the least recently used
+    /// others until all fit.
+    fn remember_archive(&self, archive: &ArchiveKey, cached: &CachedArchive) {
+        let mut archives = lock(&self.archives);
+        archives.pop(archive);
+        if cached.files.len() > REMEMBERED_ARCHIVE_FILES {
+            return;
+        }
+        let mut held: usize = archives.iter().map(|(_, a)| a.files.len()).sum();
+        while held + cached.files.len() > REMEMBERED_ARCHIVE_FILES {
+            match archives.pop_lru() {
+                Some((_, old)) => held -= old.files.len(),
+                None => break,
+            }
+        }
+        archives.put(archive.clone(), cached.clone());
     }
 
     /// An archive's cached manifest proved wrong (its bytes read again are

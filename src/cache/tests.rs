@@ -119,3 +119,35 @@ async fn a_distrusted_entry_is_forgotten_and_the_others_kept() {
     assert_eq!(cache.get(&md5_key(1, 3)), None);
     assert_eq!(cache.get(&md5_key(2, 3)), Some(ContentDigest([2; 32])));
 }
+
+#[tokio::test]
+async fn archive_manifests_in_memory_are_bounded_by_their_files() {
+    let cache = DigestCache::new(&CacheSettings::default(), None);
+    let of = |files: usize| CachedArchive {
+        files: vec![
+            CachedFile {
+                path: "a.html".into(),
+                size: 1,
+                digest: ContentDigest([1; 32]),
+            };
+            files
+        ],
+        special: BTreeMap::new(),
+    };
+    let half = REMEMBERED_ARCHIVE_FILES / 2;
+    cache.record_archive(&archive_key(1, 1), of(half)).await;
+    cache.record_archive(&archive_key(2, 1), of(half)).await;
+    assert!(cache.archive_manifest(&archive_key(1, 1)).await.is_some());
+    // A third half pushes out the least recently used: the second.
+    cache.record_archive(&archive_key(3, 1), of(half)).await;
+    assert!(cache.archive_manifest(&archive_key(2, 1)).await.is_none());
+    assert!(cache.archive_manifest(&archive_key(1, 1)).await.is_some());
+    assert!(cache.archive_manifest(&archive_key(3, 1)).await.is_some());
+    // One over the bound alone is not held at all (its index object is).
+    let huge = archive_key(4, 1);
+    cache
+        .record_archive(&huge, of(REMEMBERED_ARCHIVE_FILES + 1))
+        .await;
+    assert!(cache.archive_manifest(&huge).await.is_none());
+    assert!(cache.archive_manifest(&archive_key(3, 1)).await.is_some());
+}

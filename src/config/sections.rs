@@ -298,6 +298,10 @@ pub struct LimitSettings {
     /// Decompressed bytes per compressed byte an archive may reach (past
     /// its first MiB): stops decompression bombs early.
     pub max_archive_ratio: u64,
+    /// Files a bundle may list before it is a large bundle: one job at a
+    /// time per worker may hold more (the others wait), which bounds the
+    /// memory of `worker.concurrency` jobs together.
+    pub large_bundle_files: u64,
 }
 
 impl Default for LimitSettings {
@@ -311,6 +315,7 @@ impl Default for LimitSettings {
             max_entries: 200_000,
             max_archive_bytes: 4 * 1024 * 1024 * 1024,
             max_archive_ratio: 200,
+            large_bundle_files: 20_000,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use metrics::counter;
+use metrics::{counter, histogram};
 use tracing::{info, warn};
 
 use super::{InternalEvent, millis};
@@ -95,5 +95,41 @@ impl InternalEvent for DigestCacheStoreFailed<'_> {
         );
         counter!("wfp_deployer_digest_cache_store_failures_total", "operation" => self.operation)
             .increment(1);
+    }
+}
+
+/// A job's listing passed `limits.large_bundle_files` while another job of
+/// the process holds the large-bundle permit: it waits for it, holding no
+/// more files' records meanwhile.
+pub struct LargeBundleWaiting {
+    /// Files the job's listing holds so far.
+    pub files: u64,
+    pub threshold: u64,
+}
+
+impl InternalEvent for LargeBundleWaiting {
+    fn emit(self) {
+        info!(
+            files = self.files,
+            threshold = self.threshold,
+            "large bundle: waiting until the other large bundle of this worker is deployed \
+             (limits.large_bundle_files)"
+        );
+        counter!("wfp_deployer_large_bundle_waits_total").increment(1);
+    }
+}
+
+/// A job that waited got the large-bundle permit and goes on listing.
+pub struct LargeBundleAdmitted {
+    pub waited: Duration,
+}
+
+impl InternalEvent for LargeBundleAdmitted {
+    fn emit(self) {
+        info!(
+            waited_ms = millis(self.waited),
+            "large bundle: permit taken, listing goes on"
+        );
+        histogram!("wfp_deployer_large_bundle_wait_seconds").record(self.waited.as_secs_f64());
     }
 }

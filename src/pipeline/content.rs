@@ -48,8 +48,8 @@ pub(super) struct JobContent<'a> {
     scope: &'a str,
     /// One file per content: any of them holds the bytes.
     files: HashMap<ContentDigest, &'a BundleFile>,
-    /// Each content's fetch: set once it is stored in the spool, verified;
-    /// whoever needs it meanwhile waits for the one in flight.
+    /// Each content's fetch in flight, whoever needs it meanwhile waits for
+    /// it; removed once it is stored in the spool, verified.
     fetched: Mutex<HashMap<ContentDigest, Arc<OnceCell<()>>>>,
     /// No more fetches: one failed, or the upload did.
     stopped: AtomicBool,
@@ -153,20 +153,25 @@ impl<'a> JobContent<'a> {
         manifest: &Manifest,
         buckets: &[Vec<String>],
     ) -> Result<(), BundleError> {
-        let by_hash = manifest.by_hash();
-        let mut seen = HashSet::new();
-        let wanted: Vec<ContentDigest> = buckets
-            .iter()
-            .flatten()
-            .filter_map(|hash| by_hash.get(hash.as_str()).map(|a| *a.content))
-            .filter(|content| seen.insert(*content))
-            .collect();
-        // A source that reads in passes (an archive) reads them all in one.
+        let wanted: Vec<ContentDigest> = {
+            let by_hash = manifest.by_hash();
+            let mut seen = HashSet::new();
+            buckets
+                .iter()
+                .flatten()
+                .filter_map(|hash| by_hash.get(hash.as_str()).map(|a| *a.content))
+                .filter(|content| seen.insert(*content))
+                .collect()
+        };
+        // A source that reads in passes (an archive) reads them all in one;
+        // the list of them goes once it has.
         let files: Vec<&BundleFile> = wanted
             .iter()
             .filter_map(|content| self.files.get(content).copied())
             .collect();
-        match self.source.prefetch(&files, self.spool).await {
+        let prefetched = self.source.prefetch(&files, self.spool).await;
+        drop(files);
+        match prefetched {
             Ok(read) => self.count_read(read),
             Err(err) => return Err(self.failed(err, &self.source.location())),
         };
@@ -192,9 +197,12 @@ impl<'a> JobContent<'a> {
     /// have come from.
     async fn fetch(&self, content: ContentDigest) -> Result<(), BundleError> {
         let cell = lock(&self.fetched).entry(content).or_default().clone();
-        cell.get_or_try_init(|| self.fetch_once(content))
-            .await
-            .map(|_| ())
+        cell.get_or_try_init(|| self.fetch_once(content)).await?;
+        // Stored: whoever asks again finds it in the spool (a look at the
+        // disk), so its cell need not be kept for each of up to 100,000
+        // contents.
+        lock(&self.fetched).remove(&content);
+        Ok(())
     }
 
     async fn fetch_once(&self, content: ContentDigest) -> Result<(), BundleError> {

@@ -103,13 +103,14 @@ impl Pipeline {
     ) -> Result<Planned, super::DeployError> {
         observer.step(crate::contract::Step::Validate);
         let plan = self.validate(job, account_id, local)?;
+        let large = self.large_bundles.for_job();
         let spool = self.spools.spool().map_err(super::DeployError::Spool)?;
         let Built {
             script,
             ingested,
             manifest,
             ..
-        } = self.build(&plan, observer, &spool).await?;
+        } = self.build(&plan, observer, &spool, &large).await?;
         Ok(Planned {
             manifest: super::summary(&manifest, &ingested),
             modules: script.modules.len(),

@@ -19,6 +19,7 @@
 mod assets;
 mod content;
 mod failure;
+mod large;
 mod local;
 mod locks;
 mod observer;
@@ -44,6 +45,7 @@ use crate::spool::{Spool, SpoolArea};
 use assets::HashRules;
 use content::JobContent;
 pub use failure::DeployError;
+pub use large::{LargeBundleHold, LargeBundles};
 pub use local::{LocalCode, LocalFiles, Planned};
 use locks::ScriptLocks;
 pub use observer::{DeployObserver, ProgressSnapshot};
@@ -100,6 +102,8 @@ pub struct Pipeline {
     fetch_concurrency: usize,
     default_compatibility_date: String,
     script_locks: ScriptLocks,
+    /// One job at a time past `limits.large_bundle_files` (`large.rs`).
+    large_bundles: LargeBundles,
     /// The fleet-wide half of one deploy per script at a time, and build
     /// order.
     order: ScriptOrder,
@@ -128,6 +132,7 @@ impl Pipeline {
             fetch_concurrency: settings.worker.fetch_concurrency,
             default_compatibility_date: settings.worker.default_compatibility_date.clone(),
             script_locks: ScriptLocks::default(),
+            large_bundles: LargeBundles::new(settings.limits.large_bundle_files),
             order,
         }
     }
@@ -208,13 +213,17 @@ impl Pipeline {
         observer: &DeployObserver,
     ) -> Result<Success, DeployError> {
         let (target, scope) = (&plan.target, plan.scope.as_str());
+        // First, so it is dropped last: the large-bundle permit, if the
+        // listing takes it, is given back once every per-file record below
+        // is gone.
+        let large = self.large_bundles.for_job();
         let spool = self.spools.spool().map_err(DeployError::Spool)?;
         let Built {
             script,
             source,
             ingested,
             manifest,
-        } = self.build(plan, observer, &spool).await?;
+        } = self.build(plan, observer, &spool, &large).await?;
 
         // Cloudflare 1/3: the upload session says which files it lacks.
         observer.step(Step::Session);
@@ -258,7 +267,7 @@ impl Pipeline {
         let known = ingested
             .files
             .iter()
-            .filter_map(|f| f.content_key.clone().map(|k| (k, f.digest)))
+            .filter_map(|f| f.content_key.as_deref().map(|k| (k.clone(), f.digest)))
             .collect();
         self.cache.record(scope, known).await;
 
@@ -283,6 +292,7 @@ impl Pipeline {
         plan: &Plan<'_>,
         observer: &DeployObserver,
         spool: &Spool,
+        large: &LargeBundleHold,
     ) -> Result<Built, DeployError> {
         let (job, scope, hashing, local) =
             (plan.job, plan.scope.as_str(), &plan.hashing, plan.local);
@@ -305,6 +315,7 @@ impl Pipeline {
                 spool,
                 html_handling,
                 progress: observer,
+                gate: large,
             })
             .await
             .map_err(DeployError::Bundle)?;

@@ -72,6 +72,7 @@ async fn read_whole(
         spool,
         html_handling: None,
         progress: &(),
+        gate: &(),
     };
     let ingested = source.ingest(&context).await?;
     let content = AssetHashing::content();

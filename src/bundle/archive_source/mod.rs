@@ -114,7 +114,10 @@ impl ArchiveSource {
         };
         let ignore = special.ignore().map_err(special_error)?;
         let mut gate = Gate::new(ctx.limits, ignore);
-        let mut ingested = Ingested::default();
+        let mut ingested = Ingested {
+            files: Vec::with_capacity(files.len()),
+            ..Ingested::default()
+        };
         for file in files {
             let admitted = gate
                 .admit(&file.path, file.size)
@@ -129,6 +132,7 @@ impl ArchiveSource {
                 });
             }
         }
+        ingested.files.shrink_to_fit();
         if ingested.files.is_empty() {
             return Err(BundleError::NotFound {
                 step: BundleStep::List,
@@ -182,9 +186,14 @@ impl BundleSource for ArchiveSource {
         ctx.progress.hashing();
         let from_cache = cached.is_some();
         let (files, special) = match cached {
-            Some(cached) => (cached.files, SpecialFiles::from_texts(&cached.special)),
+            Some(cached) => {
+                ctx.gate.holding(cached.files.len() as u64).await;
+                (cached.files, SpecialFiles::from_texts(&cached.special))
+            }
             None => {
-                let (stored, special) = self.read_whole(&object, ctx.spool, limits).await?;
+                let (stored, special) = self
+                    .read_whole(&object, ctx.spool, limits, ctx.gate)
+                    .await?;
                 let files: Vec<CachedFile> = stored
                     .into_iter()
                     .map(|s| CachedFile {

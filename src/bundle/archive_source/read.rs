@@ -19,18 +19,19 @@ use crate::bundle::archive::{
 };
 use crate::bundle::path::shown;
 use crate::bundle::site::SpecialFiles;
-use crate::bundle::{BundleError, BundleSource, BundleStep};
+use crate::bundle::{BundleError, BundleSource, BundleStep, ListingGate};
 use crate::manifest::ContentDigest;
 use crate::spool::Spool;
 
 impl ArchiveSource {
     /// The archive read whole: every file under the root spooled and
-    /// hashed, the special files in memory.
+    /// hashed, the special files in memory; `gate` told of each file.
     pub(super) async fn read_whole(
         &self,
         object: &Pinned,
         spool: &Spool,
         limits: ArchiveLimits,
+        gate: &dyn ListingGate,
     ) -> Result<(Vec<Stored>, SpecialFiles), BundleError> {
         let (pieces, received) = mpsc::channel(PIECES_IN_FLIGHT);
         let reading = self.run(
@@ -40,7 +41,7 @@ impl ArchiveSource {
             IngestSink::new(pieces),
             IngestSink::into_special,
         );
-        let (read, stored) = tokio::join!(reading, sink::store(received, spool));
+        let (read, stored) = tokio::join!(reading, sink::store(received, spool, gate));
         let (result, special) = read?;
         let stored = self.settle(result, stored, object, BundleStep::List)?;
         Ok((stored, special))
@@ -82,7 +83,9 @@ impl ArchiveSource {
             FetchSink::new(pieces, wanted),
             FetchSink::into_missing,
         );
-        let (read, stored) = tokio::join!(reading, sink::store(received, spool));
+        // The files wanted of a bundle already ingested: the gate has
+        // been asked about them all.
+        let (read, stored) = tokio::join!(reading, sink::store(received, spool, &()));
         let (result, missing) = read?;
         let settled = self.settle(result, stored, &pass.object, BundleStep::Fetch);
         // The manifest said otherwise: no worker may trust it again.

@@ -28,6 +28,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::bundle::ListingGate;
 use crate::bundle::archive::{EntrySink, SinkError};
 use crate::bundle::site::{MAX_SPECIAL_FILE_BYTES, SpecialFile, SpecialFiles};
 use crate::manifest::ContentDigest;
@@ -97,10 +98,12 @@ pub(super) struct Finished;
 pub(super) struct Closed;
 
 /// Writes the pieces it receives into `spool` until the sender is dropped;
-/// returns what it stored, in order.
+/// returns what it stored, in order. `gate` is told of each file stored
+/// (the reader waits meanwhile: the channel is bounded).
 pub(super) async fn store(
     mut pieces: mpsc::Receiver<Piece>,
     spool: &Spool,
+    gate: &dyn ListingGate,
 ) -> Result<Vec<Stored>, StoreFailure> {
     let putter = spool.putter();
     // Each file's place in the archive: whole files finish out of order.
@@ -123,6 +126,8 @@ pub(super) async fn store(
                 let putter = putter.clone();
                 let index = next;
                 next += 1;
+                // Counted as it starts: its record is as good as held.
+                gate.holding(next as u64).await;
                 puts.spawn_blocking(move || {
                     put(&putter, path, expected, &bytes).map(|s| (index, s))
                 });
@@ -150,6 +155,7 @@ pub(super) async fn store(
                     },
                 };
                 stored.push((index, Stored { path, size, digest }));
+                gate.holding(next as u64).await;
             }
         }
     }
@@ -326,7 +332,9 @@ mod tests {
             sink.file("_headers", 3, &mut &b"/*\n"[..]).unwrap();
             sink.into_special()
         });
-        let stored = store(rx, &spool).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let stored = store(rx, &spool, &())
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
         let special = sending.await.unwrap();
         assert_eq!(
             stored,
@@ -347,7 +355,7 @@ mod tests {
             let done = sink.file("a.txt", 5, &mut &b"hello"[..]);
             (done.is_err_and(|e| e.is::<Finished>()), sink.into_missing())
         });
-        let failure = store(rx, &spool).await.unwrap_err();
+        let failure = store(rx, &spool, &()).await.unwrap_err();
         assert!(
             matches!(&failure, StoreFailure::Mismatch { path, expected, .. }
                 if path == "a.txt" && *expected == lie),

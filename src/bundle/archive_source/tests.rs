@@ -70,6 +70,7 @@ async fn ingest(
             spool,
             html_handling: None,
             progress: &(),
+            gate: &(),
         })
         .await
 }

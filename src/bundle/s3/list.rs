@@ -19,7 +19,7 @@ use percent_encoding::percent_decode_str;
 use super::S3Storage;
 use super::failure::{Failure, classify, with_retries};
 use crate::bundle::path::{check_relative, shown};
-use crate::bundle::{BundleError, BundleStep};
+use crate::bundle::{BundleError, BundleStep, ListingGate};
 
 /// One object to read.
 #[derive(Debug, Clone)]
@@ -63,7 +63,8 @@ pub(super) async fn list(
     };
     let mut out: Vec<Listed> = Vec::new();
     let mut total: u64 = 0;
-    list_each(storage, bucket, prefix, &mut |object: Listed| {
+    // Worker modules: a few small files, never a large bundle.
+    list_each(storage, bucket, prefix, &(), &mut |object: Listed| {
         if out.len() as u64 >= limits.max_files {
             return Err(too_large(
                 &location,
@@ -111,11 +112,14 @@ pub(super) fn no_objects(location: String) -> BundleError {
 /// Hands every object under `prefix` to `take`, in key order, its key
 /// decoded and through the path rules; stops at the first error, `take`'s
 /// included. Zero-byte keys ending in `/` are folder markers some tools
-/// create, not files: they are skipped. Returns how many objects it handed.
+/// create, not files: they are skipped. After each page, `gate` is told how
+/// many objects were handed in all, and the next page waits for it.
+/// Returns how many objects it handed.
 pub(super) async fn list_each(
     storage: &S3Storage,
     bucket: &str,
     prefix: &str,
+    gate: &dyn ListingGate,
     take: &mut (dyn FnMut(Listed) -> Result<(), BundleError> + Send),
 ) -> Result<u64, BundleError> {
     let location = format!("s3://{bucket}/{prefix}");
@@ -193,6 +197,7 @@ pub(super) async fn list_each(
             take(listed)?;
             handed += 1;
         }
+        gate.holding(handed).await;
 
         match (page.is_truncated(), page.next_continuation_token()) {
             (Some(true), Some(next)) if !next.is_empty() && token.as_deref() != Some(next) => {

@@ -109,7 +109,8 @@ impl S3Prefix {
         let subject = |key: &str| format!("s3://{}/{}", self.bucket, shown(key));
         let max_entries = ctx.limits.max_entries;
         let mut listed = Vec::new();
-        let seen = list::list_each(&self.storage, &self.bucket, &self.prefix, &mut |object| {
+        let (storage, bucket, prefix) = (&self.storage, &self.bucket, &self.prefix);
+        let seen = list::list_each(storage, bucket, prefix, ctx.gate, &mut |object| {
             if listed.len() as u64 >= max_entries {
                 return Err(BundleError::TooLarge {
                     step: BundleStep::List,
@@ -197,6 +198,7 @@ impl BundleSource for S3Prefix {
         // kept in the spool while it has room (new to the cache, so likely
         // new to Cloudflare: the upload takes it from there).
         let mut ingested = Ingested {
+            files: Vec::with_capacity(assets.len()),
             bytes_read: special_bytes,
             config,
             ..Ingested::default()
@@ -217,7 +219,7 @@ impl BundleSource for S3Prefix {
                 size: learned.object.size,
                 digest: learned.digest,
                 origin: learned.object.key,
-                content_key: learned.content_key,
+                content_key: learned.content_key.map(Box::new),
             });
         }
 

@@ -114,6 +114,7 @@ async fn ingest(storage: &S3Storage) -> (Result<Ingested, BundleError>, Spool, t
         spool: &spool,
         html_handling: None,
         progress: &(),
+        gate: &(),
     };
     let result = storage.prefix("b", "p/").ingest(&context).await;
     (result, spool, root)
@@ -294,16 +295,17 @@ async fn a_hashed_object_is_keyed_by_the_version_its_get_answered() {
         spool: &spool,
         html_handling: None,
         progress: &(),
+        gate: &(),
     };
     let ingested = storage.prefix("b", "p/").ingest(&context).await.unwrap();
     let file = &ingested.files[0];
     assert_eq!(file.digest, ContentDigest::of(b"hello"));
     assert_eq!(
         file.content_key,
-        Some(ContentKey::Md5 {
+        Some(Box::new(ContentKey::Md5 {
             md5: READ.into(),
             size: 5
-        })
+        }))
     );
     assert_eq!((ingested.cache_hits, ingested.bytes_read), (0, 5));
     assert_eq!(

@@ -8,6 +8,7 @@ mod faults;
 mod hashes;
 mod jobs;
 mod jwt;
+mod large;
 mod progress;
 mod secrets;
 mod site;

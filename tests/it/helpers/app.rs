@@ -19,6 +19,7 @@ use super::amqp::{
     EventTap, TEST_ACCOUNT, TappedEvent, TestWorker, TopologyGuard, publish_job, start_worker,
     unique_settings,
 };
+use super::proxy::TcpProxy;
 use super::s3::{S3Server, TestBucket, fast_retry, test_bucket};
 use super::sim::{TEST_TOKEN, sim_hashing, spawn_sim_with};
 
@@ -45,9 +46,28 @@ impl TestApp {
     /// worker, as an operator would start it next to that worker.
     pub async fn spawn_with(
         server: S3Server,
-        mut sim_config: SimConfig,
+        sim_config: SimConfig,
         tweak: impl FnOnce(&mut Settings),
     ) -> TestApp {
+        Self::spawn_routed(server, sim_config, tweak, false).await.0
+    }
+
+    /// A stack whose worker reaches the simulator through a [`TcpProxy`]
+    /// the test can hold, to keep a deploy at its first Cloudflare call.
+    pub async fn spawn_behind_proxy(
+        server: S3Server,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> (TestApp, TcpProxy) {
+        let (app, proxy) = Self::spawn_routed(server, SimConfig::for_tests(), tweak, true).await;
+        (app, proxy.expect("a proxy was asked for"))
+    }
+
+    async fn spawn_routed(
+        server: S3Server,
+        mut sim_config: SimConfig,
+        tweak: impl FnOnce(&mut Settings),
+        proxied: bool,
+    ) -> (TestApp, Option<TcpProxy>) {
         let bucket = test_bucket(server).await;
         let (mut settings, topology) = unique_settings();
         settings.cloudflare.api_token = Some(TEST_TOKEN.to_string().into());
@@ -58,19 +78,31 @@ impl TestApp {
         sim_config.set_hashing(sim_hashing(&settings.manifest));
         let sim = spawn_sim_with(sim_config).await;
         settings.cloudflare.api_base_url = sim.api_base_url();
+        let mut proxy = None;
+        if proxied {
+            let sim_addr = sim.api_base_url();
+            let host = sim_addr
+                .strip_prefix("http://")
+                .and_then(|rest| rest.split('/').next())
+                .expect("the simulator's address");
+            let through = TcpProxy::start(host).await;
+            settings.cloudflare.api_base_url = sim_addr.replace(host, &through.addr().to_string());
+            proxy = Some(through);
+        }
         let events = EventTap::new(&settings.amqp).await;
         let pipeline = wfp_deployer::startup::build_worker_pipeline(&settings)
             .await
             .unwrap_or_else(|e| panic!("building the pipeline: {e}"));
         let worker = start_worker(&settings, Arc::new(pipeline)).await;
-        TestApp {
+        let app = TestApp {
             sim,
             bucket,
             settings,
             events,
             worker,
             _topology: topology,
-        }
+        };
+        (app, proxy)
     }
 
     /// A valid job for `script` whose bundle is `prefix` in this app's bucket.

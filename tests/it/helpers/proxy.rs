@@ -7,6 +7,8 @@
 //! settings.amqp.url = format!("amqp://guest:guest@{}/%2f", proxy.addr()).into();
 //! proxy.cut();     // every connection dropped, new ones refused at once
 //! proxy.restore(); // connections pass again
+//! proxy.hold();    // new connections wait, unanswered, until...
+//! proxy.release(); // ...they go through
 //! ```
 
 #![allow(dead_code)]
@@ -16,11 +18,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 pub struct TcpProxy {
     addr: SocketAddr,
     up: Arc<AtomicBool>,
+    /// While true, a new connection is accepted but not forwarded.
+    held: watch::Sender<bool>,
     links: Arc<Mutex<Vec<AbortHandle>>>,
     accept: AbortHandle,
 }
@@ -31,10 +36,11 @@ impl TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
         let addr = listener.local_addr().expect("proxy address");
         let up = Arc::new(AtomicBool::new(true));
+        let held = watch::Sender::new(false);
         let links: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
         let target = target.to_string();
         let accept = {
-            let (up, links) = (up.clone(), links.clone());
+            let (up, links, held) = (up.clone(), links.clone(), held.clone());
             tokio::spawn(async move {
                 while let Ok((mut client, _)) = listener.accept().await {
                     if !up.load(Ordering::SeqCst) {
@@ -42,7 +48,11 @@ impl TcpProxy {
                         continue;
                     }
                     let target = target.clone();
+                    let mut released = held.subscribe();
                     let link = tokio::spawn(async move {
+                        if released.wait_for(|held| !*held).await.is_err() {
+                            return;
+                        }
                         if let Ok(mut server) = TcpStream::connect(&target).await {
                             let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                         }
@@ -55,6 +65,7 @@ impl TcpProxy {
         TcpProxy {
             addr,
             up,
+            held,
             links,
             accept,
         }
@@ -77,6 +88,19 @@ impl TcpProxy {
     /// Lets connections through again.
     pub fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
+    }
+
+    /// New connections are accepted and then wait, their requests
+    /// unanswered, until [`release`]; open ones go on.
+    ///
+    /// [`release`]: TcpProxy::release
+    pub fn hold(&self) {
+        self.held.send_replace(true);
+    }
+
+    /// The held connections, and new ones, go through.
+    pub fn release(&self) {
+        self.held.send_replace(false);
     }
 }
 

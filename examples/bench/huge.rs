@@ -1,0 +1,111 @@
+//! Memory at Cloudflare's limit: one `wfp-deployer worker` with
+//! `worker.concurrency` = 4 deploying four bundles of 100,000 files each at
+//! once, each to a script of its own (everything hashed and uploaded). The
+//! bundles are `tar.gz` archives of tiny files (one object each, cheap to
+//! make and to store), so the figure is what the files' records cost, not
+//! their bytes. Its figure is the worker's peak RSS, against the issue's
+//! 128 MiB; what keeps it there is `limits.large_bundle_files` (one large
+//! bundle at a time, the others waiting).
+
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use lapin::options::ConfirmSelectOptions;
+use lapin::{Connection, ConnectionProperties};
+use secrecy::ExposeSecret;
+use wfp_deployer::amqp::Topology;
+
+use crate::broker::{Worker, publish, tap, terminal_events};
+use crate::data::{self, DataSet, mib};
+use crate::deploy::{Source, job};
+use crate::report::Huge;
+use crate::stack::{Stack, delete_topology, isolated};
+
+/// Jobs at once: the worker's concurrency and the number of bundles.
+const JOBS: usize = 4;
+
+/// Files per bundle: Cloudflare's limit (Workers Paid).
+pub const FILES: usize = 100_000;
+
+/// Puts four archives of `files` tiny files each in `bucket` and deploys
+/// them at once through one worker of concurrency 4.
+pub async fn measure(
+    stack: &Stack,
+    s3: &aws_sdk_s3::Client,
+    run: &str,
+    seed: u64,
+    bucket: &str,
+    files: usize,
+) -> anyhow::Result<Huge> {
+    let mut keys = Vec::new();
+    let mut bytes_per_job = 0;
+    for i in 0..JOBS {
+        let started = Instant::now();
+        let set = DataSet::tiny(&format!("huge-{i}"), seed, files);
+        let archive = data::tar_gz(&set)?;
+        let (size, key) = (archive.len() as u64, format!("huge/site-{i}.tar.gz"));
+        data::put(s3, bucket, key.clone(), archive).await?;
+        println!(
+            "  data {} as tar.gz, {:.1} MiB -> s3://{bucket}/{key} in {:.1} s",
+            set.describe(),
+            mib(size),
+            started.elapsed().as_secs_f64()
+        );
+        bytes_per_job = set.total_bytes();
+        keys.push(key);
+    }
+
+    let (settings, mut overrides) = isolated(
+        &stack.settings,
+        &format!(".bench-{run}-huge-{}", stack.server.name()),
+    );
+    overrides.push(("WFP__WORKER__CONCURRENCY".into(), JOBS.to_string()));
+    let connection = Connection::connect(
+        settings.amqp.url.expose_secret(),
+        ConnectionProperties::default().with_connection_name("wfp-bench-huge".into()),
+    )
+    .await
+    .context("connecting to RabbitMQ")?;
+    let result = async {
+        let channel = connection.create_channel().await?;
+        Topology::new(&settings).declare(&channel).await?;
+        let mut tap = tap(&channel, &settings.amqp.events_exchange).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        let worker = Worker::start(stack, &overrides, "huge-worker.log").await?;
+        let namespace = format!("bench-huge-{run}");
+        let ids = format!("huge-{run}-");
+        let started = Instant::now();
+        for (i, key) in keys.iter().enumerate() {
+            let body = job(
+                &format!("{ids}{i}"),
+                &namespace,
+                &format!("huge-{i}"),
+                bucket,
+                Source::Archive(key),
+            );
+            publish(&channel, &settings, body.to_string()).await?;
+        }
+        let (succeeded, failed) = terminal_events(&mut tap, &ids, JOBS).await?;
+        let wall_s = started.elapsed().as_secs_f64();
+        let (peak_rss_mib, _) = worker.stop().await?;
+        if failed > 0 {
+            bail!(
+                "{failed} of {JOBS} huge deploys failed (log: {})",
+                stack.run_dir.join("huge-worker.log").display()
+            );
+        }
+        Ok(Huge {
+            jobs: succeeded,
+            files_per_job: files,
+            bytes_per_job,
+            wall_s,
+            worker_peak_rss_mib: peak_rss_mib,
+        })
+    }
+    .await;
+    delete_topology(&connection, &settings, &[]).await;
+    let _ = connection.close(200, "done".into()).await;
+    result
+}
