@@ -385,7 +385,9 @@ mod tests {
                     .unwrap();
             }
         });
-        let stored = store(rx, &spool).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let stored = store(rx, &spool, &())
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
         sending.await.unwrap();
         let expected: Vec<Stored> = files
             .iter()
