@@ -30,6 +30,7 @@ mod shapes;
 mod stack;
 mod stress;
 mod svg;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -181,7 +182,7 @@ async fn run() -> anyhow::Result<()> {
     std::fs::write(&json, serde_json::to_vec_pretty(&results)?)?;
     let chart = out.join("bench.svg");
     std::fs::write(&chart, svg::chart(&results))?;
-    print!("{}", report::table(&results));
+    print!("{}", table::table(&results));
     println!("\nwrote {} and {}", json.display(), chart.display());
     Ok(())
 }
