@@ -120,6 +120,37 @@ pub fn gzip(archive: &[u8], site_bytes: u64, tries: usize) -> anyhow::Result<f64
     Ok(mib(site_bytes) / best.as_secs_f64())
 }
 
+/// Lists every object under `prefix` (ListObjectsV2, page after page, as
+/// a deploy must: each page names the next), the best of `tries`, in
+/// seconds: what an unchanged redeploy, which reads nothing, cannot beat.
+pub async fn s3_list_s(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    tries: usize,
+) -> anyhow::Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..tries.max(1) {
+        let started = Instant::now();
+        let mut pages = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            std::hint::black_box(page.map_err(|e| {
+                anyhow::anyhow!(
+                    "listing s3://{bucket}/{prefix}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(e)
+                )
+            })?);
+        }
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
 /// The deploy whose payloads the raw uploads send again.
 struct Deployed<'a> {
     namespace: &'a str,

@@ -158,6 +158,9 @@ pub struct Redeploy {
     pub files: usize,
     pub bytes: u64,
     pub first_deploy_wall_s: f64,
+    /// Listing the same prefix with the same client, nothing else: the
+    /// limit of a redeploy that reads nothing.
+    pub list_limit_s: f64,
     pub wall_s: f64,
     pub pipeline_s: Option<f64>,
     pub bytes_read: u64,

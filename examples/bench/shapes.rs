@@ -313,12 +313,14 @@ pub async fn redeploys(ctx: &Ctx<'_>, scale: &Scale) -> anyhow::Result<(Redeploy
         first.wall_s
     );
     let again = deploy_as("many-unchanged", v1).await?;
+    let list_limit_s = limits::s3_list_s(&ctx.s3, &ctx.bucket, v1, ctx.tries).await?;
     let bytes = many.total_bytes();
     let (bytes_read, source) = read_by(&again, bytes);
     let redeploy = Redeploy {
         files: many.files.len(),
         bytes,
         first_deploy_wall_s: first.wall_s,
+        list_limit_s,
         wall_s: again.wall_s,
         pipeline_s: again.pipeline_s,
         bytes_read,
@@ -328,8 +330,8 @@ pub async fn redeploys(ctx: &Ctx<'_>, scale: &Scale) -> anyhow::Result<(Redeploy
         peak_rss_mib: again.peak_rss_mib,
     };
     println!(
-        "  unchanged redeploy: {:.2} s, read {:.4} of the bytes ({source})",
-        redeploy.wall_s, redeploy.bytes_read_ratio
+        "  unchanged redeploy: {:.2} s (listing the prefix alone: {:.2} s), read {:.4} of the bytes ({source})",
+        redeploy.wall_s, redeploy.list_limit_s, redeploy.bytes_read_ratio
     );
 
     let (next, changed) = many.with_changes(100);

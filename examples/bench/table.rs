@@ -73,10 +73,11 @@ pub fn table(results: &Results) -> String {
         let r = &s.unchanged_redeploy;
         let _ = writeln!(
             out,
-            "unchanged redeploy of {} files ({:.1} MiB): {:.2} s (first deploy {:.2} s), read {:.1} MiB = {:.4} of the bytes ({}), peak RSS {:.1} MiB",
+            "unchanged redeploy of {} files ({:.1} MiB): {:.2} s (listing alone {:.2} s; first deploy {:.2} s), read {:.1} MiB = {:.4} of the bytes ({}), peak RSS {:.1} MiB",
             r.files,
             crate::data::mib(r.bytes),
             r.wall_s,
+            r.list_limit_s,
             r.first_deploy_wall_s,
             crate::data::mib(r.bytes_read),
             r.bytes_read_ratio,
