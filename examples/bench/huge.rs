@@ -9,17 +9,10 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, bail};
-use lapin::options::ConfirmSelectOptions;
-use lapin::{Connection, ConnectionProperties};
-use secrecy::ExposeSecret;
-use wfp_deployer::amqp::Topology;
-
-use crate::broker::{Worker, publish, tap, terminal_events};
 use crate::data::{self, DataSet, mib};
-use crate::deploy::{Source, job};
+use crate::deploy::Source;
 use crate::report::Huge;
-use crate::stack::{Stack, delete_topology, isolated};
+use crate::stack::Stack;
 
 /// Jobs at once: the worker's concurrency and the number of bundles.
 const JOBS: usize = 4;
@@ -55,57 +48,13 @@ pub async fn measure(
         keys.push(key);
     }
 
-    let (settings, mut overrides) = isolated(
-        &stack.settings,
-        &format!(".bench-{run}-huge-{}", stack.server.name()),
-    );
-    overrides.push(("WFP__WORKER__CONCURRENCY".into(), JOBS.to_string()));
-    let connection = Connection::connect(
-        settings.amqp.url.expose_secret(),
-        ConnectionProperties::default().with_connection_name("wfp-bench-huge".into()),
-    )
-    .await
-    .context("connecting to RabbitMQ")?;
-    let result = async {
-        let channel = connection.create_channel().await?;
-        Topology::new(&settings).declare(&channel).await?;
-        let mut tap = tap(&channel, &settings.amqp.events_exchange).await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        let worker = Worker::start(stack, &overrides, "huge-worker.log").await?;
-        let namespace = format!("bench-huge-{run}");
-        let ids = format!("huge-{run}-");
-        let started = Instant::now();
-        for (i, key) in keys.iter().enumerate() {
-            let body = job(
-                &format!("{ids}{i}"),
-                &namespace,
-                &format!("huge-{i}"),
-                bucket,
-                Source::Archive(key),
-            );
-            publish(&channel, &settings, body.to_string()).await?;
-        }
-        let (succeeded, failed) = terminal_events(&mut tap, &ids, JOBS).await?;
-        let wall_s = started.elapsed().as_secs_f64();
-        let (peak_rss_mib, _) = worker.stop().await?;
-        if failed > 0 {
-            bail!(
-                "{failed} of {JOBS} huge deploys failed (log: {})",
-                stack.run_dir.join("huge-worker.log").display()
-            );
-        }
-        Ok(Huge {
-            jobs: succeeded,
-            files_per_job: files,
-            bytes_per_job,
-            wall_s,
-            worker_peak_rss_mib: peak_rss_mib,
-        })
-    }
-    .await;
-    delete_topology(&connection, &settings, &[]).await;
-    let _ = connection.close(200, "done".into()).await;
-    result
+    let sources: Vec<Source<'_>> = keys.iter().map(|k| Source::Archive(k)).collect();
+    let done = crate::stress::at_once(stack, run, "huge", bucket, &sources).await?;
+    Ok(Huge {
+        jobs: done.succeeded,
+        files_per_job: files,
+        bytes_per_job,
+        wall_s: done.wall_s,
+        worker_peak_rss_mib: done.worker_peak_rss_mib,
+    })
 }

@@ -32,17 +32,47 @@ pub async fn measure(
     files: usize,
     bytes: u64,
 ) -> anyhow::Result<Stress> {
+    let sources = [Source::Prefix(prefix); JOBS];
+    let done = at_once(stack, run, "stress", bucket, &sources).await?;
+    Ok(Stress {
+        jobs: done.succeeded,
+        files_per_job: files,
+        bytes_per_job: bytes,
+        wall_s: done.wall_s,
+        worker_peak_rss_mib: done.worker_peak_rss_mib,
+    })
+}
+
+/// What deploying bundles at once through one worker came to.
+pub struct AtOnce {
+    pub succeeded: usize,
+    pub wall_s: f64,
+    pub worker_peak_rss_mib: f64,
+}
+
+/// Deploys each of `sources` as a script of its own (`{name}-{i}`), all at
+/// once, through one worker whose concurrency is their number, on broker
+/// names of its own; fails if any deploy does.
+pub async fn at_once(
+    stack: &Stack,
+    run: &str,
+    name: &str,
+    bucket: &str,
+    sources: &[Source<'_>],
+) -> anyhow::Result<AtOnce> {
+    let jobs = sources.len();
     let (settings, mut overrides) = isolated(
         &stack.settings,
-        &format!(".bench-{run}-stress-{}", stack.server.name()),
+        &format!(".bench-{run}-{name}-{}", stack.server.name()),
     );
-    overrides.push(("WFP__WORKER__CONCURRENCY".into(), JOBS.to_string()));
+    overrides.push(("WFP__WORKER__CONCURRENCY".into(), jobs.to_string()));
     let connection = Connection::connect(
         settings.amqp.url.expose_secret(),
-        ConnectionProperties::default().with_connection_name("wfp-bench-stress".into()),
+        ConnectionProperties::default().with_connection_name(format!("wfp-bench-{name}").into()),
     )
     .await
     .context("connecting to RabbitMQ")?;
+    let log = format!("{name}-worker.log");
     let result = async {
         let channel = connection.create_channel().await?;
         Topology::new(&settings).declare(&channel).await?;
@@ -50,35 +80,33 @@ pub async fn measure(
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        let worker = Worker::start(stack, &overrides, "stress-worker.log").await?;
-        let namespace = format!("bench-stress-{run}");
-        let ids = format!("stress-{run}-");
+        let worker = Worker::start(stack, &overrides, &log).await?;
+        let namespace = format!("bench-{name}-{run}");
+        let ids = format!("{name}-{run}-");
         let started = Instant::now();
-        for i in 0..JOBS {
+        for (i, source) in sources.iter().enumerate() {
             let body = job(
                 &format!("{ids}{i}"),
                 &namespace,
-                &format!("stress-{i}"),
+                &format!("{name}-{i}"),
                 bucket,
-                Source::Prefix(prefix),
+                *source,
             );
             publish(&channel, &settings, body.to_string()).await?;
         }
-        let (succeeded, failed) = terminal_events(&mut tap, &ids, JOBS).await?;
+        let (succeeded, failed) = terminal_events(&mut tap, &ids, jobs).await?;
         let wall_s = started.elapsed().as_secs_f64();
-        let (peak_rss_mib, _) = worker.stop().await?;
+        let (worker_peak_rss_mib, _) = worker.stop().await?;
         if failed > 0 {
             bail!(
-                "{failed} of {JOBS} stress deploys failed (log: {})",
-                stack.run_dir.join("stress-worker.log").display()
+                "{failed} of {jobs} {name} deploys failed (log: {})",
+                stack.run_dir.join(&log).display()
             );
         }
-        Ok(Stress {
-            jobs: succeeded,
-            files_per_job: files,
-            bytes_per_job: bytes,
+        Ok(AtOnce {
+            succeeded,
             wall_s,
-            worker_peak_rss_mib: peak_rss_mib,
+            worker_peak_rss_mib,
         })
     }
     .await;
