@@ -54,6 +54,20 @@ start() {
             say "$name already running (pid $pid) on $HOST:$port"
             return
         fi
+        # Alive but not answering: still starting, or on its way out (just
+        # killed, its port not yet free). Wait for one or the other; one
+        # that exits is replaced below.
+        local settle=$((SECONDS + START_TIMEOUT))
+        while kill -0 "$pid" 2>/dev/null && ! answers "$port" && ((SECONDS < settle)); do
+            sleep 0.2
+        done
+        if answers "$port"; then
+            say "$name is up on $HOST:$port (pid $pid)"
+            return
+        fi
+    fi
+    if pid="$(live_pid "$pidfile" "$pattern")"; then
+        : # alive, not answering within the time: the wait below says so
     elif answers "$port"; then
         say "$name: something not started by this script already answers on $HOST:$port; using it"
         return
