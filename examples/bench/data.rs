@@ -49,34 +49,33 @@ pub struct DataSet {
 impl DataSet {
     /// `count` text files of 1-64 KiB.
     pub fn small(name: &str, seed: u64, count: usize) -> DataSet {
-        let mut rng = SmallRng::seed_from_u64(mix(seed, name, u64::MAX, 0));
-        let files = (0..count)
-            .map(|i| FileSpec {
-                rel: format!(
-                    "d{}/f{i}.{}",
-                    i % 40,
-                    TEXT_EXTENSIONS[i % TEXT_EXTENSIONS.len()]
-                ),
-                size: rng.random_range(KIB..=64 * KIB),
-                version: 0,
-            })
-            .collect();
-        DataSet::new(name, seed, Content::Text, files)
+        DataSet::text(name, seed, count, 40, KIB..=64 * KIB)
     }
 
     /// `count` text files of 64-512 bytes in 100 directories: a bundle at
     /// Cloudflare's file limit whose bytes cost little to make, move and
     /// store, so what it measures is what each file costs.
     pub fn tiny(name: &str, seed: u64, count: usize) -> DataSet {
+        DataSet::text(name, seed, count, 100, 64..=512)
+    }
+
+    /// `count` text files in `dirs` directories, of sizes drawn from `sizes`.
+    fn text(
+        name: &str,
+        seed: u64,
+        count: usize,
+        dirs: usize,
+        sizes: std::ops::RangeInclusive<usize>,
+    ) -> DataSet {
         let mut rng = SmallRng::seed_from_u64(mix(seed, name, u64::MAX, 0));
         let files = (0..count)
             .map(|i| FileSpec {
                 rel: format!(
                     "d{}/f{i}.{}",
-                    i % 100,
+                    i % dirs,
                     TEXT_EXTENSIONS[i % TEXT_EXTENSIONS.len()]
                 ),
-                size: rng.random_range(64..=512),
+                size: rng.random_range(sizes.clone()),
                 version: 0,
             })
             .collect();

@@ -361,16 +361,8 @@ impl SpoolWriter {
     /// is the point, the file a bonus, so a failure to file it only loses
     /// the copy.
     pub async fn finish_kept(self) -> ContentDigest {
-        let SpoolWriter {
-            mut file,
-            path,
-            dir,
-            hasher,
-            ..
-        } = self;
-        let digest = hasher.finish();
-        if file.flush().await.is_ok() {
-            drop(file.into_inner().into_std().await);
+        let (digest, closed) = self.close().await;
+        if let Ok((path, dir)) = closed {
             let _ = persist(path, &dir, &digest).await;
         }
         digest
@@ -385,7 +377,8 @@ impl SpoolWriter {
     /// Content already in the spool is kept once: the duplicate is simply
     /// discarded.
     pub async fn finish(self) -> io::Result<ContentDigest> {
-        let (path, dir, digest) = self.close().await?;
+        let (digest, closed) = self.close().await;
+        let (path, dir) = closed?;
         persist(path, &dir, &digest).await?;
         Ok(digest)
     }
@@ -394,7 +387,8 @@ impl SpoolWriter {
     /// otherwise nothing is stored and the digest they do have is returned
     /// in the error.
     pub async fn finish_expecting(self, expected: &ContentDigest) -> Result<(), SpoolError> {
-        let (path, dir, actual) = self.close().await?;
+        let (actual, closed) = self.close().await;
+        let (path, dir) = closed?;
         if actual != *expected {
             // Dropping `path` removes the file.
             return Err(SpoolError::Mismatch {
@@ -405,8 +399,9 @@ impl SpoolWriter {
         Ok(persist(path, &dir, &actual).await?)
     }
 
-    /// Flushes and closes the file; returns where it is and its digest.
-    async fn close(self) -> io::Result<(TempPath, PathBuf, ContentDigest)> {
+    /// Flushes and closes the file; returns the bytes' digest (known
+    /// whether or not the file could be closed) and where the file is.
+    async fn close(self) -> (ContentDigest, io::Result<(TempPath, PathBuf)>) {
         let SpoolWriter {
             mut file,
             path,
@@ -414,11 +409,14 @@ impl SpoolWriter {
             hasher,
             ..
         } = self;
-        file.flush().await?;
+        let digest = hasher.finish();
+        if let Err(e) = file.flush().await {
+            return (digest, Err(e));
+        }
         // Close before renaming; the data need not be synced: the spool does
         // not outlive the process.
         drop(file.into_inner().into_std().await);
-        Ok((path, dir, hasher.finish()))
+        (digest, Ok((path, dir)))
     }
 }
 
